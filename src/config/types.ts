@@ -1,0 +1,81 @@
+import type { Where } from "./config_error.ts";
+import type { Metadata } from "./metadata.ts";
+
+/** The configuration after loading and validation: GOST's vocabulary, typed. */
+export interface Config {
+  services: ServiceConfig[];
+  recorders: RecorderConfig[];
+  bypasses: BypassConfig[];
+  log: { level?: "trace" | "debug" | "info" | "warn" | "error" };
+}
+
+export interface AuthConfig {
+  username: string;
+  password: string;
+}
+
+export interface ServiceConfig {
+  name: string;
+  addr: string;
+  handler: { type: string; auth?: AuthConfig; metadata: Metadata; where: Where };
+  listener: { type: string; metadata: Metadata; where: Where };
+  /** Targets of the port-forwarding handlers (`tcp://:2222/host:22`, `forwarder.nodes`). */
+  forwarder: { nodes: { name: string; addr: string; where: Where }[] };
+  recorders: ServiceRecorderConfig[];
+  /** Service-level bypass: matching requests are refused. */
+  bypass?: { name: string; where: Where };
+  metadata: Metadata;
+  where: Where;
+}
+
+/** The record names a service can send to a recorder (GOST's `record:`). */
+export const RECORD_TYPES = [
+  "recorder.service.handler",
+  "recorder.service.client.address",
+  "recorder.service.router.dial.address",
+  "recorder.service.router.dial.address.error",
+] as const;
+export type RecordType = typeof RECORD_TYPES[number];
+
+export interface ServiceRecorderConfig {
+  name: string;
+  record: RecordType;
+  metadata: Metadata;
+  where: Where;
+}
+
+export type RecorderConfig =
+  | RecorderBase & {
+    kind: "http";
+    http: { url: string; timeoutMs: number; header: Record<string, string> };
+  }
+  | RecorderBase & {
+    kind: "file";
+    file: { path: string; sep: string; rotation?: { maxSizeMB: number; maxBackups: number } };
+  }
+  | RecorderBase & { kind: "tcp"; tcp: { addr: string; timeoutMs: number } }
+  | RecorderBase & {
+    kind: "redis";
+    redis: {
+      addr: string;
+      db: number;
+      username: string;
+      password: string;
+      key: string;
+      type: "set" | "list" | "sset";
+    };
+  };
+
+export interface RecorderBase {
+  name: string;
+  /** Records waiting to be sent; past this, new records are dropped and counted. */
+  queueSize: number;
+  where: Where;
+}
+
+export interface BypassConfig {
+  name: string;
+  whitelist: boolean;
+  matchers: string[];
+  where: Where;
+}

@@ -1,0 +1,131 @@
+import { formatRFC3339Nano } from "./time.ts";
+
+/**
+ * The record snoop reports per request or connection: GOST's `HandlerRecorderObject`,
+ * field for field (names, types, order, which keys are always present), so that anything
+ * that consumes GOST records (gost-plugins, Loki pipelines, scripts) reads snoop's too.
+ */
+
+/** Header map as Go's `http.Header` marshals it: canonical names, sorted, value lists. */
+export type HeaderMap = Record<string, string[]>;
+
+export interface HttpMessageRecord {
+  /** Body bytes actually transferred (not truncated by capture). */
+  contentLength: number;
+  header: HeaderMap | null;
+  /** Captured body as standard base64, or null when capture is off or the body is empty. */
+  body: string | null;
+}
+
+export interface HttpRecord {
+  host: string;
+  method: string;
+  proto: string;
+  scheme: string;
+  uri: string;
+  statusCode: number;
+  request: HttpMessageRecord;
+  response: HttpMessageRecord;
+}
+
+export interface WebsocketRecord {
+  from: "client" | "server";
+  fin: boolean;
+  rsv1: boolean;
+  rsv2: boolean;
+  rsv3: boolean;
+  opcode: number;
+  masked: boolean;
+  /** The 4 mask bytes read little-endian, as GOST does. */
+  maskKey: number;
+  length: number;
+  payload: string | null;
+}
+
+export interface TlsRecord {
+  serverName: string;
+  cipherSuite: string;
+  compressionMethod: number;
+  proto: string;
+  version: string;
+  clientHello: string;
+  serverHello: string;
+}
+
+export interface DnsRecord {
+  id: number;
+  name: string;
+  class: string;
+  type: string;
+  question: string;
+  answer: string;
+  cached?: boolean;
+}
+
+export interface HandlerRecord {
+  service: string;
+  network: string;
+  remote: string;
+  local: string;
+  client: string;
+  src: string;
+  dst: string;
+  host: string;
+  proto?: string;
+  clientIP: string;
+  clientID?: string;
+  http?: HttpRecord;
+  websocket?: WebsocketRecord;
+  tls?: TlsRecord;
+  dns?: DnsRecord;
+  route?: string;
+  inputBytes: number;
+  outputBytes: number;
+  err?: string;
+  sid: string;
+  /** Nanoseconds. */
+  duration: number;
+  /** Start time, nanoseconds since the epoch. Serialized as RFC 3339. */
+  time: bigint;
+}
+
+/** Go's `encoding/json` escapes these in strings; so do we, to match byte for byte. */
+const HTML_UNSAFE = /[<>&\u2028\u2029]/g;
+const HAS_HTML_UNSAFE = /[<>&\u2028\u2029]/;
+const ESCAPES: Record<string, string> = {
+  "<": "\\u003c",
+  ">": "\\u003e",
+  "&": "\\u0026",
+  "\u2028": "\\u2028",
+  "\u2029": "\\u2029",
+};
+
+/** Serializes a record exactly as GOST would (key order, omitempty, escaping). */
+export function recordToJSON(r: HandlerRecord): string {
+  const o: Record<string, unknown> = {
+    service: r.service,
+    network: r.network,
+    remote: r.remote,
+    local: r.local,
+    client: r.client,
+    src: r.src,
+    dst: r.dst,
+    host: r.host,
+  };
+  if (r.proto) o.proto = r.proto;
+  o.clientIP = r.clientIP;
+  if (r.clientID) o.clientID = r.clientID;
+  if (r.http) o.http = r.http;
+  if (r.websocket) o.websocket = r.websocket;
+  if (r.tls) o.tls = r.tls;
+  if (r.dns) o.dns = r.dns;
+  if (r.route) o.route = r.route;
+  o.inputBytes = r.inputBytes;
+  o.outputBytes = r.outputBytes;
+  if (r.err) o.err = r.err;
+  o.sid = r.sid;
+  o.duration = r.duration;
+  o.time = formatRFC3339Nano(r.time);
+  const json = JSON.stringify(o);
+  return HAS_HTML_UNSAFE.test(json) ? json.replace(HTML_UNSAFE, (c) => ESCAPES[c]) : json;
+}

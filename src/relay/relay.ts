@@ -1,0 +1,114 @@
+import { closeQuietly, type Stream, writeAll } from "../net/stream.ts";
+
+/** Sees a copy of the bytes going one way. The view is valid only during the call. */
+export type Tap = (chunk: Uint8Array) => void;
+
+export interface RelayOptions {
+  /** Close both sides after this long with no byte in either direction (0 = never). */
+  idleTimeoutMs?: number;
+  /** Bytes read from the client, seen after the write to the server has started. */
+  onClientData?: Tap;
+  /** Bytes read from the server, seen after the write to the client has started. */
+  onServerData?: Tap;
+  /** A tap that throws is switched off and reported here; the relay goes on. */
+  onTapError?: (error: unknown) => void;
+  /** Aborting closes both sides (used at shutdown). */
+  signal?: AbortSignal;
+}
+
+export interface RelayResult {
+  /** Bytes read from the client. */
+  inputBytes: number;
+  /** Bytes written to the client. */
+  outputBytes: number;
+  /** The first error that ended the relay early, if any (EOF on both sides is not an error). */
+  error?: Error;
+  idleTimedOut: boolean;
+}
+
+/**
+ * Per-direction copy buffer. 16 KiB matches a TLS record and keeps an idle tunnel small;
+ * see `deno task bench` (relay scenario) for the throughput this gives.
+ */
+export const RELAY_BUFFER_SIZE = 16 * 1024;
+
+/**
+ * Copies bytes both ways until both sides have ended, with half-close: when one side sends
+ * FIN the other side's write half is closed and the opposite direction keeps flowing.
+ * Closes both streams when done. This loop is the hot path of every tunnel: it uses plain
+ * `read`/`write` on one reused buffer per direction (measured faster than `pipeTo`) and the
+ * taps parse a copy synchronously, so a sniffer never delays or reorders bytes.
+ */
+export async function relay(
+  client: Stream,
+  server: Stream,
+  opts: RelayOptions = {},
+): Promise<RelayResult> {
+  const result: RelayResult = { inputBytes: 0, outputBytes: 0, idleTimedOut: false };
+  let activity = 0;
+  let finished = false;
+  const abortBoth = (error?: Error) => {
+    if (error && !result.error) result.error = error;
+    closeQuietly(client);
+    closeQuietly(server);
+  };
+
+  let idleTimer: number | undefined;
+  if (opts.idleTimeoutMs && opts.idleTimeoutMs > 0) {
+    // One timer per relay, not one per chunk: each tick checks whether any byte moved since
+    // the previous tick, so a tunnel closes after one to two idle periods of silence.
+    let seen = -1;
+    idleTimer = setInterval(() => {
+      if (activity === seen && !finished) {
+        result.idleTimedOut = true;
+        abortBoth(new Error("idle timeout"));
+      }
+      seen = activity;
+    }, opts.idleTimeoutMs);
+  }
+  const onAbort = () => abortBoth(new Error("aborted"));
+  opts.signal?.addEventListener("abort", onAbort, { once: true });
+
+  const taps = { client: opts.onClientData, server: opts.onServerData };
+  const callTap = (side: "client" | "server", chunk: Uint8Array) => {
+    const tap = taps[side];
+    if (!tap) return;
+    try {
+      tap(chunk);
+    } catch (e) {
+      taps[side] = undefined;
+      opts.onTapError?.(e);
+    }
+  };
+
+  const pump = async (src: Stream, dst: Stream, side: "client" | "server") => {
+    const buf = new Uint8Array(RELAY_BUFFER_SIZE);
+    try {
+      for (;;) {
+        const n = await src.read(buf);
+        if (n === null) break;
+        activity++;
+        const chunk = buf.subarray(0, n);
+        const written = writeAll(dst, chunk);
+        callTap(side, chunk);
+        await written;
+        if (side === "client") result.inputBytes += n;
+        else result.outputBytes += n;
+      }
+      await dst.closeWrite().catch(() => {});
+    } catch (e) {
+      if (!finished) abortBoth(e instanceof Error ? e : new Error(String(e)));
+    }
+  };
+
+  try {
+    await Promise.all([pump(client, server, "client"), pump(server, client, "server")]);
+  } finally {
+    finished = true;
+    clearInterval(idleTimer);
+    opts.signal?.removeEventListener("abort", onAbort);
+    closeQuietly(client);
+    closeQuietly(server);
+  }
+  return result;
+}
