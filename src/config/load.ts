@@ -275,7 +275,10 @@ function readRecorder(tree: SourceTree, item: { value: unknown; path: string }):
       return {
         ...base,
         kind: "tcp",
-        tcp: { addr: t.string("addr", { required: true }), timeoutMs: readDuration(t, "timeout", 5000) },
+        tcp: {
+          addr: t.string("addr", { required: true }),
+          timeoutMs: readDuration(t, "timeout", 5000),
+        },
       };
     }
     case "redis": {
@@ -308,11 +311,19 @@ function readDuration(m: MapReader, key: string, fallbackMs: number): number {
     const ms = /^\d+$/.test(v) ? Number(v) * 1000 : parseGoDuration(v);
     if (ms !== null) return ms;
   }
-  throw new ConfigError(m.whereOf(key), `expected a duration such as "1s", got ${JSON.stringify(v)}`);
+  throw new ConfigError(
+    m.whereOf(key),
+    `expected a duration such as "1s", got ${JSON.stringify(v)}`,
+  );
 }
 
 function readBypass(tree: SourceTree, item: { value: unknown; path: string }): BypassConfig {
-  const b = MapReader.open(tree, item.path, item.value, ["name", "whitelist", "reverse", "matchers"], [
+  const b = MapReader.open(tree, item.path, item.value, [
+    "name",
+    "whitelist",
+    "reverse",
+    "matchers",
+  ], [
     "file",
     "redis",
     "http",
@@ -358,7 +369,10 @@ export function mergeConfigs(parts: Config[]): Config {
       }
     }
     if (s.bypass && !bypasses.has(s.bypass.name)) {
-      throw new ConfigError(s.bypass.where, `bypass "${s.bypass.name}" is not defined in bypasses:`);
+      throw new ConfigError(
+        s.bypass.where,
+        `bypass "${s.bypass.name}" is not defined in bypasses:`,
+      );
     }
   }
   return merged;

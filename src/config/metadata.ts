@@ -167,7 +167,11 @@ export class Metadata {
     const e = this.#find(typeof keys === "string" ? [keys] : keys);
     if (!e || e.value === null) return fallback;
     const v = e.value;
-    const n = typeof v === "number" ? v : typeof v === "string" && v.trim() !== "" ? Number(v) : NaN;
+    const n = typeof v === "number"
+      ? v
+      : typeof v === "string" && v.trim() !== ""
+      ? Number(v)
+      : NaN;
     if (!Number.isFinite(n)) {
       throw new ConfigError(e.where, `expected a number, got ${JSON.stringify(v)}`);
     }
@@ -179,7 +183,10 @@ export class Metadata {
     const e = this.#find(typeof keys === "string" ? [keys] : keys);
     if (!Number.isInteger(n) || n < min || n > max) {
       const range = `${min === -Infinity ? "" : min}..${max === Infinity ? "" : max}`;
-      throw new ConfigError(e?.where ?? this.where, `expected a whole number in ${range}, got ${n}`);
+      throw new ConfigError(
+        e?.where ?? this.where,
+        `expected a whole number in ${range}, got ${n}`,
+      );
     }
     return n;
   }

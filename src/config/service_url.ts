@@ -64,12 +64,10 @@ export function parseServiceUrl(
   };
   if (userinfo !== undefined) {
     const colon = userinfo.indexOf(":");
-    service.handler.auth = colon < 0
-      ? { username: decodeURIComponent(userinfo), password: "" }
-      : {
-        username: decodeURIComponent(userinfo.slice(0, colon)),
-        password: decodeURIComponent(userinfo.slice(colon + 1)),
-      };
+    service.handler.auth = colon < 0 ? { username: decodeURIComponent(userinfo), password: "" } : {
+      username: decodeURIComponent(userinfo.slice(0, colon)),
+      password: decodeURIComponent(userinfo.slice(colon + 1)),
+    };
   }
   const bypasses: BypassConfig[] = [];
   for (const [key, value] of new URLSearchParams(query)) {

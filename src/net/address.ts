@@ -15,7 +15,10 @@ export function splitHostPort(addr: string, defaultPort = NaN): { host: string; 
     if (end < 0) return { host: addr, port: defaultPort };
     const host = addr.slice(1, end);
     const rest = addr.slice(end + 1);
-    return { host, port: rest.startsWith(":") ? parsePort(rest.slice(1), defaultPort) : defaultPort };
+    return {
+      host,
+      port: rest.startsWith(":") ? parsePort(rest.slice(1), defaultPort) : defaultPort,
+    };
   }
   const colon = addr.lastIndexOf(":");
   // A bare IPv6 literal has more than one colon and no brackets: all of it is the host.

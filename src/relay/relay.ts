@@ -53,7 +53,7 @@ export async function relay(
     closeQuietly(server);
   };
 
-  let idleTimer: number | undefined;
+  let idleTimer: ReturnType<typeof setInterval> | undefined;
   if (opts.idleTimeoutMs && opts.idleTimeoutMs > 0) {
     // One timer per relay, not one per chunk: each tick checks whether any byte moved since
     // the previous tick, so a tunnel closes after one to two idle periods of silence.

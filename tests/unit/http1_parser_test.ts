@@ -86,7 +86,8 @@ Deno.test("http1 parser frames responses by method and status", () => {
 });
 
 Deno.test("http1 parser switches to tunnel after 101 and after CONNECT 200", () => {
-  const up = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n\x81\x02hi";
+  const up =
+    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n\x81\x02hi";
   for (const chunks of everySplit(ascii(up))) {
     const { msgs, tunnel } = parseAll("response", chunks, ["GET"]);
     assert.equal(msgs.length, 1);

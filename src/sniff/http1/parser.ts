@@ -353,7 +353,9 @@ export class Http1Parser {
       const colon = line.indexOf(":");
       if (colon <= 0) throw new Http1ParseError("malformed header field");
       const name = line.slice(0, colon);
-      if (!TOKEN.test(name)) throw new Http1ParseError(`invalid header name ${JSON.stringify(name)}`);
+      if (!TOKEN.test(name)) {
+        throw new Http1ParseError(`invalid header name ${JSON.stringify(name)}`);
+      }
       const value = line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, "");
       if (/[\0\r\n]/.test(value)) throw new Http1ParseError("invalid character in header value");
       head.headers.push([name, value]);

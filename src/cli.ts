@@ -1,0 +1,218 @@
+import { parseArgs } from "node:util";
+import { stringify } from "yaml";
+import { App } from "./app.ts";
+import { ConfigError } from "./config/config_error.ts";
+import { loadConfigFile, mergeConfigs } from "./config/load.ts";
+import { parseServiceUrl } from "./config/service_url.ts";
+import type { Config } from "./config/types.ts";
+import { log, Logger } from "./log.ts";
+import { VERSION } from "./version.ts";
+
+export const USAGE = `snoop ${VERSION} — a proxy that records what passes through it
+
+Usage:
+  snoop [-L URL]... [-C FILE]... [-O yaml|json] [-D] [-V]
+
+Options:
+  -L URL    a service, GOST style: [handler://][user:pass@][host]:port[/targets][?opt=value&...]
+            e.g. http://:8080?sniffing=true, socks5://user:pass@:1080, tcp://:2222/127.0.0.1:22
+  -C FILE   a configuration file (YAML or JSON, GOST's schema); may be repeated
+  -O FMT    print the resolved configuration as yaml or json and exit
+  -D        debug logging
+  -V        print the version and exit
+  --grace D how long open connections may finish at shutdown (default 10s)
+  -h        this help
+
+With no -L or -C, snoop runs its main job: ${defaultServiceUrl()}
+`;
+
+export function defaultServiceUrl(): string {
+  return "auto://127.0.0.1:8080?sniffing=true";
+}
+
+/** Loads `-C` files and `-L` URLs into one validated configuration. */
+export async function loadConfig(files: string[], urls: string[]): Promise<Config> {
+  const parts: Config[] = [];
+  for (const f of files) parts.push(await loadConfigFile(f));
+  const fromUrls: Config = { services: [], recorders: [], bypasses: [], log: {} };
+  urls.forEach((url, i) => {
+    const { service, bypasses } = parseServiceUrl(url, i);
+    fromUrls.services.push(service);
+    fromUrls.bypasses.push(...bypasses);
+  });
+  parts.push(fromUrls);
+  return mergeConfigs(parts);
+}
+
+/** The configuration as plain data, for `-O`. */
+export function configToPlain(config: Config): Record<string, unknown> {
+  return {
+    services: config.services.map((s) => ({
+      name: s.name,
+      addr: s.addr,
+      handler: {
+        type: s.handler.type,
+        ...(s.handler.auth
+          ? { auth: { username: s.handler.auth.username, password: "******" } }
+          : {}),
+        ...(Object.keys(s.handler.metadata.toObject()).length
+          ? { metadata: s.handler.metadata.toObject() }
+          : {}),
+      },
+      listener: { type: s.listener.type },
+      ...(s.forwarder.nodes.length
+        ? { forwarder: { nodes: s.forwarder.nodes.map((n) => ({ name: n.name, addr: n.addr })) } }
+        : {}),
+      ...(s.recorders.length
+        ? {
+          recorders: s.recorders.map((r) => ({
+            name: r.name,
+            record: r.record,
+            ...(Object.keys(r.metadata.toObject()).length
+              ? { metadata: r.metadata.toObject() }
+              : {}),
+          })),
+        }
+        : {}),
+      ...(s.bypass ? { bypass: s.bypass.name } : {}),
+    })),
+    ...(config.recorders.length
+      ? {
+        recorders: config.recorders.map((r) => {
+          const { where: _w, kind, queueSize, name, ...rest } = r;
+          return { name, queueSize, [kind]: (rest as Record<string, unknown>)[kind] };
+        }),
+      }
+      : {}),
+    ...(config.bypasses.length
+      ? {
+        bypasses: config.bypasses.map((b) => ({
+          name: b.name,
+          whitelist: b.whitelist,
+          matchers: b.matchers,
+        })),
+      }
+      : {}),
+  };
+}
+
+/** Runs the command line; resolves with the exit code. */
+export async function main(args: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      options: {
+        L: { type: "string", multiple: true },
+        C: { type: "string", multiple: true },
+        O: { type: "string" },
+        D: { type: "boolean" },
+        V: { type: "boolean" },
+        h: { type: "boolean" },
+        help: { type: "boolean" },
+        grace: { type: "string" },
+      },
+      allowPositionals: false,
+      strict: true,
+    });
+  } catch (e) {
+    console.error(`snoop: ${(e as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  const v = parsed.values;
+  if (v.h || v.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  if (v.V) {
+    console.log(`snoop ${VERSION} (deno ${Deno.version.deno})`);
+    return 0;
+  }
+  if (v.D) Logger.level = "debug";
+  if (v.O && v.O !== "yaml" && v.O !== "json") {
+    console.error(`snoop: -O takes yaml or json, got "${v.O}"`);
+    return 2;
+  }
+  const urls = v.L ?? [];
+  const files = v.C ?? [];
+  if (urls.length === 0 && files.length === 0) urls.push(defaultServiceUrl());
+
+  let config: Config;
+  try {
+    config = await loadConfig(files, urls);
+    if (config.log.level && !v.D) Logger.level = config.log.level;
+    if (config.services.length === 0) {
+      throw new ConfigError(
+        { source: files.join(", ") || "-L", path: "services" },
+        "no services to run",
+      );
+    }
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      console.error(`snoop: configuration error: ${e.message}`);
+      return 2;
+    }
+    throw e;
+  }
+  if (v.O) {
+    try {
+      await (await App.build(config, log)).stop(0);
+    } catch (e) {
+      if (e instanceof ConfigError) {
+        console.error(`snoop: configuration error: ${e.message}`);
+        return 2;
+      }
+      throw e;
+    }
+    const plain = configToPlain(config);
+    console.log(v.O === "json" ? JSON.stringify(plain, null, 2) : stringify(plain));
+    return 0;
+  }
+
+  let graceMs = 10_000;
+  if (v.grace) {
+    const m = /^(\d+)(ms|s)?$/.exec(v.grace);
+    if (!m) {
+      console.error(`snoop: --grace takes a duration such as 10s or 500ms, got "${v.grace}"`);
+      return 2;
+    }
+    graceMs = Number(m[1]) * (m[2] === "ms" ? 1 : 1000);
+  }
+
+  let app: App;
+  try {
+    app = await App.start(config, log);
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      console.error(`snoop: configuration error: ${e.message}`);
+      return 2;
+    }
+    throw e;
+  }
+  for (const s of config.services) {
+    const listening = app.service(s.name).addr;
+    const host = listening.hostname;
+    const loopback = host === "127.0.0.1" || host === "::1" || host.startsWith("127.");
+    if (!loopback && !s.handler.auth) {
+      log.warn(
+        "service listens beyond loopback without auth: anyone who can reach it can use it",
+        { service: s.name, addr: s.addr },
+      );
+    }
+  }
+
+  const stopped = new Promise<string>((resolve) => {
+    const onSignal = (sig: Deno.Signal) => () => resolve(sig);
+    for (const sig of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(sig, onSignal(sig));
+  });
+  const sig = await stopped;
+  log.info("shutting down", { signal: sig, graceMs });
+  await app.stop(graceMs);
+  for (const [name, r] of app.recorders) {
+    const st = r.stats();
+    if (st.written || Object.keys(st.dropped).length) {
+      log.info("recorder totals", { recorder: name, written: st.written, dropped: st.dropped });
+    }
+  }
+  return 0;
+}

@@ -1,0 +1,26 @@
+import type { Bypass } from "../bypass/bypass.ts";
+import type { ServiceConfig } from "../config/types.ts";
+import type { Logger } from "../log.ts";
+import type { RecordSink } from "../recorder/sink.ts";
+import type { ConnContext } from "../service/conn_context.ts";
+import type { Authenticator } from "./auth.ts";
+
+/** Serves one accepted connection. Never throws for a bad peer: it records and closes. */
+export interface Handler {
+  handle(conn: Deno.Conn, ctx: ConnContext): Promise<void>;
+  /** Called at shutdown, after listeners close. */
+  close?(): void;
+}
+
+/** What a handler is built from: its service's config and the shared objects it refers to. */
+export interface HandlerDeps {
+  config: ServiceConfig;
+  bypass?: Bypass;
+  /** Named bypasses, for options that refer to one (`mitm.bypass`). */
+  bypasses: Map<string, Bypass>;
+  auth?: Authenticator;
+  sink: RecordSink;
+  log: Logger;
+}
+
+export type HandlerFactory = (deps: HandlerDeps) => Handler | Promise<Handler>;

@@ -1,0 +1,492 @@
+import { Buffer } from "node:buffer";
+import { joinHostPort } from "../net/address.ts";
+import { BufferedConn, ReadTimeout, withDeadline } from "../net/buffered_conn.ts";
+import { DialError, dialTcp } from "../net/dial.ts";
+import { closeQuietly, type Stream, writeAll } from "../net/stream.ts";
+import { UpstreamPool } from "../net/upstream_pool.ts";
+import { BodyCapture } from "../record/body_capture.ts";
+import type { HttpRecord } from "../record/record.ts";
+import type { ConnContext } from "../service/conn_context.ts";
+import { upstreamAddrs } from "../service/conn_context.ts";
+import { headerMap, serializeHead, stripHopByHop } from "../sniff/http1/headers.ts";
+import { MessageReader } from "../sniff/http1/message_reader.ts";
+import {
+  hasToken,
+  headerValue,
+  type Http1Event,
+  type Http1Head,
+  Http1ParseError,
+  Http1Parser,
+} from "../sniff/http1/parser.ts";
+import { VERSION } from "../version.ts";
+import type { Handler, HandlerDeps } from "./handler.ts";
+import { isBenignDisconnect, runTunnel } from "./tunnel.ts";
+import { readTunnelOptions, type TunnelOptions } from "./tunnel_options.ts";
+import { statusText } from "./status_text.ts";
+
+type HeadEvent = Extract<Http1Event, { type: "head" }>;
+type Rec = ReturnType<ConnContext["newRecord"]>;
+
+/** Why the forward proxy gave up on a request, with the status the client gets. */
+class ProxyFailure extends Error {
+  constructor(readonly status: number, message: string, readonly extra: [string, string][] = []) {
+    super(message);
+  }
+}
+
+/**
+ * HTTP proxy (RFC 9110 §9.3.6, RFC 9112): CONNECT tunnels, and absolute-URI requests
+ * forwarded with keep-alive on both sides. Each forwarded request is one record; a CONNECT
+ * is one record for the tunnel, or the sniffer's records when sniffing is on.
+ */
+export class HttpHandler implements Handler {
+  readonly opts: TunnelOptions;
+  readonly proxyAgent: string;
+  readonly headerTimeoutMs: number;
+  readonly keepAliveMs: number;
+  readonly pool = new UpstreamPool();
+
+  constructor(readonly deps: HandlerDeps) {
+    const md = deps.config.handler.metadata;
+    this.opts = readTunnelOptions(md);
+    this.proxyAgent = md.string("proxyAgent", `snoop/${VERSION}`);
+    this.headerTimeoutMs = md.duration("headerTimeout", 10_000);
+    this.keepAliveMs = md.duration("keepAliveTimeout", 60_000);
+  }
+
+  async handle(conn: Deno.Conn, ctx: ConnContext): Promise<void> {
+    await this.serve(new BufferedConn(conn), ctx);
+  }
+
+  close(): void {
+    this.pool.close();
+  }
+
+  /** Serves requests on a client connection (the auto handler enters here too). */
+  async serve(client: BufferedConn, ctx: ConnContext): Promise<void> {
+    const reader = new MessageReader(client, new Http1Parser("request"));
+    let first = true;
+    try {
+      for (;;) {
+        let ev: Http1Event | null;
+        try {
+          ev = await withDeadline(
+            first ? this.headerTimeoutMs : this.keepAliveMs,
+            "request header",
+            () => reader.next(),
+            () => client.close(),
+          );
+        } catch (e) {
+          if (e instanceof Http1ParseError) {
+            await this.#reject(client, ctx, null, e.status, e.message);
+          } else if (e instanceof ReadTimeout && first) {
+            // Partial or missing first request: GOST records nothing; we record the timeout.
+            const rec = ctx.newRecord();
+            rec.err = e.message;
+            ctx.emit(rec);
+          }
+          return;
+        }
+        if (!ev) return; // clean close between requests
+        if (ev.type !== "head") return;
+        first = false;
+        if (ev.head.method === "CONNECT") {
+          await this.#connect(client, reader, ev, ctx);
+          return;
+        }
+        if (!(await this.#forward(client, reader, ev, ctx))) return;
+      }
+    } finally {
+      closeQuietly(client);
+    }
+  }
+
+  /** Checks `Proxy-Authorization: Basic …`; answers 407 and returns false when it fails. */
+  async #authorize(head: Http1Head, rec: Rec): Promise<boolean> {
+    const auth = this.deps.auth;
+    if (!auth) return true;
+    const value = headerValue(head, "proxy-authorization") ?? "";
+    const m = /^Basic\s+(\S+)$/i.exec(value);
+    if (m) {
+      let decoded = "";
+      try {
+        decoded = Buffer.from(m[1], "base64").toString("utf8");
+      } catch { /* reported below as a failure */ }
+      const colon = decoded.indexOf(":");
+      if (colon >= 0) {
+        const user = decoded.slice(0, colon);
+        if (await auth.verify(user, decoded.slice(colon + 1))) {
+          rec.clientID = user;
+          return true;
+        }
+      }
+    }
+    return false;
+  }
+
+  #httpRecord(head: Http1Head, scheme: string, host: string): HttpRecord {
+    return {
+      host,
+      method: head.method,
+      proto: head.version,
+      scheme,
+      uri: head.target,
+      statusCode: 0,
+      request: { contentLength: 0, header: headerMap(head.headers, true), body: null },
+      response: { contentLength: 0, header: null, body: null },
+    };
+  }
+
+  /** Answers with a short error response, closes, and records why. */
+  async #reject(
+    client: Stream,
+    ctx: ConnContext,
+    rec: Rec | null,
+    status: number,
+    reason: string,
+    extra: [string, string][] = [],
+  ): Promise<void> {
+    const body = new TextEncoder().encode(`${status} ${statusText(status)}: ${reason}\n`);
+    const fields: [string, string][] = [
+      ["Proxy-Agent", this.proxyAgent],
+      ...extra,
+      ["Content-Type", "text/plain; charset=utf-8"],
+      ["Content-Length", String(body.length)],
+      ["Connection", "close"],
+    ];
+    const head = serializeHead(`HTTP/1.1 ${status} ${statusText(status)}`, fields);
+    const bytes = new Uint8Array(head.length + body.length);
+    bytes.set(head);
+    bytes.set(body, head.length);
+    try {
+      await writeAll(client, bytes);
+    } catch { /* the client is gone; the record still says why */ }
+    const r = rec ?? ctx.newRecord();
+    if (!r.proto) r.proto = "http";
+    if (r.http) {
+      r.http.statusCode = status;
+      r.http.response.header = headerMap(fields);
+      r.http.response.contentLength = body.length;
+    }
+    r.outputBytes += bytes.length;
+    r.err = reason;
+    ctx.emit(r);
+  }
+
+  async #connect(
+    client: BufferedConn,
+    reader: MessageReader,
+    ev: HeadEvent,
+    ctx: ConnContext,
+  ): Promise<void> {
+    const { head } = ev;
+    const rec = ctx.newRecord(false);
+    rec.proto = "http";
+    rec.host = head.target;
+    rec.route = head.target;
+    rec.inputBytes = ev.wire.length;
+    rec.http = this.#httpRecord(head, "", head.target);
+    // The CONNECT has no body: its end event follows at once.
+    await reader.next();
+    if (!(await this.#authorize(head, rec))) {
+      return this.#reject(client, ctx, rec, 407, "proxy authentication required", [
+        ["Proxy-Authenticate", 'Basic realm="snoop"'],
+      ]);
+    }
+    if (!/^(\[[0-9a-fA-F:.]+\]|[^:\s/]+):\d{1,5}$/.test(head.target)) {
+      return this.#reject(client, ctx, rec, 400, `invalid CONNECT target "${head.target}"`);
+    }
+    if (this.deps.bypass?.contains(head.target)) {
+      return this.#reject(client, ctx, rec, 403, "bypass");
+    }
+    let upstream: Deno.TcpConn;
+    try {
+      this.deps.sink.dial(hostOf(head.target));
+      upstream = await dialTcp(head.target, this.opts.dialTimeoutMs);
+    } catch (e) {
+      this.deps.sink.dialError(hostOf(head.target));
+      const timedOut = e instanceof DialError && e.timedOut;
+      return this.#reject(client, ctx, rec, timedOut ? 504 : 502, (e as Error).message);
+    }
+    const fields: [string, string][] = [["Proxy-Agent", this.proxyAgent]];
+    const reply = serializeHead("HTTP/1.1 200 Connection established", fields);
+    try {
+      await writeAll(client, reply);
+    } catch (e) {
+      closeQuietly(upstream);
+      rec.err = (e as Error).message;
+      ctx.emit(rec);
+      return;
+    }
+    rec.http.statusCode = 200;
+    rec.http.response.header = headerMap(fields);
+    rec.outputBytes = reply.length;
+    // Bytes the client sent right behind the CONNECT belong to the tunnel.
+    client.unread(reader.parser.takeBuffered());
+    await runTunnel(ctx, client, upstream, rec, this.opts);
+  }
+
+  /**
+   * Forwards one absolute-URI request and its response. Returns whether the client
+   * connection can carry another request.
+   */
+  async #forward(
+    client: BufferedConn,
+    reader: MessageReader,
+    ev: HeadEvent,
+    ctx: ConnContext,
+  ): Promise<boolean> {
+    const { head } = ev;
+    const rec = ctx.newRecord(false);
+    rec.proto = "http";
+    rec.inputBytes = ev.wire.length;
+    const capture = this.deps.sink.capture;
+    const reqBody = new BodyCapture(capture.body, capture.maxBodySize);
+    const respBody = new BodyCapture(capture.body, capture.maxBodySize);
+    let url: URL | undefined;
+    try {
+      url = new URL(head.target);
+    } catch { /* origin-form or garbage: refused below */ }
+    const hostHeader = headerValue(head, "host");
+    rec.http = this.#httpRecord(head, url ? url.protocol.replace(/:$/, "") : "", hostHeader ?? "");
+    const fail = (f: ProxyFailure) => this.#reject(client, ctx, rec, f.status, f.message, f.extra);
+    if (!(await this.#authorize(head, rec))) {
+      await fail(
+        new ProxyFailure(407, "proxy authentication required", [
+          ["Proxy-Authenticate", 'Basic realm="snoop"'],
+        ]),
+      );
+      return false;
+    }
+    if (!url || !/^https?:$/.test(url.protocol) || !url.hostname) {
+      await fail(new ProxyFailure(400, `not a proxy request: "${head.target}"`));
+      return false;
+    }
+    if (url.protocol !== "http:") {
+      await fail(new ProxyFailure(400, "only http:// URLs are forwarded; use CONNECT for https"));
+      return false;
+    }
+    const hostname = url.hostname.replace(/^\[(.*)\]$/, "$1");
+    const target = joinHostPort(hostname, url.port || "80");
+    rec.host = target;
+    rec.route = target;
+    if (!rec.http.host) rec.http.host = url.host;
+    if (this.deps.bypass?.contains(target)) {
+      await fail(new ProxyFailure(403, "bypass"));
+      return false;
+    }
+
+    const clientWantsClose = head.version === "HTTP/1.0"
+      ? !hasToken(head, "connection", "keep-alive")
+      : hasToken(head, "connection", "close");
+    const upgrading = hasToken(head, "connection", "upgrade") && !!headerValue(head, "upgrade");
+    const fields = stripHopByHop(head.headers.filter(([n]) => n.toLowerCase() !== "host"), {
+      keepFraming: ev.framing === "chunked",
+      keepUpgrade: upgrading,
+    });
+    // An HTTP/1.0 client cannot read chunked: ask the origin in 1.0 so it will not send it.
+    const upstreamVersion = head.version === "HTTP/1.0" ? "HTTP/1.0" : "HTTP/1.1";
+    if (upstreamVersion === "HTTP/1.0") fields.push(["Connection", "close"]);
+    const upstreamHead = serializeHead(
+      `${head.method} ${url.pathname}${url.search} ${upstreamVersion}`,
+      [["Host", url.host], ...fields],
+    );
+
+    let upstream: Deno.TcpConn | undefined;
+    let upstreamReader: MessageReader | undefined;
+    let bodyDone: Promise<void> = Promise.resolve();
+    let bodyFinished = ev.framing === "none";
+    // A pooled connection the origin closed while idle fails before any response byte:
+    // a request without a body is then retried once on a fresh connection.
+    for (let attempt = 0;; attempt++) {
+      const pooled = attempt === 0 ? this.pool.take(target) : undefined;
+      try {
+        if (pooled) upstream = pooled;
+        else {
+          this.deps.sink.dial(hostname);
+          upstream = await dialTcp(target, this.opts.dialTimeoutMs);
+        }
+      } catch (e) {
+        this.deps.sink.dialError(hostname);
+        const timedOut = e instanceof DialError && e.timedOut;
+        await fail(new ProxyFailure(timedOut ? 504 : 502, (e as Error).message));
+        return false;
+      }
+      Object.assign(rec, upstreamAddrs(upstream));
+      upstreamReader = new MessageReader(upstream, new Http1Parser("response"));
+      upstreamReader.parser.expectResponseTo(head.method);
+      try {
+        await writeAll(upstream, upstreamHead);
+        if (attempt === 0) {
+          bodyDone = this.#sendBody(reader, upstream, reqBody, rec).then(() => {
+            bodyFinished = true;
+          });
+        }
+        const first = await this.#readUpstream(upstreamReader, upstream);
+        if (first) {
+          return await this.#relayResponse(
+            client,
+            reader,
+            upstream,
+            upstreamReader,
+            first,
+            { rec, respBody, reqBody, bodyDone, clientWantsClose, target, ctx },
+            () => bodyFinished,
+          );
+        }
+        throw new ProxyFailure(502, "upstream closed the connection before responding");
+      } catch (e) {
+        closeQuietly(upstream);
+        const retry = pooled && ev.framing === "none" && !(e instanceof ReadTimeout);
+        if (retry) continue;
+        const failure = e instanceof ProxyFailure
+          ? e
+          : e instanceof ReadTimeout
+          ? new ProxyFailure(504, "timeout waiting for the upstream response")
+          : e instanceof Http1ParseError
+          ? new ProxyFailure(502, `bad upstream response: ${e.message}`)
+          : new ProxyFailure(502, (e as Error).message);
+        await bodyDone.catch(() => {});
+        await fail(failure);
+        return false;
+      }
+    }
+  }
+
+  /** Copies the request body verbatim (chunk framing included) to the upstream. */
+  async #sendBody(reader: MessageReader, upstream: Stream, body: BodyCapture, rec: Rec) {
+    for (;;) {
+      const ev = await reader.next();
+      if (!ev) throw new Http1ParseError("client closed in the middle of the request body");
+      if (ev.type === "body") {
+        body.add(ev.data);
+        rec.inputBytes += ev.wire.length;
+        if (ev.wire.length) await writeAll(upstream, ev.wire);
+      } else if (ev.type === "end") {
+        rec.inputBytes += ev.wire.length;
+        if (ev.wire.length) await writeAll(upstream, ev.wire);
+        return;
+      }
+    }
+  }
+
+  /** The first upstream event, within `readTimeout`. */
+  #readUpstream(reader: MessageReader, upstream: Stream): Promise<Http1Event | null> {
+    return withDeadline(
+      this.opts.readTimeoutMs,
+      "upstream response header",
+      () => reader.next(),
+      () => closeQuietly(upstream),
+    );
+  }
+
+  async #relayResponse(
+    client: BufferedConn,
+    clientReader: MessageReader,
+    upstream: Deno.TcpConn,
+    upstreamReader: MessageReader,
+    firstEvent: Http1Event,
+    s: {
+      rec: Rec;
+      respBody: BodyCapture;
+      reqBody: BodyCapture;
+      bodyDone: Promise<void>;
+      clientWantsClose: boolean;
+      target: string;
+      ctx: ConnContext;
+    },
+    bodyFinished: () => boolean,
+  ): Promise<boolean> {
+    const { rec, ctx } = s;
+    const http = rec.http!;
+    let ev: Http1Event | null = firstEvent;
+    let closeAfter = s.clientWantsClose;
+    let upstreamReusable = true;
+    let switched = false;
+    let finalHead: Http1Head | undefined;
+    let clientGone = false;
+    const toClient = async (bytes: Uint8Array) => {
+      if (clientGone || bytes.length === 0) return;
+      try {
+        await writeAll(client, bytes);
+        rec.outputBytes += bytes.length;
+      } catch {
+        clientGone = true;
+      }
+    };
+    while (ev) {
+      if (ev.type === "head") {
+        const h = ev.head;
+        if (h.status >= 100 && h.status < 200 && h.status !== 101) {
+          // 100 Continue and other interim responses go straight through.
+          await toClient(serializeHead(`HTTP/1.1 ${h.status} ${h.reason}`, []));
+          ev = await this.#readUpstream(upstreamReader, upstream);
+          continue;
+        }
+        finalHead = h;
+        http.statusCode = h.status;
+        http.response.header = headerMap(h.headers);
+        switched = h.status === 101;
+        const upstreamClose = hasToken(h, "connection", "close") ||
+          (h.version === "HTTP/1.0" && !hasToken(h, "connection", "keep-alive"));
+        if (upstreamClose || ev.framing === "close") upstreamReusable = false;
+        if (ev.framing === "close") closeAfter = true;
+        const out = stripHopByHop(h.headers, {
+          keepFraming: ev.framing === "chunked",
+          keepUpgrade: switched,
+        });
+        if (!switched) {
+          if (closeAfter) out.push(["Connection", "close"]);
+          else if (http.proto === "HTTP/1.0") out.push(["Connection", "keep-alive"]);
+        }
+        await toClient(serializeHead(`HTTP/1.1 ${h.status} ${h.reason}`, out));
+      } else if (ev.type === "body") {
+        s.respBody.add(ev.data);
+        await toClient(ev.wire);
+      } else if (ev.type === "end") {
+        await toClient(ev.wire);
+        break;
+      } else break;
+      ev = await upstreamReader.next();
+    }
+    if (!finalHead) throw new ProxyFailure(502, "upstream closed the connection before responding");
+
+    if (switched) {
+      // 101: both sides now speak another protocol (WebSocket…) over these connections.
+      await s.bodyDone.catch(() => {});
+      const early = upstreamReader.parser.takeBuffered();
+      await toClient(early);
+      client.unread(clientReader.parser.takeBuffered());
+      http.request.contentLength = s.reqBody.total;
+      await runTunnel(ctx, client, upstream, rec, this.opts, true);
+      return false;
+    }
+
+    if (!bodyFinished()) {
+      // The origin answered before the request body was complete: this connection cannot
+      // be reused on either side (the rest of the body is in flight).
+      closeAfter = true;
+      upstreamReusable = false;
+      closeQuietly(upstream);
+    }
+    await s.bodyDone.catch((e) => {
+      if (!rec.err && !isBenignDisconnect(e)) rec.err = (e as Error).message;
+    });
+    http.request.contentLength = s.reqBody.total;
+    http.request.body = s.reqBody.base64();
+    http.response.contentLength = s.respBody.total;
+    http.response.body = s.respBody.base64();
+    if (clientGone) rec.err ??= "client closed the connection during the response";
+    ctx.emit(rec);
+    if (upstreamReusable && !clientGone && upstreamReader.parser.idle) {
+      this.pool.put(s.target, upstream);
+    } else closeQuietly(upstream);
+    return !closeAfter && !clientGone;
+  }
+}
+
+function hostOf(target: string): string {
+  return target.replace(/:\d+$/, "").replace(/^\[(.*)\]$/, "$1");
+}
+
+export const httpHandler = (deps: HandlerDeps): Handler => new HttpHandler(deps);

@@ -1,0 +1,307 @@
+import dgram from "node:dgram";
+import { Buffer } from "node:buffer";
+import { formatIP, ipBytes, isIPv6, joinHostPort } from "../net/address.ts";
+import { BufferedConn, withDeadline } from "../net/buffered_conn.ts";
+import { DialError, dialTcp } from "../net/dial.ts";
+import { closeQuietly, writeAll } from "../net/stream.ts";
+import type { ConnContext } from "../service/conn_context.ts";
+import type { Handler, HandlerDeps } from "./handler.ts";
+import { runTunnel } from "./tunnel.ts";
+import { readTunnelOptions, type TunnelOptions } from "./tunnel_options.ts";
+
+/** SOCKS5 reply codes (RFC 1928 §6). */
+export const Rep = {
+  SUCCEEDED: 0x00,
+  GENERAL_FAILURE: 0x01,
+  NOT_ALLOWED: 0x02,
+  NETWORK_UNREACHABLE: 0x03,
+  HOST_UNREACHABLE: 0x04,
+  CONNECTION_REFUSED: 0x05,
+  TTL_EXPIRED: 0x06,
+  COMMAND_NOT_SUPPORTED: 0x07,
+  ADDRESS_TYPE_NOT_SUPPORTED: 0x08,
+} as const;
+
+const NO_AUTH = 0x00, USER_PASS = 0x02, NO_ACCEPTABLE = 0xff;
+const CMD_CONNECT = 1, CMD_UDP_ASSOCIATE = 3;
+const ATYP_IPV4 = 1, ATYP_DOMAIN = 3, ATYP_IPV6 = 4;
+
+class SocksError extends Error {}
+
+/** Reads `ATYP | DST.ADDR | DST.PORT`: the address form shared by requests and UDP headers. */
+async function readAddress(conn: BufferedConn): Promise<string> {
+  const atyp = (await conn.readExact(1, "address type"))[0];
+  let host: string;
+  if (atyp === ATYP_IPV4) host = formatIP(await conn.readExact(4, "IPv4 address"));
+  else if (atyp === ATYP_IPV6) host = formatIP(await conn.readExact(16, "IPv6 address"));
+  else if (atyp === ATYP_DOMAIN) {
+    const len = (await conn.readExact(1, "domain length"))[0];
+    host = new TextDecoder().decode(await conn.readExact(len, "domain"));
+  } else throw new SocksError(`address type ${atyp} not supported`);
+  const p = await conn.readExact(2, "port");
+  return joinHostPort(host, (p[0] << 8) | p[1]);
+}
+
+/** Encodes `ATYP | ADDR | PORT` for a reply or a UDP header. */
+export function encodeAddress(host: string, port: number): Uint8Array {
+  const ip = ipBytes(host);
+  if (ip) {
+    return Uint8Array.from([
+      ip.length === 4 ? ATYP_IPV4 : ATYP_IPV6,
+      ...ip,
+      port >> 8,
+      port & 0xff,
+    ]);
+  }
+  const name = new TextEncoder().encode(host);
+  return Uint8Array.from([ATYP_DOMAIN, name.length, ...name, port >> 8, port & 0xff]);
+}
+
+function reply(rep: number, bound?: Deno.Addr): Uint8Array {
+  const addr = bound && bound.transport === "tcp"
+    ? encodeAddress(bound.hostname, bound.port)
+    : encodeAddress("0.0.0.0", 0);
+  return Uint8Array.from([5, rep, 0, ...addr]);
+}
+
+/** Maps a dial failure to the reply a SOCKS client understands. */
+function replyForDialError(e: unknown): number {
+  const cause = e instanceof DialError ? e.cause : e;
+  if (e instanceof DialError && e.timedOut) return Rep.TTL_EXPIRED;
+  if (cause instanceof Deno.errors.ConnectionRefused) return Rep.CONNECTION_REFUSED;
+  if (cause instanceof Deno.errors.NotFound) return Rep.HOST_UNREACHABLE;
+  if (cause instanceof Error && /network is unreachable/i.test(cause.message)) {
+    return Rep.NETWORK_UNREACHABLE;
+  }
+  if (cause instanceof Error && /host is unreachable|no route/i.test(cause.message)) {
+    return Rep.HOST_UNREACHABLE;
+  }
+  return Rep.GENERAL_FAILURE;
+}
+
+/**
+ * SOCKS5 (RFC 1928) with no-auth or username/password (RFC 1929): CONNECT, and
+ * UDP ASSOCIATE when the `udp` option is on (GOST's default is off).
+ */
+export class Socks5Handler implements Handler {
+  readonly opts: TunnelOptions;
+  readonly udp: boolean;
+  readonly handshakeTimeoutMs: number;
+
+  constructor(readonly deps: HandlerDeps) {
+    const md = deps.config.handler.metadata;
+    this.opts = readTunnelOptions(md);
+    this.udp = md.bool("udp", false);
+    this.handshakeTimeoutMs = md.duration("handshakeTimeout", 10_000);
+  }
+
+  handle(conn: Deno.Conn, ctx: ConnContext): Promise<void> {
+    return this.serve(new BufferedConn(conn), ctx);
+  }
+
+  async serve(conn: BufferedConn, ctx: ConnContext): Promise<void> {
+    const rec = ctx.newRecord();
+    let cmd = 0, target = "";
+    try {
+      [cmd, target] = await withDeadline(
+        this.handshakeTimeoutMs,
+        "SOCKS5 handshake",
+        () => this.#handshake(conn, rec),
+        () => conn.close(),
+      );
+    } catch (e) {
+      rec.err = `socks5: ${(e as Error).message}`;
+      ctx.emit(rec);
+      closeQuietly(conn);
+      return;
+    }
+    rec.host = target;
+    rec.route = target;
+    if (cmd === CMD_UDP_ASSOCIATE) return this.#udpAssociate(conn, ctx, rec);
+    if (this.deps.bypass?.contains(target)) {
+      return this.#fail(conn, ctx, rec, Rep.NOT_ALLOWED, "bypass");
+    }
+    let upstream: Deno.TcpConn;
+    const host = target.replace(/:\d+$/, "").replace(/^\[(.*)\]$/, "$1");
+    try {
+      this.deps.sink.dial(host);
+      upstream = await dialTcp(target, this.opts.dialTimeoutMs);
+    } catch (e) {
+      this.deps.sink.dialError(host);
+      return this.#fail(conn, ctx, rec, replyForDialError(e), (e as Error).message);
+    }
+    try {
+      const r = reply(Rep.SUCCEEDED, upstream.localAddr);
+      await writeAll(conn, r);
+      rec.outputBytes += r.length;
+    } catch (e) {
+      closeQuietly(upstream);
+      return this.#fail(conn, ctx, rec, -1, (e as Error).message);
+    }
+    await runTunnel(ctx, conn, upstream, rec, this.opts);
+  }
+
+  async #fail(
+    conn: BufferedConn,
+    ctx: ConnContext,
+    rec: ReturnType<ConnContext["newRecord"]>,
+    rep: number,
+    why: string,
+  ) {
+    if (rep >= 0) await writeAll(conn, reply(rep)).catch(() => {});
+    rec.err = why;
+    ctx.emit(rec);
+    closeQuietly(conn);
+  }
+
+  /** Method negotiation, optional sub-negotiation, then the request. Returns [cmd, target]. */
+  async #handshake(
+    conn: BufferedConn,
+    rec: ReturnType<ConnContext["newRecord"]>,
+  ): Promise<[number, string]> {
+    const [ver, n] = await conn.readExact(2, "greeting");
+    rec.inputBytes += 2;
+    if (ver !== 5) {
+      await writeAll(conn, Uint8Array.of(5, NO_ACCEPTABLE)).catch(() => {});
+      throw new SocksError(`bad version ${ver}`);
+    }
+    if (n === 0) {
+      await writeAll(conn, Uint8Array.of(5, NO_ACCEPTABLE)).catch(() => {});
+      throw new SocksError("no authentication methods offered");
+    }
+    const methods = await conn.readExact(n, "methods");
+    rec.inputBytes += n;
+    const auth = this.deps.auth;
+    const method = auth ? USER_PASS : NO_AUTH;
+    if (!methods.includes(method)) {
+      await writeAll(conn, Uint8Array.of(5, NO_ACCEPTABLE)).catch(() => {});
+      throw new SocksError(
+        auth ? "client does not offer username/password" : "no acceptable method",
+      );
+    }
+    await writeAll(conn, Uint8Array.of(5, method));
+    rec.outputBytes += 2;
+    if (auth) {
+      // RFC 1929: VER(1)=1 | ULEN | UNAME | PLEN | PASSWD  →  VER | STATUS
+      const [sub, ulen] = await conn.readExact(2, "auth");
+      if (sub !== 1) throw new SocksError(`bad auth version ${sub}`);
+      const user = new TextDecoder().decode(await conn.readExact(ulen, "username"));
+      const plen = (await conn.readExact(1, "password length"))[0];
+      const pass = new TextDecoder().decode(await conn.readExact(plen, "password"));
+      rec.inputBytes += 3 + ulen + plen;
+      const ok = await auth.verify(user, pass);
+      await writeAll(conn, Uint8Array.of(1, ok ? 0 : 1));
+      rec.outputBytes += 2;
+      if (!ok) throw new SocksError("authentication failed");
+      rec.clientID = user;
+    }
+    // VER | CMD | RSV | ATYP | DST.ADDR | DST.PORT
+    const [v, cmd] = await conn.readExact(3, "request");
+    if (v !== 5) throw new SocksError(`bad request version ${v}`);
+    let target: string;
+    try {
+      target = await readAddress(conn);
+    } catch (e) {
+      if (e instanceof SocksError) {
+        await writeAll(conn, reply(Rep.ADDRESS_TYPE_NOT_SUPPORTED)).catch(() => {});
+      }
+      throw e;
+    }
+    rec.inputBytes += 3 + encodeAddress(...splitTarget(target)).length;
+    if (cmd !== CMD_CONNECT && !(cmd === CMD_UDP_ASSOCIATE && this.udp)) {
+      await writeAll(conn, reply(Rep.COMMAND_NOT_SUPPORTED)).catch(() => {});
+      throw new SocksError(`command ${cmd} not supported`);
+    }
+    return [cmd, target];
+  }
+
+  /**
+   * UDP ASSOCIATE (RFC 1928 §7): datagrams from the client carry
+   * `RSV(2) | FRAG | ATYP | DST.ADDR | DST.PORT | DATA`; we send DATA on and wrap replies
+   * the same way. The association lives as long as the TCP connection.
+   */
+  async #udpAssociate(
+    conn: BufferedConn,
+    ctx: ConnContext,
+    rec: ReturnType<ConnContext["newRecord"]>,
+  ) {
+    const local = conn.localAddr as Deno.NetAddr;
+    const family = isIPv6(local.hostname) ? "udp6" : "udp4";
+    const relay = dgram.createSocket(family);
+    const outbound = dgram.createSocket(family);
+    let clientAddr: { address: string; port: number } | undefined;
+    const clientIP = (conn.remoteAddr as Deno.NetAddr).hostname;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        relay.once("error", reject);
+        relay.bind(0, local.hostname, () => resolve());
+      });
+      await new Promise<void>((resolve) => outbound.bind(0, () => resolve()));
+    } catch (e) {
+      relay.close();
+      outbound.close();
+      return this.#fail(conn, ctx, rec, Rep.GENERAL_FAILURE, (e as Error).message);
+    }
+    relay.on("message", (msg: Buffer, from: dgram.RemoteInfo) => {
+      if (from.address !== clientIP) return; // only the associated client may use it
+      clientAddr = { address: from.address, port: from.port };
+      const parsed = parseUdpHeader(new Uint8Array(msg.buffer, msg.byteOffset, msg.length));
+      if (!parsed || parsed.frag !== 0) return; // fragments are not supported: dropped
+      if (this.deps.bypass?.contains(joinHostPort(parsed.host, parsed.port))) return;
+      rec.inputBytes += parsed.data.length;
+      outbound.send(parsed.data, parsed.port, parsed.host);
+    });
+    outbound.on("message", (msg: Buffer, from: dgram.RemoteInfo) => {
+      if (!clientAddr) return;
+      const header = Uint8Array.from([0, 0, 0, ...encodeAddress(from.address, from.port)]);
+      rec.outputBytes += msg.length;
+      relay.send(Buffer.concat([header, msg]), clientAddr.port, clientAddr.address);
+    });
+    relay.on("error", () => {});
+    outbound.on("error", () => {});
+    const bound = relay.address();
+    await writeAll(conn, Uint8Array.from([5, 0, 0, ...encodeAddress(bound.address, bound.port)]));
+    rec.network = "udp";
+    // The association ends when the client closes the TCP connection.
+    const sink = new Uint8Array(512);
+    try {
+      while ((await conn.read(sink)) !== null) { /* control connection carries no data */ }
+    } catch { /* reset: same as close */ }
+    relay.close();
+    outbound.close();
+    closeQuietly(conn);
+    ctx.emit(rec);
+  }
+}
+
+function splitTarget(target: string): [string, number] {
+  const m = /^\[?(.*?)\]?:(\d+)$/.exec(target)!;
+  return [m[1], Number(m[2])];
+}
+
+/** Parses a SOCKS5 UDP request header; null when malformed. */
+export function parseUdpHeader(
+  b: Uint8Array,
+): { frag: number; host: string; port: number; data: Uint8Array } | null {
+  if (b.length < 4 || b[0] !== 0 || b[1] !== 0) return null;
+  const frag = b[2], atyp = b[3];
+  let off = 4, host: string;
+  if (atyp === ATYP_IPV4) {
+    if (b.length < off + 6) return null;
+    host = formatIP(b.subarray(off, off + 4));
+    off += 4;
+  } else if (atyp === ATYP_IPV6) {
+    if (b.length < off + 18) return null;
+    host = formatIP(b.subarray(off, off + 16));
+    off += 16;
+  } else if (atyp === ATYP_DOMAIN) {
+    const len = b[off];
+    if (len === undefined || b.length < off + 1 + len + 2) return null;
+    host = new TextDecoder().decode(b.subarray(off + 1, off + 1 + len));
+    off += 1 + len;
+  } else return null;
+  const port = (b[off] << 8) | b[off + 1];
+  return { frag, host, port, data: b.subarray(off + 2) };
+}
+
+export const socks5Handler = (deps: HandlerDeps): Handler => new Socks5Handler(deps);

@@ -1,0 +1,52 @@
+import { splitHostPort } from "./address.ts";
+
+/** A dial that failed, with whether it was the deadline (for 504 vs 502). */
+export class DialError extends Error {
+  constructor(
+    readonly target: string,
+    override readonly cause: unknown,
+    readonly timedOut: boolean,
+  ) {
+    super(
+      timedOut
+        ? `dial ${target}: timeout`
+        : `dial ${target}: ${cause instanceof Error ? cause.message : String(cause)}`,
+    );
+    this.name = "DialError";
+  }
+}
+
+/**
+ * Opens a TCP connection to `host:port` within `timeoutMs`. The deadline is a race, not
+ * `ConnectOptions.signal`: that signal also closes the connection after it is established.
+ */
+export async function dialTcp(target: string, timeoutMs: number): Promise<Deno.TcpConn> {
+  const { host, port } = splitHostPort(target);
+  if (!host || Number.isNaN(port)) throw new DialError(target, new Error("invalid address"), false);
+  const connecting = Deno.connect({ hostname: host, port, transport: "tcp" });
+  if (!(timeoutMs > 0)) {
+    try {
+      return await connecting;
+    } catch (e) {
+      throw new DialError(target, e, false);
+    }
+  }
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<"timeout">((resolve) => {
+    timer = setTimeout(() => resolve("timeout"), timeoutMs);
+  });
+  try {
+    const winner = await Promise.race([connecting, deadline]);
+    if (winner === "timeout") {
+      // A late success must not leak a socket.
+      connecting.then((c) => c.close(), () => {});
+      throw new DialError(target, new Error("timeout"), true);
+    }
+    return winner;
+  } catch (e) {
+    if (e instanceof DialError) throw e;
+    throw new DialError(target, e, false);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,61 @@
+import type { RecorderConfig } from "../config/types.ts";
+import type { Logger } from "../log.ts";
+import { QueuedRecorder } from "./queued_recorder.ts";
+
+const encoder = new TextEncoder();
+
+/**
+ * GOST's `file` recorder: each record followed by `sep` (nothing when unset, as GOST),
+ * appended to `path`. With `rotation.maxSize` (MB) the file is renamed to `path.1` (older
+ * ones shifted up to `maxBackups`, 0 = keep all... bounded to 100) when it would grow past it.
+ */
+export class FileRecorder extends QueuedRecorder {
+  readonly kind = "file";
+  #file: Deno.FsFile | null = null;
+  #size = 0;
+
+  constructor(readonly config: Extract<RecorderConfig, { kind: "file" }>, log: Logger) {
+    super(config.name, config.queueSize, log);
+  }
+
+  async #open(): Promise<Deno.FsFile> {
+    if (this.#file) return this.#file;
+    const path = this.config.file.path;
+    const dir = path.replace(/\/[^/]*$/, "");
+    if (dir && dir !== path) await Deno.mkdir(dir, { recursive: true });
+    this.#file = await Deno.open(path, { append: true, create: true });
+    this.#size = (await this.#file.stat()).size;
+    return this.#file;
+  }
+
+  async #rotate(): Promise<void> {
+    const { path } = this.config.file;
+    const keep = Math.min(this.config.file.rotation?.maxBackups || 100, 100);
+    this.#file?.close();
+    this.#file = null;
+    for (let i = keep - 1; i >= 1; i--) {
+      await Deno.rename(`${path}.${i}`, `${path}.${i + 1}`).catch(() => {});
+    }
+    await Deno.rename(path, `${path}.1`);
+  }
+
+  protected async deliver(batch: string[]): Promise<number> {
+    const sep = this.config.file.sep;
+    const bytes = encoder.encode(batch.map((r) => r + sep).join(""));
+    const max = (this.config.file.rotation?.maxSizeMB ?? 0) * 1024 * 1024;
+    let file = await this.#open();
+    if (max > 0 && this.#size > 0 && this.#size + bytes.length > max) {
+      await this.#rotate();
+      file = await this.#open();
+    }
+    let off = 0;
+    while (off < bytes.length) off += await file.write(bytes.subarray(off));
+    this.#size += bytes.length;
+    return 0;
+  }
+
+  protected shutdown(): void {
+    this.#file?.close();
+    this.#file = null;
+  }
+}

@@ -1,0 +1,24 @@
+import type { RecorderConfig } from "../config/types.ts";
+import type { Logger } from "../log.ts";
+import { FileRecorder } from "./file_recorder.ts";
+import { HttpRecorder } from "./http_recorder.ts";
+import type { Recorder } from "./recorder.ts";
+import { RedisRecorder } from "./redis_recorder.ts";
+import { TcpRecorder } from "./tcp_recorder.ts";
+
+/** Recorder kinds by the key that selects them in `recorders:` entries. */
+export function createRecorder(config: RecorderConfig, log: Logger): Recorder {
+  const scoped = log.child(`recorder:${config.name}`);
+  switch (config.kind) {
+    case "http":
+      return new HttpRecorder(config, scoped);
+    case "file":
+      return new FileRecorder(config, scoped);
+    case "tcp":
+      return new TcpRecorder(config, scoped);
+    case "redis":
+      return new RedisRecorder(config, scoped);
+  }
+}
+
+export type { Recorder } from "./recorder.ts";

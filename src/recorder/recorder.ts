@@ -1,0 +1,20 @@
+/**
+ * A recorder receives finished records and delivers them somewhere. `record` never waits:
+ * it queues (or drops and counts, when the queue is full), so proxied traffic never waits
+ * for a recorder. Implementations live beside this file and are listed in `mod.ts`.
+ */
+export interface Recorder {
+  readonly name: string;
+  readonly kind: string;
+  record(data: string): void;
+  /** Delivered, dropped (by reason) and waiting records. */
+  stats(): RecorderStats;
+  /** Sends what is queued (bounded by `deadlineMs`), then stops. */
+  close(deadlineMs?: number): Promise<void>;
+}
+
+export interface RecorderStats {
+  written: number;
+  dropped: Record<string, number>;
+  queued: number;
+}

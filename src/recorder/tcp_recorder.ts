@@ -1,0 +1,39 @@
+import type { RecorderConfig } from "../config/types.ts";
+import type { Logger } from "../log.ts";
+import { dialTcp } from "../net/dial.ts";
+import { writeAll } from "../net/stream.ts";
+import { QueuedRecorder } from "./queued_recorder.ts";
+
+const encoder = new TextEncoder();
+
+/**
+ * GOST's `tcp` recorder: a new connection per record carrying exactly the record, then
+ * closed, so a reader takes "everything until EOF" as one record (GOST's framing).
+ */
+export class TcpRecorder extends QueuedRecorder {
+  readonly kind = "tcp";
+
+  constructor(readonly config: Extract<RecorderConfig, { kind: "tcp" }>, log: Logger) {
+    super(config.name, config.queueSize, log, 64);
+  }
+
+  protected async deliver(batch: string[]): Promise<number> {
+    let failed = 0;
+    for (const record of batch) {
+      try {
+        const conn = await dialTcp(this.config.tcp.addr, this.config.tcp.timeoutMs);
+        try {
+          await writeAll(conn, encoder.encode(record));
+        } finally {
+          conn.close();
+        }
+      } catch (e) {
+        failed++;
+        this.log.debug("record not delivered", { recorder: this.name, error: e });
+      }
+    }
+    return failed;
+  }
+
+  protected shutdown(): void {}
+}

@@ -1,0 +1,206 @@
+import { Bypass } from "../bypass/bypass.ts";
+import { ConfigError } from "../config/config_error.ts";
+import { rejectUnread } from "../config/metadata.ts";
+import type { ServiceConfig } from "../config/types.ts";
+import { Authenticator } from "../handler/auth.ts";
+import type { Handler } from "../handler/handler.ts";
+import { GOST_HANDLERS_UNSUPPORTED, HANDLERS } from "../handler/mod.ts";
+import type { Logger } from "../log.ts";
+import { splitHostPort } from "../net/address.ts";
+import { closeQuietly } from "../net/stream.ts";
+import type { Recorder } from "../recorder/recorder.ts";
+import { type CaptureOptions, DEFAULT_CAPTURE, RecordSink } from "../recorder/sink.ts";
+import { ConnContext } from "./conn_context.ts";
+
+/**
+ * A service is a listener plus a handler (GOST's vocabulary), with the recorders and the
+ * bypass it refers to. It accepts connections until stopped; one bad client only ever
+ * ends its own connection.
+ */
+export class Service {
+  #listener: Deno.TcpListener | null = null;
+  readonly #active = new Set<Promise<void>>();
+  readonly #abort = new AbortController();
+  #accepting: Promise<void> | null = null;
+  connections = 0;
+
+  private constructor(
+    readonly config: ServiceConfig,
+    readonly handler: Handler,
+    readonly sink: RecordSink,
+    readonly log: Logger,
+  ) {}
+
+  /** Builds the handler and checks every option the service was given. */
+  static async create(
+    config: ServiceConfig,
+    recorders: Map<string, Recorder>,
+    bypasses: Map<string, Bypass>,
+    log: Logger,
+  ): Promise<Service> {
+    const scoped = log.child(config.name);
+    const sink = buildSink(config, recorders);
+    const factory = HANDLERS[config.handler.type.toLowerCase()];
+    if (!factory) {
+      const unsupported = GOST_HANDLERS_UNSUPPORTED.includes(config.handler.type.toLowerCase());
+      throw new ConfigError(
+        { ...config.handler.where, path: pathOf(config, "handler.type") },
+        unsupported
+          ? `handler type "${config.handler.type}" is not supported by snoop`
+          : `unknown handler type "${config.handler.type}"; expected one of ${
+            Object.keys(HANDLERS).join(", ")
+          }`,
+      );
+    }
+    if (config.listener.type.toLowerCase() !== "tcp") {
+      throw new ConfigError(
+        { ...config.listener.where, path: pathOf(config, "listener.type") },
+        `listener type "${config.listener.type}" is not supported by snoop (tcp is)`,
+      );
+    }
+    const handler = await factory({
+      config,
+      bypass: config.bypass ? bypasses.get(config.bypass.name) : undefined,
+      bypasses,
+      auth: config.handler.auth ? await Authenticator.create(config.handler.auth) : undefined,
+      sink,
+      log: scoped,
+    });
+    rejectUnread(config.handler.metadata, config.listener.metadata, config.metadata);
+    const { port } = splitHostPort(config.addr);
+    if (Number.isNaN(port)) {
+      throw new ConfigError(
+        { ...config.where, path: pathOf(config, "addr") },
+        `"${config.addr}" is not an address with a port, such as ":8080" or "127.0.0.1:8080"`,
+      );
+    }
+    return new Service(config, handler, sink, scoped);
+  }
+
+  /** The address actually bound (useful with port 0). */
+  get addr(): Deno.NetAddr {
+    return this.#listener!.addr as Deno.NetAddr;
+  }
+
+  /** Binds the listener and starts accepting. */
+  listen(): void {
+    const { host, port } = splitHostPort(this.config.addr);
+    try {
+      this.#listener = Deno.listen({ hostname: host || "0.0.0.0", port, transport: "tcp" });
+    } catch (e) {
+      throw new ConfigError(
+        { ...this.config.where, path: pathOf(this.config, "addr") },
+        `cannot listen on ${this.config.addr}: ${(e as Error).message}`,
+      );
+    }
+    this.log.info("listening", {
+      addr: `${this.addr.hostname}:${this.addr.port}`,
+      handler: this.config.handler.type,
+    });
+    this.#accepting = this.#acceptLoop();
+  }
+
+  async #acceptLoop(): Promise<void> {
+    const listener = this.#listener!;
+    for (;;) {
+      let conn: Deno.TcpConn;
+      try {
+        conn = await listener.accept();
+      } catch (e) {
+        if (e instanceof Deno.errors.BadResource || e instanceof Deno.errors.Interrupted) return;
+        // Out of file descriptors and the like: wait a moment rather than spin.
+        this.log.warn("accept failed", { error: e });
+        await new Promise((r) => setTimeout(r, 100));
+        continue;
+      }
+      this.connections++;
+      const task = this.#serve(conn);
+      this.#active.add(task);
+      task.finally(() => this.#active.delete(task));
+    }
+  }
+
+  async #serve(conn: Deno.TcpConn): Promise<void> {
+    let ctx: ConnContext;
+    try {
+      ctx = new ConnContext(
+        this.config.name,
+        "tcp",
+        conn.remoteAddr,
+        conn.localAddr,
+        this.sink,
+        this.log,
+        this.#abort.signal,
+      );
+    } catch {
+      closeQuietly(conn);
+      return;
+    }
+    this.sink.clientIP(ctx.clientIP);
+    try {
+      await this.handler.handle(conn, ctx);
+    } catch (e) {
+      // A handler bug must not take the listener down: log it and drop this connection.
+      this.log.error("connection failed", { sid: ctx.sid, remote: ctx.remote, error: e });
+    } finally {
+      closeQuietly(conn);
+    }
+  }
+
+  /** Number of connections being served. */
+  get active(): number {
+    return this.#active.size;
+  }
+
+  /**
+   * Stops accepting, lets open connections finish for up to `graceMs`, then closes them.
+   */
+  async stop(graceMs = 10_000): Promise<void> {
+    closeQuietly(this.#listener);
+    await this.#accepting;
+    if (this.#active.size > 0) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        Promise.allSettled([...this.#active]),
+        new Promise((r) => timer = setTimeout(r, graceMs)),
+      ]);
+      clearTimeout(timer);
+    }
+    this.#abort.abort();
+    await Promise.allSettled([...this.#active]);
+    this.handler.close?.();
+  }
+}
+
+function pathOf(config: ServiceConfig, key: string): string {
+  return config.where.path ? `${config.where.path}.${key}` : key;
+}
+
+/** The first recorder for each record name, and the capture options of the handler one. */
+function buildSink(config: ServiceConfig, recorders: Map<string, Recorder>): RecordSink {
+  const first = (record: string) => config.recorders.find((r) => r.record === record);
+  const handlerRef = first("recorder.service.handler");
+  let capture: CaptureOptions = DEFAULT_CAPTURE;
+  for (const ref of config.recorders) {
+    const md = ref.metadata;
+    const opts = {
+      body: md.bool("http.body", false),
+      maxBodySize: md.integer("http.maxBodySize", DEFAULT_CAPTURE.maxBodySize, 1, 64 * 1024 * 1024),
+    };
+    rejectUnread(md);
+    if (ref === handlerRef) capture = opts;
+  }
+  const get = (record: string) => {
+    const ref = first(record);
+    return ref ? recorders.get(ref.name) : undefined;
+  };
+  return new RecordSink(
+    get("recorder.service.handler"),
+    capture,
+    get("recorder.service.client.address"),
+    get("recorder.service.router.dial.address"),
+    get("recorder.service.router.dial.address.error"),
+  );
+}
+
+export { Bypass };

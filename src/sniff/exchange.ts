@@ -1,0 +1,54 @@
+import { BodyCapture } from "../record/body_capture.ts";
+import { monotonicMs, nowNanos } from "../record/time.ts";
+import type { CaptureOptions } from "../recorder/sink.ts";
+
+/** One request and its response as a sniffer saw them, in any HTTP version. */
+export interface HttpExchange {
+  proto: string;
+  method: string;
+  /** Request target as sent (`/path?q`, or the absolute URI). */
+  uri: string;
+  /** "" for HTTP/1 origin-form, else the scheme (`:scheme` in HTTP/2). */
+  scheme: string;
+  /** `Host` header, or `:authority`. */
+  authority: string;
+  requestHeaders: [string, string][];
+  responseHeaders: [string, string][] | null;
+  status: number;
+  requestBody: BodyCapture;
+  responseBody: BodyCapture;
+  /** Wire bytes of the request (client → server) and response. */
+  inputBytes: number;
+  outputBytes: number;
+  startMs: number;
+  startNanos: bigint;
+  endMs: number;
+  error?: string;
+}
+
+export function newExchange(
+  capture: CaptureOptions,
+  fields: Pick<
+    HttpExchange,
+    "proto" | "method" | "uri" | "scheme" | "authority" | "requestHeaders"
+  >,
+): HttpExchange {
+  return {
+    ...fields,
+    responseHeaders: null,
+    status: 0,
+    requestBody: new BodyCapture(capture.body, capture.maxBodySize),
+    responseBody: new BodyCapture(capture.body, capture.maxBodySize),
+    inputBytes: 0,
+    outputBytes: 0,
+    startMs: monotonicMs(),
+    startNanos: nowNanos(),
+    endMs: 0,
+  };
+}
+
+export function endExchange(ex: HttpExchange, error?: string): HttpExchange {
+  ex.endMs = monotonicMs();
+  if (error && !ex.error) ex.error = error;
+  return ex;
+}

@@ -1,0 +1,305 @@
+import type { TunnelOptions } from "../handler/tunnel_options.ts";
+import { exchangeRecord } from "../record/exchange_record.ts";
+import type { HandlerRecord } from "../record/record.ts";
+import { monotonicMs, nowNanos } from "../record/time.ts";
+import type { RelayResult } from "../relay/relay.ts";
+import type { ConnContext } from "../service/conn_context.ts";
+import { detectProtocol, type Protocol } from "./detect.ts";
+import type { HttpExchange } from "./exchange.ts";
+import { Http1ExchangeSniffer } from "./http1/exchange_sniffer.ts";
+import { H2Sniffer } from "./http2/h2_sniffer.ts";
+import {
+  type ClientHello,
+  newClientHelloReader,
+  newServerHelloReader,
+  type ServerHello,
+} from "./tls/hello.ts";
+import { cipherSuiteName, tlsVersionName } from "./tls/names.ts";
+import { FrameSampler, type WsFrame, WsFrameParser } from "./websocket/frame_parser.ts";
+import { Buffer } from "node:buffer";
+
+type Rec = HandlerRecord & { startMs: number };
+type Mode = "detect" | "http" | "h2" | "tls" | "websocket" | "opaque";
+
+const MAX_DETECT_BYTES = 32;
+
+interface WebsocketState {
+  upgrade: HandlerRecord;
+  upgradeStartMs: number;
+  client: WsFrameParser;
+  server: WsFrameParser;
+  samplers: { client: FrameSampler; server: FrameSampler };
+}
+
+/**
+ * Watches a copy of a tunnel's bytes and reports what it carries (spec §4): HTTP/1 and
+ * HTTP/2 as one record per request, TLS as one record per connection with the hello
+ * details, WebSocket frames (sampled) after an upgrade, anything else as the tunnel's
+ * record. It never holds or changes a byte: the relay has already sent each chunk.
+ */
+export class TunnelSniffer {
+  #mode: Mode = "detect";
+  #detectBuf = new Uint8Array(MAX_DETECT_BYTES);
+  #detectLen = 0;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #h1?: Http1ExchangeSniffer;
+  #h2?: H2Sniffer;
+  #tls?: {
+    client: ReturnType<typeof newClientHelloReader>;
+    server: ReturnType<typeof newServerHelloReader>;
+    clientHello?: { hello: ClientHello; raw: Uint8Array };
+    serverHello?: { hello: ServerHello; raw: Uint8Array };
+    error?: string;
+  };
+  #ws?: WebsocketState;
+  /** Records reported from inside the tunnel (requests, frames). */
+  #reported = 0;
+  #tunnelBytes = { client: 0, server: 0 };
+
+  constructor(
+    readonly ctx: ConnContext,
+    readonly record: Rec,
+    readonly opts: TunnelOptions,
+    /** Start after an HTTP upgrade the handler already forwarded (its record is `record`). */
+    upgraded = false,
+  ) {
+    if (upgraded) {
+      this.#startWebsocket(record, record.startMs);
+      return;
+    }
+    // A client that sends nothing (a server-speaks-first protocol) is relayed as is.
+    this.#timer = setTimeout(() => {
+      if (this.#mode === "detect") this.#mode = "opaque";
+    }, opts.sniffTimeoutMs);
+  }
+
+  get protocol(): Mode {
+    return this.#mode;
+  }
+
+  readonly onClientData = (chunk: Uint8Array): void => {
+    switch (this.#mode) {
+      case "detect":
+        return this.#detect(chunk);
+      case "http":
+        return this.#h1!.client(chunk);
+      case "h2":
+        return this.#h2!.client(chunk);
+      case "tls":
+        if (!this.#tls!.clientHello) this.#onClientHello(this.#tls!.client.push(chunk));
+        return;
+      case "websocket":
+        return this.#wsData("client", chunk);
+    }
+  };
+
+  readonly onServerData = (chunk: Uint8Array): void => {
+    switch (this.#mode) {
+      case "detect":
+        // The server spoke first: not a protocol we sniff (SMTP, SSH, …).
+        this.#mode = "opaque";
+        clearTimeout(this.#timer);
+        return;
+      case "http":
+        return this.#h1!.server(chunk);
+      case "h2":
+        return this.#h2!.server(chunk);
+      case "tls":
+        if (this.#tls!.clientHello && !this.#tls!.serverHello && !this.#tls!.error) {
+          this.#onServerHello(this.#tls!.server.push(chunk));
+        }
+        return;
+      case "websocket":
+        return this.#wsData("server", chunk);
+    }
+  };
+
+  #detect(chunk: Uint8Array) {
+    const take = Math.min(chunk.length, MAX_DETECT_BYTES - this.#detectLen);
+    this.#detectBuf.set(chunk.subarray(0, take), this.#detectLen);
+    this.#detectLen += take;
+    const proto = detectProtocol(this.#detectBuf.subarray(0, this.#detectLen));
+    if (proto === null && this.#detectLen < MAX_DETECT_BYTES) return;
+    clearTimeout(this.#timer);
+    this.#start(proto ?? "unknown");
+    // Feed everything seen so far: the detection bytes were already part of `chunk`s.
+    const seen = this.#detectBuf.slice(0, this.#detectLen - take);
+    if (this.#mode !== "opaque") {
+      if (seen.length) this.onClientData(seen);
+      this.onClientData(chunk);
+    }
+  }
+
+  #start(proto: Protocol) {
+    const capture = this.ctx.sink.capture;
+    switch (proto) {
+      case "http":
+        this.#mode = "http";
+        this.#h1 = new Http1ExchangeSniffer(capture, {
+          exchange: (ex) => this.#onExchange(ex),
+          switched: (ex, upgrade) => this.#onSwitched(ex, upgrade),
+          tunnel: (side, bytes) => {
+            this.#tunnelBytes[side] += bytes.length;
+            if (this.#ws) this.#wsData(side, bytes);
+          },
+        });
+        return;
+      case "h2":
+        this.#mode = "h2";
+        this.#h2 = new H2Sniffer(capture, (ex) => this.#onExchange(ex));
+        return;
+      case "tls":
+        this.#mode = "tls";
+        this.#tls = { client: newClientHelloReader(), server: newServerHelloReader() };
+        return;
+      default:
+        this.#mode = "opaque";
+    }
+  }
+
+  #onExchange(ex: HttpExchange) {
+    this.#reported++;
+    this.ctx.sink.emit(exchangeRecord(this.record, ex, 80));
+  }
+
+  /** After a 101: remember the upgrade's record, and read frames if it is WebSocket. */
+  #onSwitched(ex: HttpExchange, upgrade: string) {
+    const rec = exchangeRecord(this.record, ex, 80);
+    if (upgrade.toLowerCase() === "websocket" && this.opts.websocket) {
+      this.#startWebsocket(rec, ex.startMs);
+    } else {
+      this.#ws = undefined;
+      this.#pendingUpgrade = { rec, startMs: ex.startMs };
+    }
+  }
+
+  #pendingUpgrade: { rec: HandlerRecord; startMs: number } | undefined;
+
+  #startWebsocket(upgrade: HandlerRecord, startMs: number) {
+    const max = this.ctx.sink.capture.maxBodySize;
+    this.#ws = {
+      upgrade,
+      upgradeStartMs: startMs,
+      client: new WsFrameParser(max),
+      server: new WsFrameParser(max),
+      samplers: {
+        client: new FrameSampler(this.opts.sampleRate),
+        server: new FrameSampler(this.opts.sampleRate),
+      },
+    };
+    if (this.#mode === "detect") this.#mode = "websocket";
+    clearTimeout(this.#timer);
+  }
+
+  #wsData(side: "client" | "server", bytes: Uint8Array) {
+    const ws = this.#ws;
+    if (!ws) return;
+    ws[side].push(bytes, (f) => {
+      if (ws.samplers[side].allow()) this.#emitFrame(ws, side, f);
+    });
+  }
+
+  #emitFrame(ws: WebsocketState, side: "client" | "server", f: WsFrame) {
+    this.#reported++;
+    const { startMs: _s, ...base } = ws.upgrade as HandlerRecord & { startMs?: number };
+    this.ctx.sink.emit({
+      ...base,
+      websocket: {
+        from: side,
+        fin: f.fin,
+        rsv1: f.rsv1,
+        rsv2: f.rsv2,
+        rsv3: f.rsv3,
+        opcode: f.opcode,
+        masked: f.masked,
+        maskKey: f.maskKey,
+        length: f.length,
+        payload: this.ctx.sink.capture.body && f.payload.length
+          ? Buffer.from(f.payload).toString("base64")
+          : null,
+      },
+      inputBytes: side === "client" ? f.wireLength : 0,
+      outputBytes: side === "server" ? f.wireLength : 0,
+      time: nowNanos(),
+      duration: 0,
+    });
+  }
+
+  #onClientHello(r: ReturnType<ReturnType<typeof newClientHelloReader>["push"]>) {
+    if (r.status === "done") this.#tls!.clientHello = { hello: r.hello, raw: r.raw };
+    else if (r.status === "invalid") this.#tls!.error = `tls: ${r.reason}`;
+  }
+
+  #onServerHello(r: ReturnType<ReturnType<typeof newServerHelloReader>["push"]>) {
+    if (r.status === "done") this.#tls!.serverHello = { hello: r.hello, raw: r.raw };
+    else if (r.status === "invalid") this.#tls!.error = `tls: ${r.reason}`;
+  }
+
+  /** The relay ended: report what is still open, and the tunnel's own record if due. */
+  finish(result: RelayResult): void {
+    clearTimeout(this.#timer);
+    const rec = this.record;
+    switch (this.#mode) {
+      case "http": {
+        this.#h1!.finish();
+        const upgraded = this.#ws?.upgrade ?? this.#pendingUpgrade?.rec;
+        if (upgraded) {
+          this.#emitUpgrade(
+            upgraded,
+            this.#ws?.upgradeStartMs ?? this.#pendingUpgrade!.startMs,
+            rec.err,
+          );
+        } else if (this.#h1!.reported === 0) {
+          if (this.#h1!.failed) rec.err ??= this.#h1!.failed;
+          this.ctx.emit(rec);
+        }
+        return;
+      }
+      case "websocket":
+        // Upgraded by the handler: the record already carries the relay's totals.
+        this.ctx.emit(rec);
+        return;
+      case "h2": {
+        this.#h2!.finish();
+        if (this.#reported === 0) {
+          if (this.#h2!.failed) rec.err ??= this.#h2!.failed;
+          this.ctx.emit(rec);
+        }
+        return;
+      }
+      case "tls": {
+        const t = this.#tls!;
+        rec.proto = "tls";
+        const ch = t.clientHello, sh = t.serverHello;
+        rec.tls = {
+          serverName: ch?.hello.serverName ?? "",
+          cipherSuite: sh ? cipherSuiteName(sh.hello.cipherSuite) : "",
+          compressionMethod: sh?.hello.compressionMethod ?? 0,
+          proto: sh?.hello.alpn || ch?.hello.alpn[0] || "",
+          version: sh ? tlsVersionName(sh.hello.version) : "",
+          clientHello: ch ? Buffer.from(ch.raw).toString("hex") : "",
+          serverHello: sh ? Buffer.from(sh.raw).toString("hex") : "",
+        };
+        if (t.error) rec.err ??= t.error;
+        else if (!ch) rec.err ??= "tls: connection closed before the ClientHello was complete";
+        this.ctx.emit(rec);
+        return;
+      }
+      default:
+        void result;
+        this.ctx.emit(rec);
+    }
+  }
+
+  /** The upgrade request's record comes last, with the whole session's bytes and time. */
+  #emitUpgrade(upgrade: HandlerRecord, startMs: number, err: string | undefined) {
+    const { startMs: _s, ...base } = upgrade as HandlerRecord & { startMs?: number };
+    this.ctx.sink.emit({
+      ...base,
+      inputBytes: base.inputBytes + this.#tunnelBytes.client,
+      outputBytes: base.outputBytes + this.#tunnelBytes.server,
+      err: base.err ?? err,
+      duration: Math.round((monotonicMs() - startMs) * 1e6),
+    });
+  }
+}
