@@ -153,11 +153,13 @@ function readService(tree: SourceTree, item: { value: unknown; path: string }): 
       auth,
       metadata: handler.metadata("metadata"),
       where: handler.where,
+      typeWhere: handler.whereOf("type"),
     },
     listener: {
       type: listener?.string("type", { fallback: "tcp" }) || "tcp",
       metadata: listener ? listener.metadata("metadata") : new Metadata(s.where),
       where: listener?.where ?? s.where,
+      typeWhere: listener?.whereOf("type") ?? s.where,
     },
     forwarder: { nodes: [] },
     recorders: [],

@@ -53,8 +53,8 @@ export function parseServiceUrl(
   const service: ServiceConfig = {
     name,
     addr,
-    handler: { type: handlerType, metadata: new Metadata(where), where },
-    listener: { type: listenerType, metadata: new Metadata(where), where },
+    handler: { type: handlerType, metadata: new Metadata(where), where, typeWhere: where },
+    listener: { type: listenerType, metadata: new Metadata(where), where, typeWhere: where },
     forwarder: {
       nodes: targets.map((addr, i) => ({ name: `target-${i}`, addr, where })),
     },

@@ -17,8 +17,8 @@ export interface AuthConfig {
 export interface ServiceConfig {
   name: string;
   addr: string;
-  handler: { type: string; auth?: AuthConfig; metadata: Metadata; where: Where };
-  listener: { type: string; metadata: Metadata; where: Where };
+  handler: { type: string; auth?: AuthConfig; metadata: Metadata; where: Where; typeWhere: Where };
+  listener: { type: string; metadata: Metadata; where: Where; typeWhere: Where };
   /** Targets of the port-forwarding handlers (`tcp://:2222/host:22`, `forwarder.nodes`). */
   forwarder: { nodes: { name: string; addr: string; where: Where }[] };
   recorders: ServiceRecorderConfig[];

@@ -418,8 +418,11 @@ export class HttpHandler implements Handler {
       if (ev.type === "head") {
         const h = ev.head;
         if (h.status >= 100 && h.status < 200 && h.status !== 101) {
-          // 100 Continue and other interim responses go straight through.
+          // 100 Continue and other interim responses go straight through; the final
+          // response follows after the interim one's (empty) end.
           await toClient(serializeHead(`HTTP/1.1 ${h.status} ${h.reason}`, []));
+          const end = await this.#readUpstream(upstreamReader, upstream);
+          if (end?.type !== "end") throw new ProxyFailure(502, "bad interim response");
           ev = await this.#readUpstream(upstreamReader, upstream);
           continue;
         }

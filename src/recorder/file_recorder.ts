@@ -7,7 +7,7 @@ const encoder = new TextEncoder();
 /**
  * GOST's `file` recorder: each record followed by `sep` (nothing when unset, as GOST),
  * appended to `path`. With `rotation.maxSize` (MB) the file is renamed to `path.1` (older
- * ones shifted up to `maxBackups`, 0 = keep all... bounded to 100) when it would grow past it.
+ * ones shifted up to `maxBackups`, 0 or unset keeps up to 100) when it would grow past it.
  */
 export class FileRecorder extends QueuedRecorder {
   readonly kind = "file";

@@ -44,7 +44,7 @@ export class Service {
     if (!factory) {
       const unsupported = GOST_HANDLERS_UNSUPPORTED.includes(config.handler.type.toLowerCase());
       throw new ConfigError(
-        { ...config.handler.where, path: pathOf(config, "handler.type") },
+        config.handler.typeWhere,
         unsupported
           ? `handler type "${config.handler.type}" is not supported by snoop`
           : `unknown handler type "${config.handler.type}"; expected one of ${
@@ -54,7 +54,7 @@ export class Service {
     }
     if (config.listener.type.toLowerCase() !== "tcp") {
       throw new ConfigError(
-        { ...config.listener.where, path: pathOf(config, "listener.type") },
+        config.listener.typeWhere,
         `listener type "${config.listener.type}" is not supported by snoop (tcp is)`,
       );
     }
