@@ -17,7 +17,7 @@ export class App {
   static async start(config: Config, log: Logger): Promise<App> {
     const app = await App.build(config, log);
     try {
-      for (const s of app.services) s.listen();
+      for (const s of app.services) await s.listen();
     } catch (e) {
       await app.stop(0);
       throw e;

@@ -35,8 +35,12 @@ export async function loadConfig(files: string[], urls: string[]): Promise<Confi
   const parts: Config[] = [];
   for (const f of files) parts.push(await loadConfigFile(f));
   const fromUrls: Config = { services: [], recorders: [], bypasses: [], log: {} };
-  urls.forEach((url, i) => {
-    const { service, bypasses } = parseServiceUrl(url, i);
+  // GOST names -L services service-0, service-1, …; skip names a -C file already uses.
+  const taken = new Set(parts.flatMap((p) => p.services.map((s) => s.name)));
+  let next = 0;
+  urls.forEach((url) => {
+    while (taken.has(`service-${next}`)) next++;
+    const { service, bypasses } = parseServiceUrl(url, next++);
     fromUrls.services.push(service);
     fromUrls.bypasses.push(...bypasses);
   });

@@ -8,6 +8,12 @@ import type { Authenticator } from "./auth.ts";
 /** Serves one accepted connection. Never throws for a bad peer: it records and closes. */
 export interface Handler {
   handle(conn: Deno.Conn, ctx: ConnContext): Promise<void>;
+  /** Datagram handlers (UDP listeners): one message in, `reply` for each answer. */
+  handleDatagram?(
+    data: Uint8Array,
+    ctx: ConnContext,
+    reply: (b: Uint8Array) => void,
+  ): Promise<void>;
   /** Called at shutdown, after listeners close. */
   close?(): void;
 }

@@ -1,8 +1,10 @@
 import { autoHandler } from "./auto.ts";
+import { dnsHandler } from "./dns.ts";
 import { forwardHandler } from "./forward.ts";
 import type { HandlerFactory } from "./handler.ts";
 import { httpHandler } from "./http.ts";
 import { socks4Handler } from "./socks4.ts";
+import { sniHandler } from "./sni.ts";
 import { socks5Handler } from "./socks5.ts";
 
 /** Handlers by their `handler.type` name (GOST's names and aliases). */
@@ -15,6 +17,8 @@ export const HANDLERS: Record<string, HandlerFactory> = {
   auto: autoHandler,
   tcp: forwardHandler,
   forward: forwardHandler,
+  sni: sniHandler,
+  dns: dnsHandler,
 };
 
 /** GOST handler types snoop does not implement (so the error can say "not supported"). */

@@ -1,3 +1,5 @@
+import dgram from "node:dgram";
+import { Buffer } from "node:buffer";
 import { Bypass } from "../bypass/bypass.ts";
 import { ConfigError } from "../config/config_error.ts";
 import { rejectUnread } from "../config/metadata.ts";
@@ -6,7 +8,7 @@ import { Authenticator } from "../handler/auth.ts";
 import type { Handler } from "../handler/handler.ts";
 import { GOST_HANDLERS_UNSUPPORTED, HANDLERS } from "../handler/mod.ts";
 import type { Logger } from "../log.ts";
-import { splitHostPort } from "../net/address.ts";
+import { isIPv6, splitHostPort } from "../net/address.ts";
 import { closeQuietly } from "../net/stream.ts";
 import type { Recorder } from "../recorder/recorder.ts";
 import { type CaptureOptions, DEFAULT_CAPTURE, RecordSink } from "../recorder/sink.ts";
@@ -19,6 +21,7 @@ import { ConnContext } from "./conn_context.ts";
  */
 export class Service {
   #listener: Deno.TcpListener | null = null;
+  #udp: dgram.Socket | null = null;
   readonly #active = new Set<Promise<void>>();
   readonly #abort = new AbortController();
   #accepting: Promise<void> | null = null;
@@ -52,10 +55,11 @@ export class Service {
           }`,
       );
     }
-    if (config.listener.type.toLowerCase() !== "tcp") {
+    const listenerType = config.listener.type.toLowerCase();
+    if (!["tcp", "udp", "dns"].includes(listenerType)) {
       throw new ConfigError(
         config.listener.typeWhere,
-        `listener type "${config.listener.type}" is not supported by snoop (tcp is)`,
+        `listener type "${config.listener.type}" is not supported by snoop (tcp and udp are)`,
       );
     }
     const handler = await factory({
@@ -66,6 +70,12 @@ export class Service {
       sink,
       log: scoped,
     });
+    if (listenerType !== "tcp" && !handler.handleDatagram) {
+      throw new ConfigError(
+        config.listener.typeWhere,
+        `the ${config.handler.type} handler does not take a udp listener`,
+      );
+    }
     rejectUnread(config.handler.metadata, config.listener.metadata, config.metadata);
     const { port } = splitHostPort(config.addr);
     if (Number.isNaN(port)) {
@@ -79,12 +89,21 @@ export class Service {
 
   /** The address actually bound (useful with port 0). */
   get addr(): Deno.NetAddr {
+    if (this.#udp) {
+      const a = this.#udp.address();
+      return { transport: "udp", hostname: a.address, port: a.port };
+    }
     return this.#listener!.addr as Deno.NetAddr;
   }
 
+  get #isUdp(): boolean {
+    return this.config.listener.type.toLowerCase() !== "tcp";
+  }
+
   /** Binds the listener and starts accepting. */
-  listen(): void {
+  async listen(): Promise<void> {
     const { host, port } = splitHostPort(this.config.addr);
+    if (this.#isUdp) return await this.#listenUdp(host || "0.0.0.0", port);
     try {
       this.#listener = Deno.listen({ hostname: host || "0.0.0.0", port, transport: "tcp" });
     } catch (e) {
@@ -98,6 +117,49 @@ export class Service {
       handler: this.config.handler.type,
     });
     this.#accepting = this.#acceptLoop();
+  }
+
+  async #listenUdp(host: string, port: number): Promise<void> {
+    const socket = dgram.createSocket(isIPv6(host) ? "udp6" : "udp4");
+    try {
+      await new Promise<void>((resolve, reject) => {
+        socket.once("error", reject);
+        socket.bind(port, host, () => resolve());
+      });
+    } catch (e) {
+      socket.close();
+      throw new ConfigError(
+        { ...this.config.where, path: pathOf(this.config, "addr") },
+        `cannot listen on udp ${this.config.addr}: ${(e as Error).message}`,
+      );
+    }
+    this.#udp = socket;
+    socket.on("error", (e) => this.log.warn("udp socket error", { error: e }));
+    const local = this.addr;
+    socket.on("message", (msg: Buffer, from: dgram.RemoteInfo) => {
+      this.connections++;
+      const remote: Deno.NetAddr = { transport: "udp", hostname: from.address, port: from.port };
+      const ctx = new ConnContext(
+        this.config.name,
+        "udp",
+        remote,
+        local,
+        this.sink,
+        this.log,
+        this.#abort.signal,
+      );
+      this.sink.clientIP(ctx.clientIP);
+      const data = new Uint8Array(msg.buffer, msg.byteOffset, msg.length);
+      const task = this.handler.handleDatagram!(data, ctx, (reply) => {
+        if (this.#udp) socket.send(reply, from.port, from.address);
+      }).catch((e) => this.log.error("datagram failed", { remote: ctx.remote, error: e }));
+      this.#active.add(task);
+      task.finally(() => this.#active.delete(task));
+    });
+    this.log.info("listening", {
+      addr: `udp ${local.hostname}:${local.port}`,
+      handler: this.config.handler.type,
+    });
   }
 
   async #acceptLoop(): Promise<void> {
@@ -157,6 +219,11 @@ export class Service {
    */
   async stop(graceMs = 10_000): Promise<void> {
     closeQuietly(this.#listener);
+    const udp = this.#udp;
+    if (udp) {
+      udp.removeAllListeners("message");
+      await new Promise<void>((r) => udp.close(() => r()));
+    }
     await this.#accepting;
     if (this.#active.size > 0) {
       let timer: ReturnType<typeof setTimeout> | undefined;
@@ -168,6 +235,7 @@ export class Service {
     }
     this.#abort.abort();
     await Promise.allSettled([...this.#active]);
+    this.#udp = null;
     this.handler.close?.();
   }
 }

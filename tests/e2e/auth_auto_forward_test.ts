@@ -1,8 +1,17 @@
 import assert from "node:assert/strict";
-import { curl, decode, needs, readAll, startOrigin, startSnoop, startWebhook } from "../helpers/harness.ts";
+import {
+  curl,
+  decode,
+  needs,
+  readAll,
+  startOrigin,
+  startSnoop,
+  startWebhook,
+} from "../helpers/harness.ts";
 
 Deno.test({
-  name: "http proxy auth: 407 with Proxy-Authenticate without credentials, pass with them, never forwarded",
+  name:
+    "http proxy auth: 407 with Proxy-Authenticate without credentials, pass with them, never forwarded",
   ignore: needs("curl"),
   async fn() {
     const origin = await startOrigin();
@@ -20,14 +29,33 @@ recorders: [{ name: hook, http: { url: "${hook.url}" } }]
       const none = await curl("-x", proxy, "-i", `${origin.url}/`);
       assert.match(none.stdout, /^HTTP\/1\.1 407/);
       assert.match(none.stdout, /Proxy-Authenticate: Basic realm="snoop"/);
-      const wrong = await curl("-x", proxy, "-U", "bob:nope", "-o", "/dev/null", "-w", "%{http_code}", `${origin.url}/`);
+      const wrong = await curl(
+        "-x",
+        proxy,
+        "-U",
+        "bob:nope",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        `${origin.url}/`,
+      );
       assert.equal(wrong.stdout, "407");
       const ok = await curl("-x", proxy, "-U", "bob:pa:ss", `${origin.url}/ok`);
       assert.equal(ok.stdout, "hello GET /ok ");
       assert.equal(origin.requests.length, 1);
       assert.equal(origin.requests[0].headers.get("proxy-authorization"), null);
       // CONNECT is checked too.
-      const tunnel = await curl("-p", "-x", proxy, "-o", "/dev/null", "-w", "%{http_connect}", `${origin.url}/t`);
+      const tunnel = await curl(
+        "-p",
+        "-x",
+        proxy,
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_connect}",
+        `${origin.url}/t`,
+      );
       assert.equal(tunnel.stdout, "407");
       const recs = await hook.waitFor(4);
       const okRec = recs.find((r) => (r.http as any).statusCode === 200)!;
@@ -46,7 +74,9 @@ Deno.test({
   ignore: needs("curl"),
   async fn() {
     const origin = await startOrigin();
-    const snoop = await startSnoop(`services: [{ name: a, addr: "127.0.0.1:0", handler: { type: auto } }]`);
+    const snoop = await startSnoop(
+      `services: [{ name: a, addr: "127.0.0.1:0", handler: { type: auto } }]`,
+    );
     try {
       const p = `127.0.0.1:${snoop.port()}`;
       assert.equal((await curl("-x", p, `${origin.url}/h`)).stdout, "hello GET /h ");
@@ -65,13 +95,21 @@ Deno.test({
   ignore: needs("curl"),
   async fn() {
     const origin = await startOrigin();
-    const snoop = await startSnoop(`services: [{ name: a, addr: "127.0.0.1:0", handler: { type: auto, auth: { username: u, password: p } } }]`);
+    const snoop = await startSnoop(
+      `services: [{ name: a, addr: "127.0.0.1:0", handler: { type: auto, auth: { username: u, password: p } } }]`,
+    );
     try {
       const p = `127.0.0.1:${snoop.port()}`;
-      assert.equal((await curl("-x", p, "-o", "/dev/null", "-w", "%{http_code}", `${origin.url}/`)).stdout, "407");
+      assert.equal(
+        (await curl("-x", p, "-o", "/dev/null", "-w", "%{http_code}", `${origin.url}/`)).stdout,
+        "407",
+      );
       assert.notEqual((await curl("--socks5", p, `${origin.url}/`)).code, 0);
       assert.equal((await curl("--socks5", `u:p@${p}`, `${origin.url}/x`)).stdout, "hello GET /x ");
-      assert.equal((await curl("-x", `http://u:p@${p}`, `${origin.url}/y`)).stdout, "hello GET /y ");
+      assert.equal(
+        (await curl("-x", `http://u:p@${p}`, `${origin.url}/y`)).stdout,
+        "hello GET /y ",
+      );
     } finally {
       await snoop.stop(0);
       await origin.close();
@@ -132,12 +170,31 @@ bypasses:
     matchers: [.example.com]
 `);
     try {
-      const h = await curl("-x", `127.0.0.1:${snoop.port("h")}`, "-o", "/dev/null", "-w", "%{http_code}", `${origin.url}/`);
+      const h = await curl(
+        "-x",
+        `127.0.0.1:${snoop.port("h")}`,
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        `${origin.url}/`,
+      );
       assert.equal(h.stdout, "403");
-      const c = await curl("-p", "-x", `127.0.0.1:${snoop.port("h")}`, "-o", "/dev/null", "-w", "%{http_connect}", `${origin.url}/`);
+      const c = await curl(
+        "-p",
+        "-x",
+        `127.0.0.1:${snoop.port("h")}`,
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_connect}",
+        `${origin.url}/`,
+      );
       assert.equal(c.stdout, "403");
       const conn = await Deno.connect({ hostname: "127.0.0.1", port: snoop.port("s") });
-      await conn.write(Uint8Array.of(5, 1, 0, 5, 1, 0, 1, 127, 0, 0, 1, origin.port >> 8, origin.port & 0xff));
+      await conn.write(
+        Uint8Array.of(5, 1, 0, 5, 1, 0, 1, 127, 0, 0, 1, origin.port >> 8, origin.port & 0xff),
+      );
       const reply = await readAll(conn);
       conn.close();
       assert.equal(reply[3], 0x02, decode(reply));

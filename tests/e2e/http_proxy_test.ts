@@ -1,5 +1,15 @@
 import assert from "node:assert/strict";
-import { curl, decode, encode, needs, readAll, startOrigin, startSnoop, startWebhook, testCert } from "../helpers/harness.ts";
+import {
+  curl,
+  decode,
+  encode,
+  needs,
+  readAll,
+  startOrigin,
+  startSnoop,
+  startWebhook,
+  testCert,
+} from "../helpers/harness.ts";
 
 const proxyYaml = (webhook: string, extra = "") => `
 services:
@@ -63,10 +73,20 @@ Deno.test({
     const hook = await startWebhook();
     const snoop = await startSnoop(proxyYaml(hook.url));
     try {
-      const r = await curl("-x", `127.0.0.1:${snoop.port()}`, `${origin.url}/1`, `${origin.url}/2`, `${origin.url}/3`);
+      const r = await curl(
+        "-x",
+        `127.0.0.1:${snoop.port()}`,
+        `${origin.url}/1`,
+        `${origin.url}/2`,
+        `${origin.url}/3`,
+      );
       assert.equal(r.stdout, "hello GET /1 hello GET /2 hello GET /3 ");
       const recs = await hook.waitFor(3);
-      assert.deepEqual(recs.map((x) => (x.http as any).uri), [`${origin.url}/1`, `${origin.url}/2`, `${origin.url}/3`]);
+      assert.deepEqual(recs.map((x) => (x.http as any).uri), [
+        `${origin.url}/1`,
+        `${origin.url}/2`,
+        `${origin.url}/3`,
+      ]);
       // One client connection (same remote) and one upstream connection (same src).
       assert.equal(new Set(recs.map((x) => x.remote)).size, 1);
       assert.equal(new Set(recs.map((x) => x.src)).size, 1);
@@ -84,7 +104,9 @@ Deno.test({
   async fn() {
     const a = await startOrigin(() => new Response("from-a"));
     const b = await startOrigin(() => new Response("from-b"));
-    const snoop = await startSnoop(`services: [{ name: p, addr: "127.0.0.1:0", handler: { type: http } }]`);
+    const snoop = await startSnoop(
+      `services: [{ name: p, addr: "127.0.0.1:0", handler: { type: http } }]`,
+    );
     const conn = await Deno.connect({ hostname: "127.0.0.1", port: snoop.port() });
     try {
       await conn.write(encode(
@@ -123,17 +145,41 @@ Deno.test({
       if (path === "/304") return new Response(null, { status: 304 });
       return new Response("head-body");
     });
-    const snoop = await startSnoop(`services: [{ name: p, addr: "127.0.0.1:0", handler: { type: http } }]`);
+    const snoop = await startSnoop(
+      `services: [{ name: p, addr: "127.0.0.1:0", handler: { type: http } }]`,
+    );
     const proxy = `127.0.0.1:${snoop.port()}`;
     try {
       assert.equal((await curl("-x", proxy, `${origin.url}/chunked`)).stdout, "part1-part2");
       const head = await curl("-x", proxy, "-I", `${origin.url}/head`);
       assert.match(head.stdout, /^HTTP\/1\.1 200/);
       assert.match(head.stdout, /content-length: 9/i);
-      const codes = await curl("-x", proxy, "-w", "%{http_code} ", "-o", "/dev/null", `${origin.url}/204`, "-o", "/dev/null", `${origin.url}/304`, "-o", "/dev/null", `${origin.url}/after`);
+      const codes = await curl(
+        "-x",
+        proxy,
+        "-w",
+        "%{http_code} ",
+        "-o",
+        "/dev/null",
+        `${origin.url}/204`,
+        "-o",
+        "/dev/null",
+        `${origin.url}/304`,
+        "-o",
+        "/dev/null",
+        `${origin.url}/after`,
+      );
       assert.equal(codes.stdout, "204 304 200 ");
       const big = "x".repeat(2048);
-      const cont = await curl("-x", proxy, "-H", "Expect: 100-continue", "--data-binary", big, `${origin.url}/continue`);
+      const cont = await curl(
+        "-x",
+        proxy,
+        "-H",
+        "Expect: 100-continue",
+        "--data-binary",
+        big,
+        `${origin.url}/continue`,
+      );
       assert.equal(cont.stdout, `head-body`);
       assert.equal(origin.requests.at(-1)!.body, big);
     } finally {
@@ -152,7 +198,15 @@ Deno.test({
     const hook = await startWebhook();
     const snoop = await startSnoop(proxyYaml(hook.url));
     try {
-      const r = await curl("--cacert", cert.certFile, "-x", `127.0.0.1:${snoop.port()}`, `https://localhost:${origin.port}/`, "--resolve", `localhost:${origin.port}:127.0.0.1`);
+      const r = await curl(
+        "--cacert",
+        cert.certFile,
+        "-x",
+        `127.0.0.1:${snoop.port()}`,
+        `https://localhost:${origin.port}/`,
+        "--resolve",
+        `localhost:${origin.port}:127.0.0.1`,
+      );
       assert.equal(r.stdout, "secure", r.stderr);
       const [rec] = await hook.waitFor(1);
       const http = rec.http as Record<string, any>;
@@ -174,7 +228,9 @@ Deno.test({
   name: "http proxy CONNECT reply carries no body headers",
   async fn() {
     const origin = await startOrigin();
-    const snoop = await startSnoop(`services: [{ name: p, addr: "127.0.0.1:0", handler: { type: http } }]`);
+    const snoop = await startSnoop(
+      `services: [{ name: p, addr: "127.0.0.1:0", handler: { type: http } }]`,
+    );
     const conn = await Deno.connect({ hostname: "127.0.0.1", port: snoop.port() });
     try {
       await conn.write(encode(`CONNECT 127.0.0.1:${origin.port} HTTP/1.1\r\nHost: x\r\n\r\n`));
@@ -222,9 +278,23 @@ Deno.test({
     const deadPort = (l.addr as Deno.NetAddr).port;
     l.close();
     try {
-      const r = await curl("-x", `127.0.0.1:${snoop.port()}`, "-o", "/dev/null", "-w", "%{http_code}", `http://127.0.0.1:${deadPort}/`);
+      const r = await curl(
+        "-x",
+        `127.0.0.1:${snoop.port()}`,
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        `http://127.0.0.1:${deadPort}/`,
+      );
       assert.equal(r.stdout, "502");
-      const direct = await curl("-o", "/dev/null", "-w", "%{http_code}", `http://127.0.0.1:${snoop.port()}/not-a-proxy-request`);
+      const direct = await curl(
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        `http://127.0.0.1:${snoop.port()}/not-a-proxy-request`,
+      );
       assert.equal(direct.stdout, "400");
       const recs = await hook.waitFor(2);
       assert.match(String(recs[0].err), /dial .*refused/i);

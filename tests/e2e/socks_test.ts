@@ -21,7 +21,11 @@ recorders: [{ name: hook, http: { url: "${hook.url}" } }]
       const p = snoop.port();
       const a = await curl("--socks5", `127.0.0.1:${p}`, `${origin.url}/ip`);
       assert.equal(a.stdout, "hello GET /ip ");
-      const b = await curl("--socks5-hostname", `127.0.0.1:${p}`, `http://localhost:${origin.port}/name`);
+      const b = await curl(
+        "--socks5-hostname",
+        `127.0.0.1:${p}`,
+        `http://localhost:${origin.port}/name`,
+      );
       assert.equal(b.stdout, "hello GET /name ");
       const recs = await hook.waitFor(2);
       const hosts = recs.map((r) => r.host).sort();
@@ -66,14 +70,18 @@ services:
 Deno.test({
   name: "socks5 replies connection refused (0x05) for a dead target and 0x07 for BIND",
   async fn() {
-    const snoop = await startSnoop(`services: [{ name: s5, addr: "127.0.0.1:0", handler: { type: socks5 } }]`);
+    const snoop = await startSnoop(
+      `services: [{ name: s5, addr: "127.0.0.1:0", handler: { type: socks5 } }]`,
+    );
     const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
     const dead = (l.addr as Deno.NetAddr).port;
     l.close();
     try {
       for (const [cmd, expected] of [[1, 0x05], [2, 0x07]]) {
         const conn = await Deno.connect({ hostname: "127.0.0.1", port: snoop.port() });
-        await conn.write(Uint8Array.of(5, 1, 0, 5, cmd, 0, 1, 127, 0, 0, 1, dead >> 8, dead & 0xff));
+        await conn.write(
+          Uint8Array.of(5, 1, 0, 5, cmd, 0, 1, 127, 0, 0, 1, dead >> 8, dead & 0xff),
+        );
         const reply = await readAll(conn);
         conn.close();
         // Method selection (05 00), then the reply: VER REP RSV ATYP ...
@@ -90,9 +98,13 @@ Deno.test({
 Deno.test({
   name: "socks5 answers a bad greeting with 0xFF and closes",
   async fn() {
-    const snoop = await startSnoop(`services: [{ name: s5, addr: "127.0.0.1:0", handler: { type: socks5 } }]`);
+    const snoop = await startSnoop(
+      `services: [{ name: s5, addr: "127.0.0.1:0", handler: { type: socks5 } }]`,
+    );
     try {
-      for (const greeting of [Uint8Array.of(5, 0), Uint8Array.of(5, 1, 0x80), Uint8Array.of(9, 1, 0)]) {
+      for (
+        const greeting of [Uint8Array.of(5, 0), Uint8Array.of(5, 1, 0x80), Uint8Array.of(9, 1, 0)]
+      ) {
         const conn = await Deno.connect({ hostname: "127.0.0.1", port: snoop.port() });
         await conn.write(greeting);
         const reply = await readAll(conn);
@@ -110,9 +122,14 @@ Deno.test({
   async fn() {
     const echo = dgram.createSocket("udp4");
     await new Promise<void>((r) => echo.bind(0, "127.0.0.1", () => r()));
-    echo.on("message", (msg, from) => echo.send(Buffer.concat([Buffer.from("echo:"), msg]), from.port, from.address));
+    echo.on(
+      "message",
+      (msg, from) => echo.send(Buffer.concat([Buffer.from("echo:"), msg]), from.port, from.address),
+    );
     const echoPort = echo.address().port;
-    const snoop = await startSnoop(`services: [{ name: s5, addr: "127.0.0.1:0", handler: { type: socks5, metadata: { udp: true } } }]`);
+    const snoop = await startSnoop(
+      `services: [{ name: s5, addr: "127.0.0.1:0", handler: { type: socks5, metadata: { udp: true } } }]`,
+    );
     const control = await Deno.connect({ hostname: "127.0.0.1", port: snoop.port() });
     const client = dgram.createSocket("udp4");
     try {
@@ -129,7 +146,18 @@ Deno.test({
       const header = Buffer.from([0, 0, 0, 1, 127, 0, 0, 1, echoPort >> 8, echoPort & 0xff]);
       client.send(Buffer.concat([header, Buffer.from("ping")]), relayPort, "127.0.0.1");
       const reply = await got;
-      assert.deepEqual([...reply.subarray(0, 10)], [0, 0, 0, 1, 127, 0, 0, 1, echoPort >> 8, echoPort & 0xff]);
+      assert.deepEqual([...reply.subarray(0, 10)], [
+        0,
+        0,
+        0,
+        1,
+        127,
+        0,
+        0,
+        1,
+        echoPort >> 8,
+        echoPort & 0xff,
+      ]);
       assert.equal(reply.subarray(10).toString(), "echo:ping");
     } finally {
       control.close();
@@ -145,11 +173,17 @@ Deno.test({
   ignore: needs("curl"),
   async fn() {
     const origin = await startOrigin();
-    const snoop = await startSnoop(`services: [{ name: s4, addr: "127.0.0.1:0", handler: { type: socks4 } }]`);
+    const snoop = await startSnoop(
+      `services: [{ name: s4, addr: "127.0.0.1:0", handler: { type: socks4 } }]`,
+    );
     try {
       const a = await curl("--socks4", `127.0.0.1:${snoop.port()}`, `${origin.url}/four`);
       assert.equal(a.stdout, "hello GET /four ");
-      const b = await curl("--socks4a", `127.0.0.1:${snoop.port()}`, `http://localhost:${origin.port}/foura`);
+      const b = await curl(
+        "--socks4a",
+        `127.0.0.1:${snoop.port()}`,
+        `http://localhost:${origin.port}/foura`,
+      );
       assert.equal(b.stdout, "hello GET /foura ");
     } finally {
       await snoop.stop(0);

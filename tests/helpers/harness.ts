@@ -38,7 +38,9 @@ export function hasProgram(name: string): boolean {
 export function needs(...programs: string[]): boolean {
   const missing = programs.filter((p) => !hasProgram(p));
   if (missing.length === 0 || IN_CI) return false;
-  console.warn(`ignored: needs ${missing.join(", ")} (install: apt-get install ${missing.join(" ")})`);
+  console.warn(
+    `ignored: needs ${missing.join(", ")} (install: apt-get install ${missing.join(" ")})`,
+  );
   return true;
 }
 
@@ -49,13 +51,27 @@ export interface RunResult {
 }
 
 /** Runs a program with a deadline (killed past it) and returns its output. */
-export async function run(cmd: string, args: string[], opts: { timeoutMs?: number; stdin?: string; env?: Record<string, string> } = {}): Promise<RunResult> {
+export async function run(
+  cmd: string,
+  args: string[],
+  opts: { timeoutMs?: number; stdin?: string; env?: Record<string, string> } = {},
+): Promise<RunResult> {
   const child = new Deno.Command(cmd, {
     args,
     stdin: opts.stdin !== undefined ? "piped" : "null",
     stdout: "piped",
     stderr: "piped",
-    env: { NO_PROXY: "", no_proxy: "", HTTP_PROXY: "", http_proxy: "", HTTPS_PROXY: "", https_proxy: "", ALL_PROXY: "", all_proxy: "", ...opts.env },
+    env: {
+      NO_PROXY: "",
+      no_proxy: "",
+      HTTP_PROXY: "",
+      http_proxy: "",
+      HTTPS_PROXY: "",
+      https_proxy: "",
+      ALL_PROXY: "",
+      all_proxy: "",
+      ...opts.env,
+    },
   }).spawn();
   if (opts.stdin !== undefined) {
     const w = child.stdin.getWriter();
@@ -125,7 +141,12 @@ export function startOrigin(
       },
     }, async (req) => {
       const body = await req.text();
-      requests.push({ method: req.method, path: new URL(req.url).pathname, headers: req.headers, body });
+      requests.push({
+        method: req.method,
+        path: new URL(req.url).pathname,
+        headers: req.headers,
+        body,
+      });
       if (handler) return handler(req, body);
       return new Response(`hello ${req.method} ${new URL(req.url).pathname} ${body}`, {
         headers: { "X-Origin": "test" },
@@ -165,7 +186,11 @@ export async function startWebhook(): Promise<Webhook> {
       while (records.length < n) {
         const left = deadline - Date.now();
         if (left <= 0) {
-          throw new Error(`expected ${n} records, got ${records.length}: ${JSON.stringify(records, null, 1).slice(0, 2000)}`);
+          throw new Error(
+            `expected ${n} records, got ${records.length}: ${
+              JSON.stringify(records, null, 1).slice(0, 2000)
+            }`,
+          );
         }
         let timer: ReturnType<typeof setTimeout> | undefined;
         await Promise.race([
@@ -182,18 +207,36 @@ export async function startWebhook(): Promise<Webhook> {
 
 /** A self-signed certificate for 127.0.0.1 and localhost, made once per run with openssl. */
 let certCache: { cert: string; key: string; certFile: string; keyFile: string } | undefined;
-export async function testCert(): Promise<{ cert: string; key: string; certFile: string; keyFile: string }> {
+export async function testCert(): Promise<
+  { cert: string; key: string; certFile: string; keyFile: string }
+> {
   if (certCache) return certCache;
   const dir = await Deno.makeTempDir({ prefix: "snoop-cert-" });
   const certFile = `${dir}/origin.crt`, keyFile = `${dir}/origin.key`;
   const r = await run("openssl", [
-    "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-    "-subj", "/CN=localhost",
-    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
-    "-keyout", keyFile, "-out", certFile,
+    "req",
+    "-x509",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-days",
+    "2",
+    "-subj",
+    "/CN=localhost",
+    "-addext",
+    "subjectAltName=DNS:localhost,IP:127.0.0.1",
+    "-keyout",
+    keyFile,
+    "-out",
+    certFile,
   ]);
   if (r.code !== 0) throw new Error(`openssl failed: ${r.stderr}`);
-  certCache = { cert: await Deno.readTextFile(certFile), key: await Deno.readTextFile(keyFile), certFile, keyFile };
+  certCache = {
+    cert: await Deno.readTextFile(certFile),
+    key: await Deno.readTextFile(keyFile),
+    certFile,
+    keyFile,
+  };
   return certCache;
 }
 

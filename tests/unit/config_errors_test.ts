@@ -158,13 +158,18 @@ Deno.test("config accepts the seed page's two YAML examples' shape and keys case
     assert.equal(await check(yaml), "ok", file);
   }
   assert.equal(
-    await check(`services: [{ name: s, addr: ":1", handler: { type: http, metadata: { SNIFFING: "true", Sniffing.Timeout: 3 } } }]`),
+    await check(
+      `services: [{ name: s, addr: ":1", handler: { type: http, metadata: { SNIFFING: "true", Sniffing.Timeout: 3 } } }]`,
+    ),
     "ok",
   );
 });
 
 Deno.test("-L URLs map to GOST's handler, listener, auth, targets and options", () => {
-  const { service } = parseServiceUrl("http://user:pa%40ss@127.0.0.1:8080?sniffing=true&handler.readTimeout=5s", 0);
+  const { service } = parseServiceUrl(
+    "http://user:pa%40ss@127.0.0.1:8080?sniffing=true&handler.readTimeout=5s",
+    0,
+  );
   assert.equal(service.name, "service-0");
   assert.equal(service.handler.type, "http");
   assert.equal(service.listener.type, "tcp");

@@ -1,0 +1,189 @@
+import dgram from "node:dgram";
+import { Buffer } from "node:buffer";
+import { ConfigError } from "../config/config_error.ts";
+import { isIPv6, splitHostPort } from "../net/address.ts";
+import { BufferedConn } from "../net/buffered_conn.ts";
+import { dialTcp } from "../net/dial.ts";
+import { closeQuietly, writeAll } from "../net/stream.ts";
+import type { ConnContext } from "../service/conn_context.ts";
+import { decodeMessage, messageText, questionFields, servfail } from "../sniff/dns/message.ts";
+import type { Handler, HandlerDeps } from "./handler.ts";
+
+interface Upstream {
+  network: "udp" | "tcp";
+  host: string;
+  port: number;
+  /** As records name it (`udp://127.0.0.1:53`), GOST's exchanger string. */
+  label: string;
+}
+
+/** Largest DNS message over TCP (2-byte length prefix) or UDP (EDNS). */
+const MAX_MESSAGE = 65535;
+
+function parseUpstream(text: string, where: ConfigError["where"]): Upstream {
+  const m = /^(?:(udp|tcp):\/\/)?(.+)$/.exec(text.trim());
+  const network = (m?.[1] ?? "udp") as "udp" | "tcp";
+  const { host, port } = splitHostPort(m?.[2] ?? "", 53);
+  if (!host || Number.isNaN(port)) {
+    throw new ConfigError(
+      where,
+      `invalid DNS upstream "${text}" (expected udp://host:port or tcp://host:port)`,
+    );
+  }
+  const hostPort = host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+  return { network, host, port, label: `${network}://${hostPort}` };
+}
+
+/**
+ * DNS proxy: queries arrive over UDP (one per datagram) or TCP (RFC 1035 §4.2.2: each
+ * message behind a 2-byte length) and go to the configured upstream resolvers in order
+ * until one answers. Every query is one record with the question and answer as text.
+ */
+export class DnsHandler implements Handler {
+  readonly upstreams: Upstream[];
+  readonly timeoutMs: number;
+
+  constructor(readonly deps: HandlerDeps) {
+    const md = deps.config.handler.metadata;
+    const where = md.whereOf("dns");
+    const listed = [...md.stringList("dns"), ...deps.config.forwarder.nodes.map((n) => n.addr)];
+    this.upstreams = listed.map((u) => parseUpstream(u, where));
+    this.timeoutMs = md.duration("timeout", 5000);
+    if (this.upstreams.length === 0) {
+      throw new ConfigError(
+        { ...deps.config.handler.where, path: `${deps.config.handler.where.path}.metadata.dns` },
+        "the dns handler needs upstream resolvers (metadata dns: [udp://host:53, …])",
+      );
+    }
+  }
+
+  /** DNS over TCP: length-prefixed messages, answered in order, until the client closes. */
+  async handle(conn: Deno.Conn, ctx: ConnContext): Promise<void> {
+    const client = new BufferedConn(conn);
+    try {
+      for (;;) {
+        let query: Uint8Array;
+        try {
+          const len = await client.readExact(2, "DNS length");
+          query = await client.readExact((len[0] << 8) | len[1], "DNS message");
+        } catch {
+          return; // closed between (or inside) messages
+        }
+        const reply = await this.answer(query, ctx, "tcp");
+        if (!reply) return;
+        const framed = new Uint8Array(2 + reply.length);
+        framed[0] = reply.length >> 8;
+        framed[1] = reply.length & 0xff;
+        framed.set(reply, 2);
+        await writeAll(client, framed);
+      }
+    } finally {
+      closeQuietly(client);
+    }
+  }
+
+  /** DNS over UDP: one query per datagram. */
+  async handleDatagram(data: Uint8Array, ctx: ConnContext, reply: (b: Uint8Array) => void) {
+    const answer = await this.answer(data, ctx, "udp");
+    if (answer) reply(answer);
+  }
+
+  /** Resolves one query and records it; null when the query could not even be parsed. */
+  async answer(
+    query: Uint8Array,
+    ctx: ConnContext,
+    network: "udp" | "tcp",
+  ): Promise<Uint8Array | null> {
+    const rec = ctx.newRecord(false);
+    rec.network = network;
+    rec.proto = "dns";
+    rec.inputBytes = query.length;
+    let decoded;
+    try {
+      decoded = decodeMessage(query);
+    } catch (e) {
+      rec.err = (e as Error).message;
+      ctx.emit(rec);
+      return null;
+    }
+    const fields = questionFields(decoded);
+    rec.dns = { ...fields, question: messageText(decoded), answer: "" };
+    if (
+      this.deps.bypass && fields.class === "IN" &&
+      this.deps.bypass.contains(fields.name.replace(/\.$/, ""))
+    ) {
+      const empty = servfail(decoded);
+      empty[3] = empty[3] & 0xf0; // NOERROR with no answer: the name is bypassed
+      rec.dns.answer = messageText(decodeMessage(empty));
+      rec.outputBytes = empty.length;
+      rec.err = "bypass";
+      ctx.emit(rec);
+      return empty;
+    }
+    let reply: Uint8Array | null = null;
+    const errors: string[] = [];
+    for (const up of this.upstreams) {
+      rec.host = up.label;
+      rec.route = up.label;
+      try {
+        reply = up.network === "udp" ? await this.#udp(up, query) : await this.#tcp(up, query);
+        break;
+      } catch (e) {
+        errors.push(`${up.label}: ${(e as Error).message}`);
+      }
+    }
+    if (!reply) {
+      reply = servfail(decoded);
+      rec.err = errors.join("; ");
+    }
+    try {
+      rec.dns.answer = messageText(decodeMessage(reply));
+    } catch (e) {
+      rec.err ??= `upstream reply: ${(e as Error).message}`;
+    }
+    rec.outputBytes = reply.length;
+    ctx.emit(rec);
+    return reply;
+  }
+
+  #udp(up: Upstream, query: Uint8Array): Promise<Uint8Array> {
+    return new Promise((resolve, reject) => {
+      const socket = dgram.createSocket(isIPv6(up.host) ? "udp6" : "udp4");
+      const id = (query[0] << 8) | query[1];
+      const timer = setTimeout(() => done(new Error("timeout")), this.timeoutMs);
+      const done = (err: Error | null, data?: Uint8Array) => {
+        clearTimeout(timer);
+        socket.close();
+        if (err) reject(err);
+        else resolve(data!);
+      };
+      socket.on("error", (e) => done(e));
+      socket.on("message", (msg: Buffer) => {
+        // Only the reply to this query (same id) ends the exchange.
+        if (msg.length >= 2 && ((msg[0] << 8) | msg[1]) === id) done(null, new Uint8Array(msg));
+      });
+      socket.send(Buffer.from(query), up.port, up.host);
+    });
+  }
+
+  async #tcp(up: Upstream, query: Uint8Array): Promise<Uint8Array> {
+    const conn = new BufferedConn(await dialTcp(up.label.slice(6), this.timeoutMs));
+    const timer = setTimeout(() => closeQuietly(conn), this.timeoutMs);
+    try {
+      const framed = new Uint8Array(2 + query.length);
+      framed[0] = query.length >> 8;
+      framed[1] = query.length & 0xff;
+      framed.set(query, 2);
+      await writeAll(conn, framed);
+      const len = await conn.readExact(2, "DNS length");
+      const n = (len[0] << 8) | len[1];
+      if (n > MAX_MESSAGE) throw new Error("reply too large");
+      return await conn.readExact(n, "DNS reply");
+    } finally {
+      clearTimeout(timer);
+      closeQuietly(conn);
+    }
+  }
+}
+
+export const dnsHandler = (deps: HandlerDeps): Handler => new DnsHandler(deps);

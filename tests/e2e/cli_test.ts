@@ -1,0 +1,136 @@
+import assert from "node:assert/strict";
+import { decode, encode, run } from "../helpers/harness.ts";
+
+const SNOOP = ["run", "--allow-all", "mod.ts"];
+
+function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
+
+async function waitForPort(port: number, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
+      return;
+    } catch {
+      if (Date.now() > deadline) throw new Error(`nothing listens on ${port}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
+
+Deno.test("cli -V prints the version", async () => {
+  const r = await run(Deno.execPath(), [...SNOOP, "-V"]);
+  assert.equal(r.code, 0);
+  assert.match(r.stdout, /^snoop \d+\.\d+\.\d+ \(deno 2\.\d+\.\d+\)\n$/);
+});
+
+Deno.test("cli -O yaml prints the seed configuration resolved, -O json as JSON", async () => {
+  const y = await run(Deno.execPath(), [
+    ...SNOOP,
+    "-C",
+    "examples/seed-sniffing.yaml",
+    "-O",
+    "yaml",
+  ]);
+  assert.equal(y.code, 0, y.stderr);
+  assert.match(y.stdout, /name: service-0\n\s+addr: :8080/);
+  assert.match(y.stdout, /sniffing.timeout: 3s/);
+  const j = await run(Deno.execPath(), [
+    ...SNOOP,
+    "-C",
+    "examples/seed-sniffing.yaml",
+    "-L",
+    "socks5://:1080",
+    "-O",
+    "json",
+  ]);
+  const parsed = JSON.parse(j.stdout);
+  assert.deepEqual(parsed.services.map((s: { name: string }) => s.name), [
+    "service-0",
+    "service-1",
+  ]);
+  assert.equal(parsed.recorders[0].http.url, "http://localhost:8000");
+});
+
+Deno.test("cli reports a configuration error with exit code 2 and the file position", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/bad.yaml`, "services:\n  - name: s\n    adr: :8080\n");
+    const r = await run(Deno.execPath(), [...SNOOP, "-C", `${dir}/bad.yaml`]);
+    assert.equal(r.code, 2);
+    assert.equal(
+      r.stderr.trim(),
+      `snoop: configuration error: ${dir}/bad.yaml:3:5: services[0].adr: unknown key "adr" (did you mean "addr"?)`,
+    );
+    const missing = await run(Deno.execPath(), [...SNOOP, "-C", `${dir}/nope.yaml`]);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /nope\.yaml: cannot read configuration: file not found/);
+    const badUrl = await run(Deno.execPath(), [...SNOOP, "-L", "http://:8080?sniffing=perhaps"]);
+    assert.equal(badUrl.code, 2);
+    assert.match(badUrl.stderr, /\?sniffing: expected true or false, got "perhaps"/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("cli SIGTERM closes the listener and lets an open tunnel finish", async () => {
+  // An origin that echoes, so the tunnel can be used after the signal.
+  const echo = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const echoPort = (echo.addr as Deno.NetAddr).port;
+  const echoing = (async () => {
+    for await (const c of echo) {
+      (async () => {
+        const buf = new Uint8Array(1024);
+        for (let n = await c.read(buf); n !== null; n = await c.read(buf).catch(() => null)) {
+          await c.write(buf.subarray(0, n)).catch(() => {});
+        }
+        c.close();
+      })();
+    }
+  })();
+  const port = freePort();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [...SNOOP, "-L", `http://127.0.0.1:${port}`, "--grace", "20s"],
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const stderr = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+  let tunnel: Deno.TcpConn | undefined;
+  try {
+    await waitForPort(port);
+    tunnel = await Deno.connect({ hostname: "127.0.0.1", port });
+    await tunnel.write(encode(`CONNECT 127.0.0.1:${echoPort} HTTP/1.1\r\n\r\n`));
+    const buf = new Uint8Array(1024);
+    assert.match(decode(buf.subarray(0, (await tunnel.read(buf))!)), /200 Connection established/);
+
+    child.kill("SIGTERM");
+    // Wait for the "shutting down" line, then check: no new connections, old one works.
+    let log = "";
+    while (!log.includes("shutting down")) {
+      const { value, done } = await stderr.read();
+      if (done) break;
+      log += value;
+    }
+    await assert.rejects(() => Deno.connect({ hostname: "127.0.0.1", port }));
+    await tunnel.write(encode("still here"));
+    assert.equal(decode(buf.subarray(0, (await tunnel.read(buf))!)), "still here");
+    tunnel.close();
+    tunnel = undefined;
+    const status = await child.status;
+    assert.equal(status.code, 0);
+  } finally {
+    tunnel?.close();
+    try {
+      child.kill("SIGKILL");
+    } catch { /* exited */ }
+    await child.status;
+    await stderr.cancel();
+    echo.close();
+    await echoing.catch(() => {});
+  }
+});
