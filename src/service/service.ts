@@ -1,5 +1,5 @@
 import dgram from "node:dgram";
-import { Buffer } from "node:buffer";
+import type { Buffer } from "node:buffer";
 import { Bypass } from "../bypass/bypass.ts";
 import { ConfigError } from "../config/config_error.ts";
 import { rejectUnread } from "../config/metadata.ts";

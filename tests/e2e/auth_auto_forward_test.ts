@@ -9,6 +9,9 @@ import {
   startWebhook,
 } from "../helpers/harness.ts";
 
+// deno-lint-ignore no-explicit-any
+type Rec = Record<string, any>;
+
 Deno.test({
   name:
     "http proxy auth: 407 with Proxy-Authenticate without credentials, pass with them, never forwarded",
@@ -58,9 +61,9 @@ recorders: [{ name: hook, http: { url: "${hook.url}" } }]
       );
       assert.equal(tunnel.stdout, "407");
       const recs = await hook.waitFor(4);
-      const okRec = recs.find((r) => (r.http as any).statusCode === 200)!;
+      const okRec = recs.find((r) => (r.http as Rec).statusCode === 200)!;
       assert.equal(okRec.clientID, "bob");
-      assert.equal(recs.filter((r) => (r.http as any).statusCode === 407).length, 3);
+      assert.equal(recs.filter((r) => (r.http as Rec).statusCode === 407).length, 3);
     } finally {
       await snoop.stop(0);
       await hook.close();

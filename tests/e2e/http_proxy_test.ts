@@ -11,6 +11,9 @@ import {
   testCert,
 } from "../helpers/harness.ts";
 
+// deno-lint-ignore no-explicit-any
+type Rec = Record<string, any>;
+
 const proxyYaml = (webhook: string, extra = "") => `
 services:
   - name: proxy
@@ -41,7 +44,7 @@ Deno.test({
       const post = await curl("-x", proxy, "--data-binary", "payload-123", `${origin.url}/post`);
       assert.equal(post.stdout, "hello POST /post payload-123");
       const [r1, r2] = await hook.waitFor(2);
-      const http1 = r1.http as Record<string, any>;
+      const http1 = r1.http as Rec;
       assert.equal(r1.service, "proxy");
       assert.equal(r1.host, `127.0.0.1:${origin.port}`);
       assert.equal(r1.proto, "http");
@@ -50,7 +53,7 @@ Deno.test({
       assert.equal(http1.uri, `${origin.url}/get`);
       assert.equal(http1.statusCode, 200);
       assert.equal(http1.response.header["X-Origin"][0], "test");
-      const http2 = r2.http as Record<string, any>;
+      const http2 = r2.http as Rec;
       assert.equal(http2.method, "POST");
       assert.equal(http2.request.contentLength, 11);
       assert.equal(atob(http2.request.body), "payload-123");
@@ -82,7 +85,7 @@ Deno.test({
       );
       assert.equal(r.stdout, "hello GET /1 hello GET /2 hello GET /3 ");
       const recs = await hook.waitFor(3);
-      assert.deepEqual(recs.map((x) => (x.http as any).uri), [
+      assert.deepEqual(recs.map((x) => (x.http as Rec).uri), [
         `${origin.url}/1`,
         `${origin.url}/2`,
         `${origin.url}/3`,
@@ -209,7 +212,7 @@ Deno.test({
       );
       assert.equal(r.stdout, "secure", r.stderr);
       const [rec] = await hook.waitFor(1);
-      const http = rec.http as Record<string, any>;
+      const http = rec.http as Rec;
       assert.equal(http.method, "CONNECT");
       assert.equal(http.statusCode, 200);
       assert.equal(http.uri, `localhost:${origin.port}`);
@@ -298,7 +301,7 @@ Deno.test({
       assert.equal(direct.stdout, "400");
       const recs = await hook.waitFor(2);
       assert.match(String(recs[0].err), /dial .*refused/i);
-      assert.equal((recs[0].http as any).statusCode, 502);
+      assert.equal((recs[0].http as Rec).statusCode, 502);
     } finally {
       await snoop.stop(0);
       await hook.close();

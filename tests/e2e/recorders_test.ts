@@ -1,0 +1,248 @@
+import assert from "node:assert/strict";
+import { curl, needs, readAll, run, startOrigin, startSnoop } from "../helpers/harness.ts";
+
+// deno-lint-ignore no-explicit-any
+type Rec = Record<string, any>;
+
+function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
+
+async function until(check: () => boolean, what: string, timeoutMs = 10_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+const proxyWith = (recorder: string, recName = "rec") => `
+services:
+  - name: p
+    addr: 127.0.0.1:0
+    recorders: [{ name: ${recName}, record: recorder.service.handler }]
+    handler: { type: http }
+recorders:
+  - name: ${recName}
+${recorder}
+`;
+
+Deno.test({
+  name: "redis recorder: redis-cli reads the records snoop wrote (set, list, sset)",
+  ignore: needs("redis-server", "redis-cli", "curl"),
+  async fn() {
+    const port = freePort();
+    const server = new Deno.Command("redis-server", {
+      args: [
+        "--port",
+        String(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--requirepass",
+        "pw",
+      ],
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    const cli = (...args: string[]) =>
+      run("redis-cli", ["-p", String(port), "-a", "pw", "--no-auth-warning", ...args]);
+    const origin = await startOrigin();
+    let snoop;
+    try {
+      for (let i = 0; i < 100 && (await cli("PING")).stdout.trim() !== "PONG"; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      snoop = await startSnoop(`
+services:
+  - name: p
+    addr: 127.0.0.1:0
+    recorders:
+      - { name: as-set, record: recorder.service.handler }
+      - { name: clients, record: recorder.service.client.address }
+      - { name: dials, record: recorder.service.router.dial.address }
+    handler: { type: http }
+recorders:
+  - name: as-set
+    redis: { addr: "127.0.0.1:${port}", password: pw, db: 2, key: "snoop:records", type: list }
+  - name: clients
+    redis: { addr: "127.0.0.1:${port}", password: pw, key: "snoop:clients", type: sset }
+  - name: dials
+    redis: { addr: "127.0.0.1:${port}", password: pw, key: "snoop:dials", type: set }
+`);
+      for (const path of ["/r1", "/r2"]) {
+        assert.equal(
+          (await curl("-x", `127.0.0.1:${snoop.port()}`, `${origin.url}${path}`)).stdout,
+          `hello GET ${path} `,
+        );
+      }
+      let list: string[] = [];
+      for (let i = 0; i < 100 && list.length < 2; i++) {
+        list = (await cli("-n", "2", "LRANGE", "snoop:records", "0", "-1")).stdout.trim().split(
+          "\n",
+        ).filter(Boolean);
+        if (list.length < 2) await new Promise((r) => setTimeout(r, 50));
+      }
+      const recs = list.map((l) => JSON.parse(l) as Rec).reverse(); // LPUSH: newest first
+      assert.deepEqual(recs.map((r) => r.http.uri), [`${origin.url}/r1`, `${origin.url}/r2`]);
+      // The client-address recorder counts connections per client IP (sorted set, +1 each).
+      let score = "";
+      for (let i = 0; i < 100 && score !== "2"; i++) {
+        score = (await cli("ZSCORE", "snoop:clients", "127.0.0.1")).stdout.trim();
+        if (score !== "2") await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.equal(score, "2");
+      // The dial-address recorder adds each dialled host to a set.
+      let members = "";
+      for (let i = 0; i < 100 && members !== "127.0.0.1"; i++) {
+        members = (await cli("SMEMBERS", "snoop:dials")).stdout.trim();
+        if (members !== "127.0.0.1") await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.equal(members, "127.0.0.1");
+    } finally {
+      await snoop?.stop(0);
+      await origin.close();
+      server.kill("SIGTERM");
+      await server.status;
+    }
+  },
+});
+
+Deno.test({
+  name: "file recorder writes one record per line and rotates by size",
+  ignore: needs("curl"),
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    const origin = await startOrigin();
+    const snoop = await startSnoop(
+      proxyWith(
+        `    file: { path: "${dir}/logs/records.jsonl", sep: "\\n", rotation: { maxSize: 0.001, maxBackups: 10 } }`,
+      ),
+    );
+    try {
+      for (let i = 0; i < 6; i++) {
+        await curl("-x", `127.0.0.1:${snoop.port()}`, `${origin.url}/f${i}`);
+      }
+      await until(() => snoop.recorders.get("rec")!.stats().written === 6, "6 records written");
+      const files = [...Deno.readDirSync(`${dir}/logs`)].map((e) => e.name).sort();
+      assert.ok(files.length >= 2 && files.includes("records.jsonl.1"), files.join(","));
+      const lines = files.flatMap((f) =>
+        Deno.readTextFileSync(`${dir}/logs/${f}`).split("\n").filter(Boolean)
+      );
+      assert.equal(lines.length, 6);
+      assert.deepEqual(
+        lines.map((l) => (JSON.parse(l) as Rec).http.uri).sort(),
+        [0, 1, 2, 3, 4, 5].map((i) => `${origin.url}/f${i}`),
+      );
+    } finally {
+      await snoop.stop(0);
+      await origin.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "tcp recorder sends each record on its own connection",
+  ignore: needs("curl"),
+  async fn() {
+    const sink = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const received: string[] = [];
+    const collecting = (async () => {
+      for await (const c of sink) {
+        received.push(new TextDecoder().decode(await readAll(c)));
+        c.close();
+      }
+    })();
+    const origin = await startOrigin();
+    const snoop = await startSnoop(
+      proxyWith(`    tcp: { addr: "127.0.0.1:${(sink.addr as Deno.NetAddr).port}" }`),
+    );
+    try {
+      await curl("-x", `127.0.0.1:${snoop.port()}`, `${origin.url}/t1`, `${origin.url}/t2`);
+      await until(() => received.length === 2, "two connections");
+      assert.deepEqual(received.map((r) => (JSON.parse(r) as Rec).http.uri), [
+        `${origin.url}/t1`,
+        `${origin.url}/t2`,
+      ]);
+    } finally {
+      await snoop.stop(0);
+      await origin.close();
+      sink.close();
+      await collecting.catch(() => {});
+    }
+  },
+});
+
+Deno.test({
+  name: "a recorder endpoint that is down: every proxied request succeeds, drops are counted",
+  ignore: needs("curl"),
+  async fn() {
+    const origin = await startOrigin();
+    const snoop = await startSnoop(
+      proxyWith(`    http: { url: "http://127.0.0.1:${freePort()}/", timeout: 1s }`),
+    );
+    try {
+      const urls = Array.from({ length: 20 }, (_, i) => `${origin.url}/d${i}`);
+      const r = await curl(
+        "-x",
+        `127.0.0.1:${snoop.port()}`,
+        "-w",
+        "%{http_code}\\n",
+        ...urls.flatMap((u) => ["-o", "/dev/null", u]),
+      );
+      assert.equal(r.stdout.trim().split("\n").filter((c) => c === "200").length, 20);
+      assert.equal(origin.requests.length, 20);
+      const rec = snoop.recorders.get("rec")!;
+      await until(() => (rec.stats().dropped.error ?? 0) === 20, "20 drops counted");
+      assert.equal(rec.stats().written, 0);
+    } finally {
+      await snoop.stop(0);
+      await origin.close();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "a recorder endpoint that hangs: proxied requests all succeed, the full queue drops and counts",
+  ignore: needs("curl"),
+  async fn() {
+    // Accepts connections and never answers.
+    const hang = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const held: Deno.Conn[] = [];
+    const holding = (async () => {
+      for await (const c of hang) held.push(c);
+    })();
+    const origin = await startOrigin();
+    const snoop = await startSnoop(proxyWith(`    queueSize: 5
+    http: { url: "http://127.0.0.1:${(hang.addr as Deno.NetAddr).port}/", timeout: 30s }`));
+    try {
+      const urls = Array.from({ length: 30 }, (_, i) => `${origin.url}/h${i}`);
+      const r = await curl(
+        "-x",
+        `127.0.0.1:${snoop.port()}`,
+        "-w",
+        "%{http_code}\\n",
+        ...urls.flatMap((u) => ["-o", "/dev/null", u]),
+      );
+      assert.equal(r.stdout.trim().split("\n").filter((c) => c === "200").length, 30);
+      const stats = snoop.recorders.get("rec")!.stats();
+      // One record is in flight (hanging), five wait in the queue, the rest were dropped.
+      assert.equal(stats.queued, 5);
+      assert.equal(stats.dropped.queue_full, 24);
+    } finally {
+      await snoop.stop(0);
+      for (const c of held) c.close();
+      hang.close();
+      await holding.catch(() => {});
+      await origin.close();
+    }
+  },
+});

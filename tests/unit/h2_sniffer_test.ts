@@ -1,0 +1,117 @@
+import assert from "node:assert/strict";
+import hpack from "hpack.js";
+import { Buffer } from "node:buffer";
+import { H2_PREFACE } from "../../src/sniff/detect.ts";
+import type { HttpExchange } from "../../src/sniff/exchange.ts";
+import { H2Sniffer } from "../../src/sniff/http2/h2_sniffer.ts";
+import { ascii, concat, everySplit } from "../helpers/chunks.ts";
+
+function frame(type: number, flags: number, stream: number, payload: Uint8Array): Uint8Array {
+  const h = Uint8Array.of(
+    payload.length >> 16,
+    (payload.length >> 8) & 0xff,
+    payload.length & 0xff,
+    type,
+    flags,
+    stream >>> 24,
+    (stream >> 16) & 0xff,
+    (stream >> 8) & 0xff,
+    stream & 0xff,
+  );
+  return concat([h, payload]);
+}
+
+function encoder() {
+  const c = hpack.compressor.create({ table: { size: 4096 } });
+  return (headers: [string, string][]) => {
+    c.write(headers.map(([name, value]) => ({ name, value })));
+    return new Uint8Array(c.read() as Buffer);
+  };
+}
+
+/** A client and server transcript: two streams, the second with a padded, CONTINUED request. */
+function transcript() {
+  const enc = encoder(), senc = encoder();
+  const req1 = enc([[":method", "GET"], [":scheme", "http"], [":authority", "a.test"], [
+    ":path",
+    "/one",
+  ], ["user-agent", "t"]]);
+  const req3 = enc([[":method", "POST"], [":scheme", "http"], [":authority", "a.test"], [
+    ":path",
+    "/three",
+  ], ["x-big", "v"]]);
+  const client = concat([
+    ascii(H2_PREFACE),
+    frame(4, 0, 0, new Uint8Array(0)), // SETTINGS
+    frame(1, 0x5, 1, req1), // HEADERS END_STREAM|END_HEADERS
+    frame(1, 0x0, 3, req3.subarray(0, 5)), // HEADERS without END_HEADERS
+    frame(9, 0x4, 3, req3.subarray(5)), // CONTINUATION END_HEADERS
+    frame(0, 0x9, 3, concat([Uint8Array.of(2), ascii("body"), new Uint8Array(2)])), // padded DATA, END_STREAM
+  ]);
+  const server = concat([
+    frame(4, 0, 0, new Uint8Array(0)),
+    frame(1, 0x4, 3, senc([[":status", "201"], ["x-s", "3"]])),
+    frame(0, 0x1, 3, ascii("created")),
+    frame(1, 0x4, 1, senc([[":status", "200"], ["content-type", "text/plain"]])),
+    frame(0, 0x0, 1, ascii("hel")),
+    frame(0, 0x1, 1, ascii("lo")),
+  ]);
+  return { client, server };
+}
+
+Deno.test("h2 sniffer pairs streams, follows CONTINUATION and padding, on every split", () => {
+  const { client, server } = transcript();
+  for (const chunks of everySplit(client)) {
+    const done: HttpExchange[] = [];
+    const s = new H2Sniffer({ body: true, maxBodySize: 1024 }, (ex) => done.push(ex));
+    for (const c of chunks) s.client(c);
+    s.server(server);
+    assert.equal(s.failed, undefined);
+    assert.deepEqual(done.map((e) => [e.uri, e.method, e.status]), [["/three", "POST", 201], [
+      "/one",
+      "GET",
+      200,
+    ]]);
+    assert.equal(Buffer.from(done[0].requestBody.base64()!, "base64").toString(), "body");
+    assert.equal(Buffer.from(done[1].responseBody.base64()!, "base64").toString(), "hello");
+    assert.deepEqual(done[1].requestHeaders, [["user-agent", "t"]]);
+    assert.equal(done[1].authority, "a.test");
+  }
+});
+
+Deno.test("h2 sniffer reports reset and unfinished streams with an error", () => {
+  const enc = encoder();
+  const client = concat([
+    ascii(H2_PREFACE),
+    frame(
+      1,
+      0x5,
+      1,
+      enc([[":method", "GET"], [":scheme", "https"], [":authority", "x"], [":path", "/r"]]),
+    ),
+    frame(
+      1,
+      0x5,
+      3,
+      enc([[":method", "GET"], [":scheme", "https"], [":authority", "x"], [":path", "/open"]]),
+    ),
+    frame(3, 0, 1, Uint8Array.of(0, 0, 0, 8)), // RST_STREAM CANCEL
+  ]);
+  const done: HttpExchange[] = [];
+  const s = new H2Sniffer({ body: false, maxBodySize: 0 }, (ex) => done.push(ex));
+  s.client(client);
+  s.finish();
+  assert.deepEqual(done.map((e) => [e.uri, e.error]), [
+    ["/r", "stream reset by client (code 8)"],
+    ["/open", "connection closed before the response ended"],
+  ]);
+});
+
+Deno.test("h2 sniffer stops on a broken header block without throwing", () => {
+  const done: HttpExchange[] = [];
+  const s = new H2Sniffer({ body: false, maxBodySize: 0 }, (ex) => done.push(ex));
+  s.client(concat([ascii(H2_PREFACE), frame(9, 0x4, 1, Uint8Array.of(1, 2, 3))]));
+  assert.match(s.failed!, /^http2: /);
+  s.client(new Uint8Array(100)); // ignored after failure
+  assert.equal(done.length, 0);
+});
