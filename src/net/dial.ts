@@ -23,7 +23,11 @@ export class DialError extends Error {
 export async function dialTcp(target: string, timeoutMs: number): Promise<Deno.TcpConn> {
   const { host, port } = splitHostPort(target);
   if (!host || Number.isNaN(port)) throw new DialError(target, new Error("invalid address"), false);
-  const connecting = Deno.connect({ hostname: host, port, transport: "tcp" });
+  // Small writes (a response head, then its body) must not wait for delayed ACKs: no Nagle.
+  const connecting = Deno.connect({ hostname: host, port, transport: "tcp" }).then((c) => {
+    c.setNoDelay(true);
+    return c;
+  });
   if (!(timeoutMs > 0)) {
     try {
       return await connecting;

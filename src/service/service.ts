@@ -176,6 +176,9 @@ export class Service {
         continue;
       }
       this.connections++;
+      try {
+        conn.setNoDelay(true);
+      } catch { /* already reset by the peer */ }
       const task = this.#serve(conn);
       this.#active.add(task);
       task.finally(() => this.#active.delete(task));

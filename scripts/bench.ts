@@ -1,0 +1,244 @@
+/**
+ * Benchmarks (loopback only, bounded in time). `deno task bench [scenario...]`
+ *
+ *   relay    bulk TCP throughput: direct, through snoop's tcp forwarder, with sniffing on,
+ *            and through an HTTP CONNECT tunnel; snoop runs as its own process.
+ *   copy     the copy loop alone, in-process: read/write loop vs ReadableStream.pipeTo.
+ *   requests plain HTTP forward proxy: requests/s and latency over keep-alive connections.
+ *
+ * Prints a Markdown table per scenario with the machine it ran on.
+ */
+import { relay } from "../src/relay/relay.ts";
+
+const MiB = 1024 * 1024;
+const encoder = new TextEncoder();
+
+function machine(): string {
+  const cpus = Deno.readTextFileSync("/proc/cpuinfo").match(/model name\s*:\s*(.*)/)?.[1] ?? "?";
+  return `${navigator.hardwareConcurrency} × ${cpus}, Deno ${Deno.version.deno}`;
+}
+
+function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
+
+async function waitForPort(port: number) {
+  for (let i = 0; i < 200; i++) {
+    try {
+      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  throw new Error(`port ${port} never opened`);
+}
+
+/** A server that sends `bytes` to every connection, then closes. */
+function startSource(bytes: number) {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const chunk = new Uint8Array(64 * 1024).fill(0x61);
+  const serving = (async () => {
+    for await (const conn of listener) {
+      (async () => {
+        try {
+          // An HTTP CONNECT client sends nothing before reading; plain clients neither.
+          let left = bytes;
+          while (left > 0) {
+            const n = await conn.write(left >= chunk.length ? chunk : chunk.subarray(0, left));
+            left -= n;
+          }
+        } catch { /* client went away */ }
+        try {
+          conn.close();
+        } catch { /* closed */ }
+      })();
+    }
+  })();
+  return { port: (listener.addr as Deno.NetAddr).port, close: () => listener.close(), serving };
+}
+
+/** Connects (optionally through CONNECT) and reads until EOF; returns MB/s. */
+async function download(port: number, connectTo?: number): Promise<number> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  const buf = new Uint8Array(256 * 1024);
+  if (connectTo) {
+    await conn.write(encoder.encode(`CONNECT 127.0.0.1:${connectTo} HTTP/1.1\r\nHost: x\r\n\r\n`));
+    let head = "";
+    while (!head.includes("\r\n\r\n")) {
+      const n = await conn.read(buf);
+      if (n === null) throw new Error("CONNECT failed");
+      head += new TextDecoder().decode(buf.subarray(0, n));
+    }
+  }
+  const start = performance.now();
+  let total = 0;
+  for (;;) {
+    const n = await conn.read(buf);
+    if (n === null) break;
+    total += n;
+  }
+  const secs = (performance.now() - start) / 1000;
+  conn.close();
+  return total / MiB / secs;
+}
+
+function spawnSnoop(args: string[]) {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", "mod.ts", ...args],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+async function relayScenario() {
+  const size = 256 * MiB;
+  const rounds = 3;
+  const source = startSource(size);
+  const rows: [string, number][] = [];
+  const measure = async (name: string, port: number, connectTo?: number) => {
+    const runs: number[] = [];
+    for (let i = 0; i < rounds; i++) runs.push(await download(port, connectTo));
+    rows.push([name, median(runs)]);
+  };
+  await measure("direct (no proxy)", source.port);
+  for (
+    const [name, url, connect] of [
+      ["snoop tcp forward", `tcp://127.0.0.1:PORT/127.0.0.1:${source.port}`, false],
+      [
+        "snoop tcp forward, sniffing on",
+        `tcp://127.0.0.1:PORT/127.0.0.1:${source.port}?sniffing=true`,
+        false,
+      ],
+      ["snoop http CONNECT, sniffing on", `http://127.0.0.1:PORT?sniffing=true`, true],
+    ] as const
+  ) {
+    const port = freePort();
+    const child = spawnSnoop(["-L", url.replace("PORT", String(port))]);
+    try {
+      await waitForPort(port);
+      await measure(name, port, connect ? source.port : undefined);
+    } finally {
+      child.kill("SIGKILL");
+      await child.status;
+    }
+  }
+  source.close();
+  await source.serving.catch(() => {});
+  const direct = rows[0][1];
+  console.log(`\n### relay: ${size / MiB} MiB per download, median of ${rounds}\n`);
+  console.log("| path | MB/s | vs direct |\n|---|---:|---:|");
+  for (const [name, mbps] of rows) {
+    console.log(`| ${name} | ${mbps.toFixed(0)} | ${(mbps / direct * 100).toFixed(0)}% |`);
+  }
+}
+
+/** The copy loop alone: our read/write relay against pipeTo, source and sink in-process. */
+async function copyScenario() {
+  const size = 256 * MiB;
+  const results: [string, number][] = [];
+  for (const variant of ["read/write loop (relay)", "ReadableStream.pipeTo"] as const) {
+    const source = startSource(size);
+    const front = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const serving = (async () => {
+      const client = await front.accept();
+      const upstream = await Deno.connect({ hostname: "127.0.0.1", port: source.port });
+      if (variant === "ReadableStream.pipeTo") {
+        await Promise.all([
+          client.readable.pipeTo(upstream.writable).catch(() => {}),
+          upstream.readable.pipeTo(client.writable).catch(() => {}),
+        ]);
+      } else {
+        await relay(client, upstream);
+      }
+    })();
+    results.push([variant, await download((front.addr as Deno.NetAddr).port)]);
+    front.close();
+    await serving.catch(() => {});
+    source.close();
+    await source.serving.catch(() => {});
+  }
+  console.log(`\n### copy loop in-process: ${size / MiB} MiB\n`);
+  console.log("| loop | MB/s |\n|---|---:|");
+  for (const [name, mbps] of results) console.log(`| ${name} | ${mbps.toFixed(0)} |`);
+}
+
+/** Keep-alive GETs through the forward proxy from `clients` concurrent connections. */
+async function requestsScenario() {
+  const body = "x".repeat(1024);
+  const ac = new AbortController();
+  const originPort = freePort();
+  const server = Deno.serve({
+    hostname: "127.0.0.1",
+    port: originPort,
+    signal: ac.signal,
+    onListen() {},
+  }, () => new Response(body));
+  const port = freePort();
+  const child = spawnSnoop(["-L", `http://127.0.0.1:${port}`]);
+  const clients = 50, seconds = 5;
+  try {
+    await waitForPort(port);
+    const request = encoder.encode(
+      `GET http://127.0.0.1:${originPort}/ HTTP/1.1\r\nHost: 127.0.0.1:${originPort}\r\n\r\n`,
+    );
+    const latencies: number[] = [];
+    let done = 0;
+    const deadline = performance.now() + seconds * 1000;
+    await Promise.all(Array.from({ length: clients }, async () => {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      const buf = new Uint8Array(8192);
+      while (performance.now() < deadline) {
+        const t0 = performance.now();
+        await conn.write(request);
+        let got = "";
+        // Response is small: read until the 1 KiB body has arrived.
+        while (!(got.includes("\r\n\r\n") && got.length - got.indexOf("\r\n\r\n") - 4 >= 1024)) {
+          const n = await conn.read(buf);
+          if (n === null) throw new Error("proxy closed");
+          got += new TextDecoder().decode(buf.subarray(0, n));
+        }
+        latencies.push(performance.now() - t0);
+        done++;
+      }
+      conn.close();
+    }));
+    latencies.sort((a, b) => a - b);
+    const p = (q: number) => latencies[Math.floor(latencies.length * q)].toFixed(2);
+    console.log(
+      `\n### requests: 1 KiB responses, ${clients} keep-alive connections, ${seconds} s\n`,
+    );
+    console.log("| proxy | req/s | p50 ms | p99 ms |\n|---|---:|---:|---:|");
+    console.log(
+      `| snoop http (no recorder) | ${(done / seconds).toFixed(0)} | ${p(0.5)} | ${p(0.99)} |`,
+    );
+    console.log(
+      "\n(the load generator runs in Deno on the same 2 cores; issue 6 moves this to wrk)",
+    );
+  } finally {
+    child.kill("SIGKILL");
+    await child.status;
+    ac.abort();
+    await server.finished;
+  }
+}
+
+const scenarios: Record<string, () => Promise<void>> = {
+  relay: relayScenario,
+  copy: copyScenario,
+  requests: requestsScenario,
+};
+const wanted = Deno.args.length ? Deno.args : Object.keys(scenarios);
+console.log(`## snoop bench — ${new Date().toISOString().slice(0, 10)} — ${machine()}`);
+for (const name of wanted) {
+  if (!scenarios[name]) {
+    console.error(`unknown scenario ${name}; have ${Object.keys(scenarios).join(", ")}`);
+    Deno.exit(2);
+  }
+  await scenarios[name]();
+}
