@@ -2,10 +2,11 @@ import { parseArgs } from "node:util";
 import { stringify } from "yaml";
 import { App } from "./app.ts";
 import { ConfigError } from "./config/config_error.ts";
-import { loadConfigFile, mergeConfigs } from "./config/load.ts";
+import { loadConfigFile, mergeConfigs, parseConfigText } from "./config/load.ts";
 import { parseServiceUrl } from "./config/service_url.ts";
 import type { Config } from "./config/types.ts";
 import { log, Logger } from "./log.ts";
+import { dataDir, MAIN_JOB_ADDR, mainJobConfig } from "./main_job.ts";
 import { VERSION } from "./version.ts";
 
 export const USAGE = `snoop ${VERSION} — a proxy that records what passes through it
@@ -18,17 +19,15 @@ Options:
             e.g. http://:8080?sniffing=true, socks5://user:pass@:1080, tcp://:2222/127.0.0.1:22
   -C FILE   a configuration file (YAML or JSON, GOST's schema); may be repeated
   -O FMT    print the resolved configuration as yaml or json and exit
+  --data D  data directory of the main job (default $SNOOP_HOME or ~/.snoop)
   -D        debug logging
   -V        print the version and exit
   --grace D how long open connections may finish at shutdown (default 10s)
   -h        this help
 
-With no -L or -C, snoop runs its main job: ${defaultServiceUrl()}
+With no -L or -C, snoop runs its main job: HTTP, SOCKS4 and SOCKS5 proxy on
+${MAIN_JOB_ADDR} with sniffing, recording every request to <data>/records.jsonl.
 `;
-
-export function defaultServiceUrl(): string {
-  return "auto://127.0.0.1:8080?sniffing=true";
-}
 
 /** Loads `-C` files and `-L` URLs into one validated configuration. */
 export async function loadConfig(files: string[], urls: string[]): Promise<Config> {
@@ -115,6 +114,7 @@ export async function main(args: string[]): Promise<number> {
         h: { type: "boolean" },
         help: { type: "boolean" },
         grace: { type: "string" },
+        data: { type: "string" },
       },
       allowPositionals: false,
       strict: true,
@@ -139,11 +139,13 @@ export async function main(args: string[]): Promise<number> {
   }
   const urls = v.L ?? [];
   const files = v.C ?? [];
-  if (urls.length === 0 && files.length === 0) urls.push(defaultServiceUrl());
+  const mainJob = urls.length === 0 && files.length === 0;
 
   let config: Config;
   try {
-    config = await loadConfig(files, urls);
+    config = mainJob
+      ? mergeConfigs([parseConfigText("(main job)", mainJobConfig(dataDir(v.data)))])
+      : await loadConfig(files, urls);
     if (config.log.level && !v.D) Logger.level = config.log.level;
     if (config.services.length === 0) {
       throw new ConfigError(
@@ -203,6 +205,12 @@ export async function main(args: string[]): Promise<number> {
         { service: s.name, addr: s.addr },
       );
     }
+  }
+
+  if (mainJob) {
+    log.info(`proxy ready: curl -x http://${MAIN_JOB_ADDR} http://example.com/`, {
+      records: `${dataDir(v.data)}/records.jsonl`,
+    });
   }
 
   const stopped = new Promise<string>((resolve) => {

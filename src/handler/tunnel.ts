@@ -30,8 +30,15 @@ export async function runTunnel(
 ): Promise<void> {
   if (!upgraded) Object.assign(record, upstreamAddrs(upstream));
   const sniff = upgraded ? opts.websocket : opts.sniffing;
+  // The tunnel ends on shutdown, or when the sniffer gives up on the upstream.
+  const stop = new AbortController();
+  const onShutdown = () => stop.abort();
+  ctx.signal.addEventListener("abort", onShutdown, { once: true });
   const sniffer = sniff && ctx.sink.recording
-    ? new TunnelSniffer(ctx, record, opts, upgraded)
+    ? new TunnelSniffer(ctx, record, opts, upgraded, (reason) => {
+      record.err ??= reason;
+      stop.abort();
+    })
     : undefined;
   try {
     const result = await relay(client, upstream, {
@@ -39,8 +46,9 @@ export async function runTunnel(
       onClientData: sniffer?.onClientData,
       onServerData: sniffer?.onServerData,
       onTapError: (e) => ctx.log.debug("sniffer stopped", { sid: ctx.sid, error: e }),
-      signal: ctx.signal,
+      signal: stop.signal,
     });
+    ctx.signal.removeEventListener("abort", onShutdown);
     record.inputBytes += result.inputBytes;
     record.outputBytes += result.outputBytes;
     if (result.idleTimedOut) record.err = "idle timeout";

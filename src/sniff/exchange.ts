@@ -22,6 +22,8 @@ export interface HttpExchange {
   outputBytes: number;
   startMs: number;
   startNanos: bigint;
+  /** When the last request byte was seen (0 while the request is still arriving). */
+  requestEndMs: number;
   endMs: number;
   error?: string;
 }
@@ -43,6 +45,7 @@ export function newExchange(
     outputBytes: 0,
     startMs: monotonicMs(),
     startNanos: nowNanos(),
+    requestEndMs: 0,
     endMs: 0,
   };
 }

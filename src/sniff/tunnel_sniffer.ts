@@ -62,6 +62,8 @@ export class TunnelSniffer {
     readonly opts: TunnelOptions,
     /** Start after an HTTP upgrade the handler already forwarded (its record is `record`). */
     upgraded = false,
+    /** Ends the tunnel (both sides) with a reason, e.g. an upstream that never answers. */
+    readonly abort: (reason: string) => void = () => {},
   ) {
     if (upgraded) {
       this.#startWebsocket(record, record.startMs);
@@ -82,7 +84,8 @@ export class TunnelSniffer {
       case "detect":
         return this.#detect(chunk);
       case "http":
-        return this.#h1!.client(chunk);
+        this.#h1!.client(chunk);
+        return this.#armResponseTimer();
       case "h2":
         return this.#h2!.client(chunk);
       case "tls":
@@ -101,7 +104,8 @@ export class TunnelSniffer {
         clearTimeout(this.#timer);
         return;
       case "http":
-        return this.#h1!.server(chunk);
+        this.#h1!.server(chunk);
+        return this.#armResponseTimer();
       case "h2":
         return this.#h2!.server(chunk);
       case "tls":
@@ -113,6 +117,28 @@ export class TunnelSniffer {
         return this.#wsData("server", chunk);
     }
   };
+
+  #responseTimer: ReturnType<typeof setTimeout> | undefined;
+
+  /**
+   * `readTimeout`: once a request has been sent, its response head must start within it,
+   * else the tunnel ends and the request's record says why (GOST's upstream read deadline).
+   */
+  #armResponseTimer() {
+    if (this.#responseTimer || !(this.opts.readTimeoutMs > 0)) return;
+    const since = this.#h1?.unansweredSince;
+    if (since === null || since === undefined) return;
+    const wait = Math.max(0, since + this.opts.readTimeoutMs - monotonicMs());
+    this.#responseTimer = setTimeout(() => {
+      this.#responseTimer = undefined;
+      const still = this.#h1?.unansweredSince;
+      if (still === null || still === undefined) return;
+      if (monotonicMs() - still >= this.opts.readTimeoutMs) {
+        this.#h1!.failed ??= "http: timeout waiting for the response header";
+        this.abort("timeout waiting for the response header");
+      } else this.#armResponseTimer();
+    }, wait);
+  }
 
   #detect(chunk: Uint8Array) {
     const take = Math.min(chunk.length, MAX_DETECT_BYTES - this.#detectLen);
@@ -238,6 +264,7 @@ export class TunnelSniffer {
   /** The relay ended: report what is still open, and the tunnel's own record if due. */
   finish(result: RelayResult): void {
     clearTimeout(this.#timer);
+    clearTimeout(this.#responseTimer);
     const rec = this.record;
     switch (this.#mode) {
       case "http": {

@@ -246,3 +246,31 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "the http recorder ignores HTTP_PROXY and HTTPS_PROXY",
+  ignore: needs("curl"),
+  async fn() {
+    const { startWebhook } = await import("../helpers/harness.ts");
+    const hook = await startWebhook();
+    const origin = await startOrigin();
+    const saved = { http: Deno.env.get("HTTP_PROXY"), https: Deno.env.get("HTTPS_PROXY") };
+    // A proxy that does not exist: a recorder that used it would deliver nothing.
+    Deno.env.set("HTTP_PROXY", `http://127.0.0.1:${freePort()}`);
+    Deno.env.set("HTTPS_PROXY", `http://127.0.0.1:${freePort()}`);
+    const snoop = await startSnoop(proxyWith(`    http: { url: "${hook.url}" }`));
+    try {
+      await curl("-x", `127.0.0.1:${snoop.port()}`, `${origin.url}/env`);
+      const [rec] = (await hook.waitFor(1)) as Rec[];
+      assert.equal(rec.http.uri, `${origin.url}/env`);
+    } finally {
+      for (const [k, v] of [["HTTP_PROXY", saved.http], ["HTTPS_PROXY", saved.https]] as const) {
+        if (v === undefined) Deno.env.delete(k);
+        else Deno.env.set(k, v);
+      }
+      await snoop.stop(0);
+      await hook.close();
+      await origin.close();
+    }
+  },
+});

@@ -398,13 +398,29 @@ recorders: [{ name: hook, http: { url: "${hook.url}" } }]
         ws.onerror = (e) => reject(e);
       });
       assert.deepEqual(replies, ["echo:one", "echo:two"]);
-      const recs = (await hook.waitFor(5)) as Rec[];
-      const frames = recs.filter((r) => r.websocket);
-      const text = frames.filter((r) => r.websocket.opcode === 1);
-      assert.deepEqual(
-        text.map((r) => r.websocket.from),
-        ["client", "server", "client", "server"].slice(0, text.length),
-      );
+      // The upgrade request's record comes last, with status 101: wait for it.
+      const last = await (async () => {
+        for (let i = 0; i < 100; i++) {
+          const up = hook.records.find((r) =>
+            !(r as Rec).websocket && (r as Rec).http?.statusCode === 101
+          );
+          if (up) return up as Rec;
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        throw new Error("no upgrade record");
+      })();
+      assert.equal(last.http.uri, "/chat");
+      assert.equal(hook.records.indexOf(last), hook.records.length - 1);
+      const recs = hook.records as Rec[];
+      const text = recs.filter((r) => r.websocket?.opcode === 1);
+      // Two text frames each way; how they interleave depends on timing.
+      assert.deepEqual(text.map((r) => r.websocket.from).sort(), [
+        "client",
+        "client",
+        "server",
+        "server",
+      ]);
+      assert.ok(recs.some((r) => r.websocket?.opcode === 8), "the close frame is recorded too");
       const clientOne = text.find((r) => r.websocket.from === "client")!;
       assert.equal(clientOne.websocket.masked, true);
       assert.equal(clientOne.websocket.length, 3);
@@ -418,19 +434,6 @@ recorders: [{ name: hook, http: { url: "${hook.url}" } }]
       const serverReply = text.find((r) => r.websocket.from === "server")!;
       assert.equal(serverReply.websocket.masked, false);
       assert.equal(atob(serverReply.websocket.payload), "echo:one");
-      // The upgrade request's record comes last, with status 101.
-      const last = await (async () => {
-        for (let i = 0; i < 50; i++) {
-          const up = hook.records.find((r) =>
-            !(r as Rec).websocket && (r as Rec).http?.statusCode === 101
-          );
-          if (up) return up as Rec;
-          await new Promise((r) => setTimeout(r, 50));
-        }
-        throw new Error("no upgrade record");
-      })();
-      assert.equal(last.http.uri, "/chat");
-      assert.equal(hook.records.indexOf(last), hook.records.length - 1);
     } finally {
       await snoop.stop(0);
       await hook.close();
@@ -480,6 +483,47 @@ recorders: [{ name: hook, http: { url: "${hook.url}" } }]
       await snoop.stop(0);
       await hook.close();
       server.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "sniffing: readTimeout ends a tunnel whose upstream never answers, and the record says so",
+  ignore: needs("curl"),
+  async fn() {
+    // Reads the request and never answers.
+    const silent = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const held: Deno.Conn[] = [];
+    const holding = (async () => {
+      for await (const c of silent) held.push(c);
+    })();
+    const hook = await startWebhook();
+    const snoop = await startSnoop(`
+services:
+  - name: p
+    addr: 127.0.0.1:0
+    recorders: [{ name: hook }]
+    handler: { type: http, metadata: { sniffing: true, readTimeout: 300ms } }
+recorders: [{ name: hook, http: { url: "${hook.url}" } }]
+`);
+    try {
+      const r = await curl(
+        "-p",
+        "-x",
+        `127.0.0.1:${snoop.port()}`,
+        `http://127.0.0.1:${(silent.addr as Deno.NetAddr).port}/never`,
+      );
+      assert.equal(r.code, 52, "curl: empty reply from server");
+      const [rec] = (await hook.waitFor(1)) as Rec[];
+      assert.equal(rec.http.uri, "/never");
+      assert.equal(rec.http.statusCode, 0);
+      assert.equal(rec.err, "http: timeout waiting for the response header");
+    } finally {
+      await snoop.stop(0);
+      await hook.close();
+      for (const c of held) c.close();
+      silent.close();
+      await holding.catch(() => {});
     }
   },
 });

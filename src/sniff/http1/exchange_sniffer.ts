@@ -1,4 +1,5 @@
 import type { CaptureOptions } from "../../recorder/sink.ts";
+import { monotonicMs } from "../../record/time.ts";
 import { endExchange, type HttpExchange, newExchange } from "../exchange.ts";
 import { headerValue, type Http1Head, Http1Parser } from "./parser.ts";
 
@@ -42,6 +43,12 @@ export class Http1ExchangeSniffer {
     this.#drainResponses();
   }
 
+  /** When the oldest request still without a response head was fully sent, or null. */
+  get unansweredSince(): number | null {
+    const ex = this.#pending[0];
+    return ex && ex.status === 0 && ex.requestEndMs > 0 ? ex.requestEndMs : null;
+  }
+
   /** The connection ended: a close-delimited response ends; unanswered requests fail. */
   finish(): void {
     if (!this.failed && !this.#switched) {
@@ -74,6 +81,7 @@ export class Http1ExchangeSniffer {
             break;
           case "end":
             this.#reading!.inputBytes += ev.wire.length;
+            this.#reading!.requestEndMs = monotonicMs();
             this.#reading = null;
             break;
           case "tunnel":

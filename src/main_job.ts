@@ -1,0 +1,33 @@
+/**
+ * What `snoop` runs with no -L or -C: the proxy for HTTP, SOCKS4 and SOCKS5 on
+ * 127.0.0.1:8080 with sniffing (WebSocket frames too), recording every request with its
+ * bodies into the data directory.
+ */
+export const MAIN_JOB_ADDR = "127.0.0.1:8080";
+
+/** The data directory: `--data`, else `$SNOOP_HOME`, else `~/.snoop`. */
+export function dataDir(flag?: string): string {
+  if (flag) return flag;
+  const fromEnv = Deno.env.get("SNOOP_HOME");
+  if (fromEnv) return fromEnv;
+  const home = Deno.env.get("HOME") ?? Deno.env.get("USERPROFILE");
+  return home ? `${home}/.snoop` : ".snoop";
+}
+
+export function mainJobConfig(dir: string): string {
+  return JSON.stringify({
+    services: [{
+      name: "snoop",
+      addr: MAIN_JOB_ADDR,
+      recorders: [{ name: "records", metadata: { "http.body": true } }],
+      handler: {
+        type: "auto",
+        metadata: { sniffing: true, "sniffing.timeout": "3s", "sniffing.websocket": true },
+      },
+    }],
+    recorders: [{
+      name: "records",
+      file: { path: `${dir}/records.jsonl`, sep: "\n", rotation: { maxSize: 100, maxBackups: 5 } },
+    }],
+  });
+}
