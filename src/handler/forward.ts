@@ -17,7 +17,7 @@ export class ForwardHandler implements Handler {
   #next = 0;
 
   constructor(readonly deps: HandlerDeps) {
-    this.opts = readTunnelOptions(deps.config.handler.metadata);
+    this.opts = readTunnelOptions(deps.config.handler.metadata, deps.mitm);
     this.targets = deps.config.forwarder.nodes.map((n) => n.addr);
     if (this.targets.length === 0) {
       throw new ConfigError(

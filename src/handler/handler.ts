@@ -3,6 +3,7 @@ import type { ServiceConfig } from "../config/types.ts";
 import type { Logger } from "../log.ts";
 import type { RecordSink } from "../recorder/sink.ts";
 import type { ConnContext } from "../service/conn_context.ts";
+import type { MitmInterceptor } from "../mitm/interceptor.ts";
 import type { Authenticator } from "./auth.ts";
 
 /** Serves one accepted connection. Never throws for a bad peer: it records and closes. */
@@ -25,6 +26,8 @@ export interface HandlerDeps {
   /** Named bypasses, for options that refer to one (`mitm.bypass`). */
   bypasses: Map<string, Bypass>;
   auth?: Authenticator;
+  /** TLS interception, when `mitm.certFile`/`mitm.keyFile` are set. */
+  mitm?: MitmInterceptor;
   sink: RecordSink;
   log: Logger;
 }

@@ -48,7 +48,7 @@ export class HttpHandler implements Handler {
 
   constructor(readonly deps: HandlerDeps) {
     const md = deps.config.handler.metadata;
-    this.opts = readTunnelOptions(md);
+    this.opts = readTunnelOptions(md, deps.mitm);
     this.proxyAgent = md.string("proxyAgent", `snoop/${VERSION}`);
     this.headerTimeoutMs = md.duration("headerTimeout", 10_000);
     this.keepAliveMs = md.duration("keepAliveTimeout", 60_000);

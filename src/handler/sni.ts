@@ -22,7 +22,7 @@ export class SniHandler implements Handler {
 
   constructor(readonly deps: HandlerDeps) {
     const md = deps.config.handler.metadata;
-    this.opts = { ...readTunnelOptions(md), sniffing: true };
+    this.opts = { ...readTunnelOptions(md, deps.mitm), sniffing: true };
     md.claim("sniffing");
     this.tlsPort = md.integer("targetPort", 443, 1, 65535);
   }

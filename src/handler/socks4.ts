@@ -20,7 +20,7 @@ export class Socks4Handler implements Handler {
   readonly opts: TunnelOptions;
 
   constructor(readonly deps: HandlerDeps) {
-    this.opts = readTunnelOptions(deps.config.handler.metadata);
+    this.opts = readTunnelOptions(deps.config.handler.metadata, deps.mitm);
   }
 
   handle(conn: Deno.Conn, ctx: ConnContext): Promise<void> {

@@ -90,7 +90,7 @@ export class Socks5Handler implements Handler {
 
   constructor(readonly deps: HandlerDeps) {
     const md = deps.config.handler.metadata;
-    this.opts = readTunnelOptions(md);
+    this.opts = readTunnelOptions(md, deps.mitm);
     this.udp = md.bool("udp", false);
     this.handshakeTimeoutMs = md.duration("handshakeTimeout", 10_000);
   }

@@ -1,4 +1,8 @@
+import { BufferedConn } from "../net/buffered_conn.ts";
 import { closeQuietly, type Stream } from "../net/stream.ts";
+import { MitmError } from "../mitm/interceptor.ts";
+import { detectProtocol } from "../sniff/detect.ts";
+import { type ClientHello, newClientHelloReader } from "../sniff/tls/hello.ts";
 import type { HandlerRecord } from "../record/record.ts";
 import { relay } from "../relay/relay.ts";
 import { type ConnContext, upstreamAddrs } from "../service/conn_context.ts";
@@ -22,13 +26,43 @@ export function isBenignDisconnect(e: unknown): boolean {
 export async function runTunnel(
   ctx: ConnContext,
   client: Stream,
-  upstream: Deno.Conn,
+  upstream: Deno.Conn | Stream,
   record: HandlerRecord & { startMs: number },
   opts: TunnelOptions,
   /** The tunnel follows an HTTP 101 the handler forwarded: only WebSocket frames are read. */
   upgraded = false,
 ): Promise<void> {
-  if (!upgraded) Object.assign(record, upstreamAddrs(upstream));
+  if (!upgraded) Object.assign(record, upstreamAddrs(upstream as Deno.Conn));
+  if (opts.mitm && opts.sniffing && !upgraded && ctx.sink.recording) {
+    // Interception needs the whole ClientHello before any byte goes upstream.
+    const buffered = client instanceof BufferedConn ? client : new BufferedConn(client);
+    const hello = await readClientHello(buffered, opts.sniffTimeoutMs);
+    const host = hello?.hello.serverName ? `${hello.hello.serverName}:443` : record.host;
+    if (hello && opts.mitm.shouldIntercept(host, hello.hello)) {
+      record.proto = "tls";
+      try {
+        const s = await opts.mitm.intercept(
+          buffered,
+          upstream,
+          hello.hello,
+          hello.raw,
+          record.host,
+        );
+        record.tls = s.tls;
+        client = s.client;
+        upstream = s.upstream;
+      } catch (e) {
+        if (!(e instanceof MitmError)) throw e;
+        record.tls = { ...emptyTls(), ...e.tls };
+        record.err = e.message;
+        ctx.log.debug("interception failed", { sid: ctx.sid, error: e.message });
+        ctx.emit(record);
+        closeQuietly(buffered);
+        closeQuietly(upstream);
+        return;
+      }
+    } else client = buffered;
+  }
   const sniff = upgraded ? opts.websocket : opts.sniffing;
   // The tunnel ends on shutdown, or when the sniffer gives up on the upstream.
   const stop = new AbortController();
@@ -58,5 +92,48 @@ export async function runTunnel(
   } finally {
     closeQuietly(client);
     closeQuietly(upstream);
+  }
+}
+
+function emptyTls() {
+  return {
+    serverName: "",
+    cipherSuite: "",
+    compressionMethod: 0,
+    proto: "",
+    version: "",
+    clientHello: "",
+    serverHello: "",
+  };
+}
+
+/**
+ * Reads (without consuming) the client's first bytes until they are a complete
+ * ClientHello; null when they are not TLS, the hello is invalid, or the client says
+ * nothing within `timeoutMs` (the bytes then flow as they are).
+ */
+async function readClientHello(
+  conn: BufferedConn,
+  timeoutMs: number,
+): Promise<{ hello: ClientHello; raw: Uint8Array } | null> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    const seen = conn.view();
+    const proto = detectProtocol(seen);
+    if (proto !== null && proto !== "tls") return null;
+    if (proto === "tls") {
+      const r = newClientHelloReader().push(seen);
+      if (r.status === "done") return { hello: r.hello, raw: r.raw };
+      if (r.status === "invalid") return null;
+    }
+    const left = deadline - performance.now();
+    if (left <= 0) return null;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const more = await Promise.race([
+      conn.fill().catch(() => false),
+      new Promise<"timeout">((r) => timer = setTimeout(() => r("timeout"), left)),
+    ]);
+    clearTimeout(timer);
+    if (more !== true) return null;
   }
 }

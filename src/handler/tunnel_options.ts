@@ -1,4 +1,5 @@
 import type { Metadata } from "../config/metadata.ts";
+import type { MitmInterceptor } from "../mitm/interceptor.ts";
 
 /** Handler options shared by every handler that opens tunnels (GOST's metadata keys). */
 export interface TunnelOptions {
@@ -16,9 +17,11 @@ export interface TunnelOptions {
   idleTimeoutMs: number;
   /** Upstream connect deadline (`dialTimeout`, default 10 s). */
   dialTimeoutMs: number;
+  /** TLS interception of sniffed TLS tunnels (needs `sniffing`). */
+  mitm?: MitmInterceptor;
 }
 
-export function readTunnelOptions(md: Metadata): TunnelOptions {
+export function readTunnelOptions(md: Metadata, mitm?: MitmInterceptor): TunnelOptions {
   const sampleRate = md.number("sniffing.websocket.sampleRate", 10);
   return {
     sniffing: md.bool("sniffing", false),
@@ -29,5 +32,6 @@ export function readTunnelOptions(md: Metadata): TunnelOptions {
     readTimeoutMs: md.duration("readTimeout", 15_000),
     idleTimeoutMs: md.duration("idleTimeout", 3_600_000),
     dialTimeoutMs: md.duration("dialTimeout", 10_000),
+    mitm,
   };
 }

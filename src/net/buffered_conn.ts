@@ -24,6 +24,8 @@ export class ReadTimeout extends Error {
 export class BufferedConn implements Stream {
   #pending: Uint8Array = new Uint8Array(0);
   #scratch = new Uint8Array(16 * 1024);
+  /** A `fill` whose caller stopped waiting (a deadline): the next read takes its bytes. */
+  #inflight: Promise<boolean> | null = null;
 
   constructor(readonly inner: Stream) {}
 
@@ -60,6 +62,7 @@ export class BufferedConn implements Stream {
   }
 
   async read(p: Uint8Array): Promise<number | null> {
+    if (this.#inflight) await this.#inflight.catch(() => false);
     if (this.#pending.length > 0) {
       const n = Math.min(p.length, this.#pending.length);
       p.set(this.#pending.subarray(0, n));
@@ -70,14 +73,20 @@ export class BufferedConn implements Stream {
   }
 
   /** Reads one chunk into the buffer; false on EOF. */
-  async fill(): Promise<boolean> {
-    const n = await this.inner.read(this.#scratch);
-    if (n === null) return false;
-    const merged = new Uint8Array(this.#pending.length + n);
-    merged.set(this.#pending);
-    merged.set(this.#scratch.subarray(0, n), this.#pending.length);
-    this.#pending = merged;
-    return true;
+  fill(): Promise<boolean> {
+    if (this.#inflight) return this.#inflight;
+    const reading = this.inner.read(this.#scratch).then((n) => {
+      if (n === null) return false;
+      const merged = new Uint8Array(this.#pending.length + n);
+      merged.set(this.#pending);
+      merged.set(this.#scratch.subarray(0, n), this.#pending.length);
+      this.#pending = merged;
+      return true;
+    }).finally(() => {
+      this.#inflight = null;
+    });
+    this.#inflight = reading;
+    return reading;
   }
 
   /** Ensures at least `n` bytes are buffered and returns a view of them (not consumed). */

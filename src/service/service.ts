@@ -8,6 +8,7 @@ import { Authenticator } from "../handler/auth.ts";
 import type { Handler } from "../handler/handler.ts";
 import { GOST_HANDLERS_UNSUPPORTED, HANDLERS } from "../handler/mod.ts";
 import type { Logger } from "../log.ts";
+import { MitmInterceptor } from "../mitm/interceptor.ts";
 import { isIPv6, splitHostPort } from "../net/address.ts";
 import { closeQuietly } from "../net/stream.ts";
 import type { Recorder } from "../recorder/recorder.ts";
@@ -62,11 +63,13 @@ export class Service {
         `listener type "${config.listener.type}" is not supported by snoop (tcp and udp are)`,
       );
     }
+    const mitm = await MitmInterceptor.fromMetadata(config.handler.metadata, bypasses, scoped);
     const handler = await factory({
       config,
       bypass: config.bypass ? bypasses.get(config.bypass.name) : undefined,
       bypasses,
       auth: config.handler.auth ? await Authenticator.create(config.handler.auth) : undefined,
+      mitm,
       sink,
       log: scoped,
     });

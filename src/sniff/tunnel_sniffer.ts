@@ -172,7 +172,11 @@ export class TunnelSniffer {
         return;
       case "h2":
         this.#mode = "h2";
-        this.#h2 = new H2Sniffer(capture, (ex) => this.#onExchange(ex));
+        this.#h2 = new H2Sniffer(
+          capture,
+          (ex) => this.#onExchange(ex),
+          this.#decrypted ? "https" : "http",
+        );
         return;
       case "tls":
         this.#mode = "tls";
@@ -183,14 +187,24 @@ export class TunnelSniffer {
     }
   }
 
+  /** Traffic decrypted by MITM: HTTP inside TLS defaults to port 443 and scheme https. */
+  get #decrypted(): boolean {
+    return this.record.proto === "tls" && this.record.tls !== undefined;
+  }
+
+  #exchangeRecord(ex: HttpExchange): HandlerRecord {
+    if (this.#decrypted && ex.scheme === "") ex.scheme = "https";
+    return exchangeRecord(this.record, ex, this.#decrypted ? 443 : 80);
+  }
+
   #onExchange(ex: HttpExchange) {
     this.#reported++;
-    this.ctx.sink.emit(exchangeRecord(this.record, ex, 80));
+    this.ctx.sink.emit(this.#exchangeRecord(ex));
   }
 
   /** After a 101: remember the upgrade's record, and read frames if it is WebSocket. */
   #onSwitched(ex: HttpExchange, upgrade: string) {
-    const rec = exchangeRecord(this.record, ex, 80);
+    const rec = this.#exchangeRecord(ex);
     if (upgrade.toLowerCase() === "websocket" && this.opts.websocket) {
       this.#startWebsocket(rec, ex.startMs);
     } else {

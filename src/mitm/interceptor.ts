@@ -1,0 +1,240 @@
+import tls from "node:tls";
+import { Buffer } from "node:buffer";
+import type { Bypass } from "../bypass/bypass.ts";
+import { ConfigError } from "../config/config_error.ts";
+import type { Metadata } from "../config/metadata.ts";
+import type { Logger } from "../log.ts";
+import { isIP } from "../net/address.ts";
+import type { BufferedConn } from "../net/buffered_conn.ts";
+import { closeQuietly, type Stream } from "../net/stream.ts";
+import type { TlsRecord } from "../record/record.ts";
+import type { ClientHello } from "../sniff/tls/hello.ts";
+import { CaError, CertificateAuthority } from "./ca.ts";
+import { LeafIssuer } from "./leaf_issuer.ts";
+import { DuplexStream, streamToDuplex } from "./node_stream.ts";
+
+/** An interception that failed, with the text for the record's `err`. */
+export class MitmError extends Error {
+  constructor(message: string, readonly tls: Partial<TlsRecord> = {}) {
+    super(message);
+    this.name = "MitmError";
+  }
+}
+
+export interface MitmOptions {
+  /** Offer only this protocol upstream and announce it to the client (`mitm.alpn`). */
+  alpn: string;
+  /** Hosts this bypass `contains` are not intercepted (`mitm.bypass`). */
+  bypass?: Bypass;
+  /** Do not verify upstream certificates (`mitm.insecure`). */
+  insecure: boolean;
+  /** Extra CA certificates (PEM) trusted for upstreams, on top of the system's. */
+  upstreamCAs: string[];
+  /** Stop intercepting a host once a client rejected our certificate for it. */
+  passthroughRejected: boolean;
+  handshakeTimeoutMs: number;
+}
+
+const TLS_VERSION: Record<string, string> = {
+  "TLSv1": "tls1.0",
+  "TLSv1.1": "tls1.1",
+  "TLSv1.2": "tls1.2",
+  "TLSv1.3": "tls1.3",
+};
+
+/**
+ * TLS termination for sniffed tunnels (spec §5, done better): the upstream is connected
+ * first with the client's SNI and ALPN list, its certificate verified; only then does the
+ * client get a certificate for the name it asked for, offering exactly the protocol the
+ * upstream chose. A failed upstream verification never becomes a forged certificate the
+ * client would trust: the client's connection is closed and the record says why.
+ */
+export class MitmInterceptor {
+  readonly issuer: LeafIssuer;
+  readonly rejectedHosts = new Set<string>();
+
+  constructor(
+    readonly ca: CertificateAuthority,
+    readonly options: MitmOptions,
+    readonly log: Logger,
+  ) {
+    this.issuer = new LeafIssuer(ca);
+  }
+
+  /** Reads `mitm.*` options; undefined when interception is not configured. */
+  static async fromMetadata(
+    md: Metadata,
+    bypasses: Map<string, Bypass>,
+    log: Logger,
+  ): Promise<MitmInterceptor | undefined> {
+    const certFile = md.string(["mitm.certFile", "mitm.caCertFile"]);
+    const keyFile = md.string(["mitm.keyFile", "mitm.caKeyFile"]);
+    const alpn = md.string("mitm.alpn");
+    const bypassName = md.string("mitm.bypass");
+    const insecure = md.bool("mitm.insecure", false);
+    const caFiles = md.stringList("mitm.upstreamCA");
+    const passthroughRejected = md.bool("mitm.passthroughRejected", false);
+    const handshakeTimeoutMs = md.duration("mitm.handshakeTimeout", 10_000);
+    if (!certFile && !keyFile) return undefined;
+    if (!certFile || !keyFile) {
+      const missing = certFile ? "mitm.keyFile" : "mitm.certFile";
+      throw new ConfigError(
+        md.whereOf(certFile ? "mitm.certFile" : "mitm.keyFile"),
+        `${missing} must be set too`,
+      );
+    }
+    if (alpn && !["h2", "http/1.1"].includes(alpn)) {
+      throw new ConfigError(md.whereOf("mitm.alpn"), `expected h2 or http/1.1, got "${alpn}"`);
+    }
+    let bypass: Bypass | undefined;
+    if (bypassName) {
+      bypass = bypasses.get(bypassName);
+      if (!bypass) {
+        throw new ConfigError(
+          md.whereOf("mitm.bypass"),
+          `bypass "${bypassName}" is not defined in bypasses:`,
+        );
+      }
+    }
+    let ca: CertificateAuthority;
+    try {
+      ca = await CertificateAuthority.load(certFile, keyFile);
+    } catch (e) {
+      if (e instanceof CaError) {
+        const key = e.file === keyFile ? "mitm.keyFile" : "mitm.certFile";
+        throw new ConfigError(md.whereOf(key), e.message);
+      }
+      throw e;
+    }
+    if (await CertificateAuthority.keyIsExposed(keyFile)) {
+      log.warn("the CA key file can be read by other users: chmod 600 it", { file: keyFile });
+    }
+    const upstreamCAs: string[] = [];
+    for (const f of caFiles) {
+      try {
+        upstreamCAs.push(await Deno.readTextFile(f));
+      } catch (e) {
+        throw new ConfigError(md.whereOf("mitm.upstreamCA"), `${f}: ${(e as Error).message}`);
+      }
+    }
+    return new MitmInterceptor(ca, {
+      alpn,
+      bypass,
+      insecure,
+      upstreamCAs,
+      passthroughRejected,
+      handshakeTimeoutMs,
+    }, log);
+  }
+
+  /**
+   * Whether to intercept a connection for `host` (`SNI:443`, or the tunnel target).
+   * Clients without ALPN are intercepted too, as HTTP/1.1 (GOST passes them through).
+   */
+  shouldIntercept(host: string, hello: ClientHello): boolean {
+    if (this.options.bypass?.contains(host)) return false;
+    if (this.rejectedHosts.has(hello.serverName || host)) return false;
+    return hello.alpn.length === 0 || hello.alpn.some((p) => p === "h2" || p === "http/1.1");
+  }
+
+  /**
+   * Terminates TLS on both sides. `client` has the ClientHello buffered (not yet consumed);
+   * `upstream` is the raw connection to the target. Returns the decrypted streams.
+   */
+  async intercept(
+    client: BufferedConn,
+    upstream: Stream,
+    hello: ClientHello,
+    clientHelloRaw: Uint8Array,
+    target: string,
+  ): Promise<{ client: DuplexStream; upstream: DuplexStream; tls: TlsRecord }> {
+    const targetHost = target.replace(/:\d+$/, "").replace(/^\[(.*)\]$/, "$1");
+    const name = hello.serverName || targetHost;
+    const record: TlsRecord = {
+      serverName: hello.serverName,
+      cipherSuite: "",
+      compressionMethod: 0,
+      proto: "",
+      version: "",
+      clientHello: Buffer.from(clientHelloRaw).toString("hex"),
+      serverHello: "",
+    };
+    const offer = this.options.alpn
+      ? [this.options.alpn]
+      : hello.alpn.filter((p) => p === "h2" || p === "http/1.1");
+    const upstreamSocket = tls.connect({
+      socket: streamToDuplex(upstream),
+      servername: hello.serverName && !isIP(hello.serverName) ? hello.serverName : undefined,
+      host: name,
+      ALPNProtocols: offer.length ? offer : undefined,
+      rejectUnauthorized: !this.options.insecure,
+      ca: this.options.upstreamCAs.length
+        ? [...tls.rootCertificates, ...this.options.upstreamCAs]
+        : undefined,
+    });
+    try {
+      await this.#handshake(upstreamSocket, "secureConnect", "upstream");
+    } catch (e) {
+      upstreamSocket.destroy();
+      closeQuietly(upstream);
+      throw new MitmError(`upstream TLS: ${(e as Error).message}`, record);
+    }
+    const negotiated = upstreamSocket.alpnProtocol || "";
+    const cipher = upstreamSocket.getCipher();
+    record.cipherSuite = cipher?.standardName ?? cipher?.name ?? "";
+    record.version = TLS_VERSION[upstreamSocket.getProtocol() ?? ""] ??
+      String(upstreamSocket.getProtocol());
+    record.proto = negotiated;
+
+    let context: tls.SecureContext;
+    try {
+      context = await this.issuer.contextFor(name);
+    } catch (e) {
+      upstreamSocket.destroy();
+      throw new MitmError(`issuing a certificate for ${name}: ${(e as Error).message}`, record);
+    }
+    const clientSocket = new tls.TLSSocket(streamToDuplex(client), {
+      isServer: true,
+      secureContext: context,
+      ALPNProtocols: negotiated ? [negotiated] : undefined,
+    });
+    try {
+      await this.#handshake(clientSocket, "secure", "client");
+    } catch (e) {
+      clientSocket.destroy();
+      upstreamSocket.destroy();
+      if (this.options.passthroughRejected) this.rejectedHosts.add(name);
+      throw new MitmError(
+        `client rejected the certificate for ${name}: ${(e as Error).message}`,
+        record,
+      );
+    }
+    return {
+      client: new DuplexStream(clientSocket, client.localAddr, client.remoteAddr),
+      upstream: new DuplexStream(upstreamSocket, upstream.localAddr, upstream.remoteAddr),
+      tls: record,
+    };
+  }
+
+  #handshake(socket: tls.TLSSocket, event: string, side: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(
+        () => done(new Error(`${side} handshake timed out`)),
+        this.options.handshakeTimeoutMs,
+      );
+      const done = (err?: Error) => {
+        clearTimeout(timer);
+        socket.off(event, onOk);
+        socket.off("error", done);
+        socket.off("close", onClose);
+        if (err) reject(err);
+        else resolve();
+      };
+      const onOk = () => done();
+      const onClose = () => done(new Error(`${side} closed the connection during the handshake`));
+      socket.once(event, onOk);
+      socket.once("error", done);
+      socket.once("close", onClose);
+    });
+  }
+}

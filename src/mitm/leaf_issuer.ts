@@ -1,0 +1,91 @@
+import "reflect-metadata";
+import * as x509 from "@peculiar/x509";
+import tls from "node:tls";
+import { isIP } from "../net/address.ts";
+import { type CertificateAuthority, randomSerial } from "./ca.ts";
+import { toPem } from "./pem.ts";
+
+const DAY = 86_400_000;
+
+/**
+ * Issues leaf certificates for intercepted hosts. One ECDSA P-256 key pair serves every
+ * leaf (not the CA's key); each certificate has a random serial, SAN set (DNS name or IP),
+ * validity from one day back to 45 days ahead (under the 47-day ceiling), and is signed by
+ * the CA with native WebCrypto. A bounded LRU cache keeps TLS contexts; concurrent requests
+ * for one new host share a single issuance.
+ */
+export class LeafIssuer {
+  readonly #cache = new Map<string, { context: tls.SecureContext; expires: number }>();
+  readonly #pending = new Map<string, Promise<tls.SecureContext>>();
+  #leafKeys: Promise<{ keys: CryptoKeyPair; pem: string }>;
+  issued = 0;
+
+  constructor(readonly ca: CertificateAuthority, readonly maxEntries = 1000) {
+    this.#leafKeys = (async () => {
+      const keys = await crypto.subtle.generateKey(
+        { name: "ECDSA", namedCurve: "P-256" },
+        true,
+        ["sign", "verify"],
+      ) as CryptoKeyPair;
+      return {
+        keys,
+        pem: toPem("PRIVATE KEY", await crypto.subtle.exportKey("pkcs8", keys.privateKey)),
+      };
+    })();
+  }
+
+  /** A TLS context presenting a certificate for `host` (a DNS name or an IP). */
+  contextFor(host: string): Promise<tls.SecureContext> {
+    const name = host.toLowerCase();
+    const hit = this.#cache.get(name);
+    if (hit && hit.expires > Date.now()) {
+      // Refresh its place in the LRU order.
+      this.#cache.delete(name);
+      this.#cache.set(name, hit);
+      return Promise.resolve(hit.context);
+    }
+    const pending = this.#pending.get(name);
+    if (pending) return pending;
+    const issuing = this.#issue(name).finally(() => this.#pending.delete(name));
+    this.#pending.set(name, issuing);
+    return issuing;
+  }
+
+  async #issue(name: string): Promise<tls.SecureContext> {
+    const { keys, pem } = await this.#leafKeys;
+    const now = Date.now();
+    const ip = isIP(name);
+    const cert = await x509.X509CertificateGenerator.create({
+      serialNumber: randomSerial(),
+      subject: ip ? "O=snoop" : `CN=${name}, O=snoop`,
+      issuer: this.ca.cert.subject,
+      notBefore: new Date(now - DAY),
+      notAfter: new Date(now + 45 * DAY),
+      signingKey: this.ca.signingKey,
+      publicKey: keys.publicKey,
+      signingAlgorithm: this.ca.signingAlgorithm,
+      extensions: [
+        new x509.SubjectAlternativeNameExtension([{ type: ip ? "ip" : "dns", value: name }]),
+        new x509.BasicConstraintsExtension(false, undefined, true),
+        new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+        new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
+        await x509.AuthorityKeyIdentifierExtension.create(this.ca.cert),
+      ],
+    });
+    // The chain sent is the leaf then the CA, so clients that have the CA can build it.
+    const context = tls.createSecureContext({
+      cert: cert.toString("pem") + "\n" + this.ca.certPem,
+      key: pem,
+    });
+    this.issued++;
+    this.#cache.set(name, { context, expires: now + 40 * DAY });
+    while (this.#cache.size > this.maxEntries) {
+      this.#cache.delete(this.#cache.keys().next().value!);
+    }
+    return context;
+  }
+
+  get cached(): number {
+    return this.#cache.size;
+  }
+}
