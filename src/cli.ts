@@ -7,12 +7,14 @@ import { parseServiceUrl } from "./config/service_url.ts";
 import type { Config } from "./config/types.ts";
 import { log, Logger } from "./log.ts";
 import { dataDir, MAIN_JOB_ADDR, mainJobConfig } from "./main_job.ts";
+import { caCommand, ensureCa, trustInstructions } from "./ca_command.ts";
 import { VERSION } from "./version.ts";
 
 export const USAGE = `snoop ${VERSION} — a proxy that records what passes through it
 
 Usage:
   snoop [-L URL]... [-C FILE]... [-O yaml|json] [-D] [-V]
+  snoop ca [--kind ecdsa|rsa] [--dir DIR] [--force]     create a CA for interception
 
 Options:
   -L URL    a service, GOST style: [handler://][user:pass@][host]:port[/targets][?opt=value&...]
@@ -26,7 +28,8 @@ Options:
   -h        this help
 
 With no -L or -C, snoop runs its main job: HTTP, SOCKS4 and SOCKS5 proxy on
-${MAIN_JOB_ADDR} with sniffing, recording every request to <data>/records.jsonl.
+${MAIN_JOB_ADDR} with sniffing and TLS interception (a CA is created in the data
+directory on first run), recording every request to <data>/records.jsonl.
 `;
 
 /** Loads `-C` files and `-L` URLs into one validated configuration. */
@@ -101,6 +104,7 @@ export function configToPlain(config: Config): Record<string, unknown> {
 
 /** Runs the command line; resolves with the exit code. */
 export async function main(args: string[]): Promise<number> {
+  if (args[0] === "ca") return await caCommand(args.slice(1));
   let parsed;
   try {
     parsed = parseArgs({
@@ -141,10 +145,12 @@ export async function main(args: string[]): Promise<number> {
   const files = v.C ?? [];
   const mainJob = urls.length === 0 && files.length === 0;
 
+  let mainCa: { certFile: string; created: boolean } | undefined;
+  if (mainJob && !v.O) mainCa = await ensureCa(dataDir(v.data));
   let config: Config;
   try {
     config = mainJob
-      ? mergeConfigs([parseConfigText("(main job)", mainJobConfig(dataDir(v.data)))])
+      ? mergeConfigs([parseConfigText("(main job)", mainJobConfig(dataDir(v.data), !!mainCa))])
       : await loadConfig(files, urls);
     if (config.log.level && !v.D) Logger.level = config.log.level;
     if (config.services.length === 0) {
@@ -211,6 +217,10 @@ export async function main(args: string[]): Promise<number> {
     log.info(`proxy ready: curl -x http://${MAIN_JOB_ADDR} http://example.com/`, {
       records: `${dataDir(v.data)}/records.jsonl`,
     });
+    if (mainCa) {
+      log.info(`${mainCa.created ? "created" : "intercepting TLS with"} the CA ${mainCa.certFile}`);
+      if (mainCa.created) console.error(trustInstructions(mainCa.certFile));
+    }
   }
 
   const stopped = new Promise<string>((resolve) => {

@@ -1,7 +1,7 @@
 /**
  * What `snoop` runs with no -L or -C: the proxy for HTTP, SOCKS4 and SOCKS5 on
- * 127.0.0.1:8080 with sniffing (WebSocket frames too), recording every request with its
- * bodies into the data directory.
+ * 127.0.0.1:8080 with sniffing (WebSocket frames too) and TLS interception with the data
+ * directory's CA, recording every request with its bodies into the data directory.
  */
 export const MAIN_JOB_ADDR = "127.0.0.1:8080";
 
@@ -14,7 +14,10 @@ export function dataDir(flag?: string): string {
   return home ? `${home}/.snoop` : ".snoop";
 }
 
-export function mainJobConfig(dir: string): string {
+export function mainJobConfig(dir: string, intercept = true): string {
+  const mitm = intercept
+    ? { "mitm.certFile": `${dir}/ca.crt`, "mitm.keyFile": `${dir}/ca.key` }
+    : {};
   return JSON.stringify({
     services: [{
       name: "snoop",
@@ -22,7 +25,7 @@ export function mainJobConfig(dir: string): string {
       recorders: [{ name: "records", metadata: { "http.body": true } }],
       handler: {
         type: "auto",
-        metadata: { sniffing: true, "sniffing.timeout": "3s", "sniffing.websocket": true },
+        metadata: { sniffing: true, "sniffing.timeout": "3s", "sniffing.websocket": true, ...mitm },
       },
     }],
     recorders: [{

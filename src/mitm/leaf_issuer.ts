@@ -15,7 +15,7 @@ const DAY = 86_400_000;
  * for one new host share a single issuance.
  */
 export class LeafIssuer {
-  readonly #cache = new Map<string, { context: tls.SecureContext; expires: number }>();
+  readonly #cache = new Map<string, { context: tls.SecureContext; pem: string; expires: number }>();
   readonly #pending = new Map<string, Promise<tls.SecureContext>>();
   #leafKeys: Promise<{ keys: CryptoKeyPair; pem: string }>;
   issued = 0;
@@ -58,7 +58,9 @@ export class LeafIssuer {
     const cert = await x509.X509CertificateGenerator.create({
       serialNumber: randomSerial(),
       subject: ip ? "O=snoop" : `CN=${name}, O=snoop`,
-      issuer: this.ca.cert.subject,
+      // The CA's name exactly as encoded in its certificate: strict verifiers (rustls,
+      // webpki) compare the bytes, so re-encoding it from text can break the chain.
+      issuer: this.ca.cert.subjectName,
       notBefore: new Date(now - DAY),
       notAfter: new Date(now + 45 * DAY),
       signingKey: this.ca.signingKey,
@@ -78,11 +80,16 @@ export class LeafIssuer {
       key: pem,
     });
     this.issued++;
-    this.#cache.set(name, { context, expires: now + 40 * DAY });
+    this.#cache.set(name, { context, pem: cert.toString("pem"), expires: now + 40 * DAY });
     while (this.#cache.size > this.maxEntries) {
       this.#cache.delete(this.#cache.keys().next().value!);
     }
     return context;
+  }
+
+  /** The certificate (PEM) currently served for `host`, if one was issued. */
+  certificatePem(host: string): string | undefined {
+    return this.#cache.get(host.toLowerCase())?.pem;
   }
 
   get cached(): number {

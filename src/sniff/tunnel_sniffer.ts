@@ -22,6 +22,8 @@ type Rec = HandlerRecord & { startMs: number };
 type Mode = "detect" | "http" | "h2" | "tls" | "websocket" | "opaque";
 
 const MAX_DETECT_BYTES = 32;
+/** Server bytes held while the client has not yet said which protocol this is. */
+const MAX_EARLY_SERVER_BYTES = 64 * 1024;
 
 interface WebsocketState {
   upgrade: HandlerRecord;
@@ -39,6 +41,8 @@ interface WebsocketState {
  */
 export class TunnelSniffer {
   #mode: Mode = "detect";
+  #earlyServer: Uint8Array[] = [];
+  #earlyServerBytes = 0;
   #detectBuf = new Uint8Array(MAX_DETECT_BYTES);
   #detectLen = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
@@ -71,7 +75,10 @@ export class TunnelSniffer {
     }
     // A client that sends nothing (a server-speaks-first protocol) is relayed as is.
     this.#timer = setTimeout(() => {
-      if (this.#mode === "detect") this.#mode = "opaque";
+      if (this.#mode === "detect") {
+        this.#mode = "opaque";
+        this.#earlyServer = [];
+      }
     }, opts.sniffTimeoutMs);
   }
 
@@ -99,9 +106,17 @@ export class TunnelSniffer {
   readonly onServerData = (chunk: Uint8Array): void => {
     switch (this.#mode) {
       case "detect":
-        // The server spoke first: not a protocol we sniff (SMTP, SSH, …).
-        this.#mode = "opaque";
-        clearTimeout(this.#timer);
+        // The server spoke first. That is an SMTP or SSH banner, or an HTTP/2 server's
+        // SETTINGS sent before the client's preface arrived: keep a copy until the client's
+        // first bytes decide (too much, and this is not a protocol we sniff).
+        if (this.#earlyServerBytes + chunk.length > MAX_EARLY_SERVER_BYTES) {
+          this.#mode = "opaque";
+          this.#earlyServer = [];
+          clearTimeout(this.#timer);
+          return;
+        }
+        this.#earlyServer.push(chunk.slice());
+        this.#earlyServerBytes += chunk.length;
         return;
       case "http":
         this.#h1!.server(chunk);
@@ -153,7 +168,9 @@ export class TunnelSniffer {
     if (this.#mode !== "opaque") {
       if (seen.length) this.onClientData(seen);
       this.onClientData(chunk);
+      for (const early of this.#earlyServer) this.onServerData(early);
     }
+    this.#earlyServer = [];
   }
 
   #start(proto: Protocol) {
