@@ -191,6 +191,7 @@ export async function main(args: string[]): Promise<number> {
     graceMs = Number(m[1]) * (m[2] === "ms" ? 1 : 1000);
   }
 
+  await guardKeyLog();
   let app: App;
   try {
     app = await App.start(config, log);
@@ -237,4 +238,29 @@ export async function main(args: string[]): Promise<number> {
     }
   }
   return 0;
+}
+
+/**
+ * SSLKEYLOGFILE: the Deno runtime writes the keys of its own rustls sessions there, but in
+ * Deno 2.9.6 the node:tls sessions snoop intercepts with are not written (and node's
+ * `keylog` event never fires), so Wireshark cannot be given those keys. Say so, and keep
+ * the file private for whatever the runtime does write.
+ */
+async function guardKeyLog(): Promise<void> {
+  const file = Deno.env.get("SSLKEYLOGFILE");
+  if (!file) return;
+  try {
+    const f = await Deno.open(file, { create: true, append: true, mode: 0o600 });
+    f.close();
+    await Deno.chmod(file, 0o600).catch(() => {});
+  } catch (e) {
+    log.warn("SSLKEYLOGFILE cannot be opened", { file, error: e });
+    return;
+  }
+  log.warn(
+    "SSLKEYLOGFILE is set, but this runtime does not log the keys of intercepted TLS sessions " +
+      "(node:tls in Deno 2.9.6); only Deno's own TLS connections, such as an https recorder, " +
+      "may be written there. snoop's records already hold the decrypted requests.",
+    { file },
+  );
 }

@@ -33,7 +33,7 @@ export async function runTunnel(
   upgraded = false,
 ): Promise<void> {
   if (!upgraded) Object.assign(record, upstreamAddrs(upstream as Deno.Conn));
-  if (opts.mitm && opts.sniffing && !upgraded && ctx.sink.recording) {
+  if (opts.mitm && opts.sniffing && !upgraded) {
     // Interception needs the whole ClientHello before any byte goes upstream.
     const buffered = client instanceof BufferedConn ? client : new BufferedConn(client);
     const hello = await readClientHello(buffered, opts.sniffTimeoutMs);

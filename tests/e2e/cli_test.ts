@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { decode, encode, run } from "../helpers/harness.ts";
+import { decode, encode, needs, run, testCert } from "../helpers/harness.ts";
 
 const SNOOP = ["run", "--allow-all", "mod.ts"];
 
@@ -133,4 +133,68 @@ Deno.test("cli SIGTERM closes the listener and lets an open tunnel finish", asyn
     echo.close();
     await echoing.catch(() => {});
   }
+});
+
+Deno.test({
+  name:
+    "cli SSLKEYLOGFILE: snoop says what the runtime can log, keeps the file private, and intercepts as usual",
+  ignore: needs("curl", "openssl"),
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    const cert = await testCert();
+    const originPort = freePort();
+    const origin = new Deno.Command("openssl", {
+      args: [
+        "s_server",
+        "-accept",
+        `127.0.0.1:${originPort}`,
+        "-cert",
+        cert.certFile,
+        "-key",
+        cert.keyFile,
+        "-www",
+      ],
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    const port = freePort();
+    await run(Deno.execPath(), [...SNOOP, "ca", "--dir", dir]);
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        ...SNOOP,
+        "-L",
+        `http://127.0.0.1:${port}?sniffing=true&mitm.certFile=${dir}/ca.crt&mitm.keyFile=${dir}/ca.key&mitm.upstreamCA=${cert.certFile}&mitm.alpn=http/1.1`,
+      ],
+      env: { SSLKEYLOGFILE: `${dir}/keys.log` },
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    try {
+      await waitForPort(originPort);
+      await waitForPort(port);
+      const r = await run("curl", [
+        "-s",
+        "--http1.1",
+        "--cacert",
+        `${dir}/ca.crt`,
+        "-x",
+        `127.0.0.1:${port}`,
+        `https://localhost:${originPort}/`,
+      ]);
+      assert.match(r.stdout, /s_server/);
+      assert.equal((await Deno.stat(`${dir}/keys.log`)).mode! & 0o777, 0o600);
+    } finally {
+      child.kill("SIGTERM");
+      const out = await new Response(child.stderr).text();
+      await child.status;
+      origin.kill("SIGTERM");
+      await origin.status;
+      await Deno.remove(dir, { recursive: true });
+      assert.match(
+        out,
+        /SSLKEYLOGFILE is set, but this runtime does not log the keys of intercepted TLS sessions/,
+      );
+    }
+  },
 });

@@ -115,3 +115,48 @@ Deno.test("h2 sniffer stops on a broken header block without throwing", () => {
   s.client(new Uint8Array(100)); // ignored after failure
   assert.equal(done.length, 0);
 });
+
+Deno.test("h2 sniffer follows a dynamic table grown up to the size the other side announced", () => {
+  // The client announces a 64 KiB table; the server's encoder then grows to it (a size
+  // update at the start of its first block) and fills it past the default 4096 bytes.
+  const clientSettings = frame(4, 0, 0, Uint8Array.of(0, 1, 0, 1, 0, 0));
+  const c = hpack.compressor.create({ table: { maxSize: 65536 } });
+  c.updateTableSize(65536);
+  const big = "v".repeat(3000);
+  const enc = encoder();
+  const client = concat([
+    ascii(H2_PREFACE),
+    clientSettings,
+    frame(
+      1,
+      0x5,
+      1,
+      enc([[":method", "GET"], [":scheme", "https"], [":authority", "x"], [":path", "/1"]]),
+    ),
+    frame(
+      1,
+      0x5,
+      3,
+      enc([[":method", "GET"], [":scheme", "https"], [":authority", "x"], [":path", "/2"]]),
+    ),
+  ]);
+  const block = (headers: [string, string][]) => {
+    c.write(headers.map(([name, value]) => ({ name, value })));
+    return new Uint8Array(c.read() as Buffer);
+  };
+  const server = concat([
+    frame(1, 0x5, 1, block([[":status", "200"], ["x-a", big], ["x-b", big]])),
+    // Indexed from the grown table: both 3000-byte entries are still there.
+    frame(1, 0x5, 3, block([[":status", "200"], ["x-a", big], ["x-b", big]])),
+  ]);
+  const done: HttpExchange[] = [];
+  const s = new H2Sniffer({ body: false, maxBodySize: 0 }, (ex) => done.push(ex));
+  s.client(client);
+  s.server(server);
+  assert.equal(s.failed, undefined);
+  assert.deepEqual(done.map((e) => [e.uri, e.status, e.responseHeaders?.length]), [["/1", 200, 2], [
+    "/2",
+    200,
+    2,
+  ]]);
+});

@@ -132,8 +132,22 @@ export class H2Sniffer {
         this.onExchange(endExchange(s.ex, `stream reset by ${side} (code ${code})`));
         break;
       }
+      case FrameType.SETTINGS: {
+        if (f.flags & Flag.ACK) break;
+        // Entries of identifier(2) value(4); 0x1 is SETTINGS_HEADER_TABLE_SIZE, which bounds
+        // the table of the *other* direction's encoder.
+        for (let i = 0; i + 6 <= f.payload.length; i += 6) {
+          const id = (f.payload[i] << 8) | f.payload[i + 1];
+          const value =
+            ((f.payload[i + 2] << 24) | (f.payload[i + 3] << 16) | (f.payload[i + 4] << 8) |
+              f.payload[i + 5]) >>> 0;
+          if (id === 1) {
+            (side === "client" ? this.#serverHpack : this.#clientHpack).allowTableSize(value);
+          }
+        }
+        break;
+      }
       case FrameType.GOAWAY:
-      case FrameType.SETTINGS:
       case FrameType.PING:
       case FrameType.PRIORITY:
       case FrameType.WINDOW_UPDATE:

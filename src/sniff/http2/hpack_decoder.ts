@@ -1,17 +1,30 @@
 import { Buffer } from "node:buffer";
 import hpack from "hpack.js";
 
+/** Largest dynamic table we follow, whatever a peer announces. */
+const MAX_TABLE = 1024 * 1024;
+
 /**
  * HPACK (RFC 7541) decoding of one direction's header blocks, through hpack.js. Every
  * block must be decoded in order, even for streams we do not record, or the dynamic table
  * goes out of step. The decoded list is capped (name + value + 32 per field, RFC 9113's
  * accounting) so a hostile peer cannot make it grow without bound.
+ *
+ * The table starts at 4096 bytes (RFC 9113's default); the encoder may grow it, by a size
+ * update in a block, up to what the other side announced in SETTINGS_HEADER_TABLE_SIZE,
+ * which `allowTableSize` passes on.
  */
 export class HpackDecoder {
   // deno-lint-ignore no-explicit-any
-  readonly #inner: any = hpack.decompressor.create({ table: { size: 65536 } });
+  readonly #inner: any = hpack.decompressor.create({ table: { maxSize: 4096 } });
 
   constructor(readonly maxListSize = 64 * 1024) {}
+
+  /** The peer of this direction's encoder announced this SETTINGS_HEADER_TABLE_SIZE. */
+  allowTableSize(size: number): void {
+    // hpack.js keeps the negotiated ceiling as its table's `protocolMaxSize`.
+    this.#inner._table.protocolMaxSize = Math.min(size, MAX_TABLE);
+  }
 
   decode(block: Uint8Array): [string, string][] {
     this.#inner.write(Buffer.from(block));
