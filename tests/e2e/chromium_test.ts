@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { needs, run, startOrigin, startSnoop, startWebhook, testCert } from "../helpers/harness.ts";
+import { headlessChromium } from "../helpers/chromium.ts";
 import { CertificateAuthority } from "../../src/mitm/ca.ts";
 
 // deno-lint-ignore no-explicit-any
@@ -61,22 +62,13 @@ recorders: [{ name: hook, http: { url: "${hook.url}" } }]
         `${home}/ca.crt`,
       ]);
       assert.equal(add.code, 0, add.stderr);
-      const r = await run("chromium", [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        `--user-data-dir=${home}/profile`,
+      const out = await headlessChromium(home, [
         `--proxy-server=http://127.0.0.1:${snoop.port()}`,
         "--proxy-bypass-list=<-loopback>",
-        "--virtual-time-budget=5000",
         "--dump-dom",
         `https://localhost:${server.port}/`,
-      ], { env: { HOME: home }, timeoutMs: 60_000 });
+      ]);
+      const r = { stdout: out.stdout, stderr: out.stderr };
       assert.match(r.stdout, /data-js="ran"/, r.stderr.slice(-2000));
       const want = ["/", "/style.css", "/app.js", "/logo.svg"];
       let recs: Rec[] = [];

@@ -78,13 +78,26 @@ export async function run(
     await w.write(new TextEncoder().encode(opts.stdin));
     await w.close();
   }
+  const timeoutMs = opts.timeoutMs ?? 20_000;
   const timer = setTimeout(() => {
     try {
       child.kill("SIGKILL");
     } catch { /* already gone */ }
-  }, opts.timeoutMs ?? 20_000);
-  const out = await child.output();
-  clearTimeout(timer);
+  }, timeoutMs);
+  // A grandchild that keeps our pipes open must not hold the test past its deadline.
+  let giveUp: ReturnType<typeof setTimeout> | undefined;
+  const out = await Promise.race([
+    child.output(),
+    new Promise<never>((_, reject) => {
+      giveUp = setTimeout(
+        () => reject(new Error(`${cmd} did not finish within ${timeoutMs} ms`)),
+        timeoutMs + 5000,
+      );
+    }),
+  ]).finally(() => {
+    clearTimeout(timer);
+    clearTimeout(giveUp);
+  });
   return {
     code: out.code,
     stdout: new TextDecoder().decode(out.stdout),
