@@ -5,10 +5,18 @@
  *            and through an HTTP CONNECT tunnel; snoop runs as its own process.
  *   copy     the copy loop alone, in-process: read/write loop vs ReadableStream.pipeTo.
  *   requests plain HTTP forward proxy: requests/s and latency over keep-alive connections.
+ *   certs    new-host certificate issuance p50/p99 and the longest event-loop stall.
+ *   mitm     intercepted HTTPS: requests/s and p99 over HTTP/1.1 (50 keep-alive clients)
+ *            and HTTP/2 (50 concurrent streams on 5 connections).
  *
  * Prints a Markdown table per scenario with the machine it ran on.
  */
 import { relay } from "../src/relay/relay.ts";
+import { CertificateAuthority } from "../src/mitm/ca.ts";
+import { LeafIssuer } from "../src/mitm/leaf_issuer.ts";
+import http2 from "node:http2";
+import net from "node:net";
+import tls from "node:tls";
 
 const MiB = 1024 * 1024;
 const encoder = new TextEncoder();
@@ -228,10 +236,218 @@ async function requestsScenario() {
   }
 }
 
+const pct = (xs: number[], q: number) =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * q))];
+
+/** Issues certificates for new hosts while a 1 ms timer measures how late it fires. */
+async function certsScenario() {
+  const dir = await Deno.makeTempDir();
+  console.log("\n### certs: new-host leaf issuance, 200 hosts one by one, then 50 at once\n");
+  console.log(
+    "| CA key | p50 ms | p99 ms | longest stall, one by one ms | 50 concurrent, total ms | longest stall, 50 concurrent ms |",
+  );
+  console.log("|---|---:|---:|---:|---:|---:|");
+  try {
+    for (const kind of ["ecdsa", "rsa"] as const) {
+      await CertificateAuthority.create(`${dir}/${kind}.crt`, `${dir}/${kind}.key`, kind);
+      const issuer = new LeafIssuer(
+        await CertificateAuthority.load(`${dir}/${kind}.crt`, `${dir}/${kind}.key`),
+        10_000,
+      );
+      await issuer.contextFor("warm-up.test");
+      let last = performance.now(), stall = 0;
+      const ticker = setInterval(() => {
+        const now = performance.now();
+        stall = Math.max(stall, now - last - 1);
+        last = now;
+      }, 1);
+      const times: number[] = [];
+      for (let i = 0; i < 200; i++) {
+        const t0 = performance.now();
+        await issuer.contextFor(`host-${i}.${kind}.test`);
+        times.push(performance.now() - t0);
+      }
+      const sequentialStall = stall;
+      stall = 0;
+      last = performance.now();
+      const t0 = performance.now();
+      await Promise.all(
+        Array.from({ length: 50 }, (_, i) => issuer.contextFor(`burst-${i}.${kind}.test`)),
+      );
+      const burst = performance.now() - t0;
+      clearInterval(ticker);
+      console.log(
+        `| ${kind} | ${pct(times, 0.5).toFixed(2)} | ${pct(times, 0.99).toFixed(2)} | ${
+          sequentialStall.toFixed(1)
+        } | ${burst.toFixed(0)} | ${stall.toFixed(1)} |`,
+      );
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** Opens a CONNECT tunnel through the proxy as a node socket. */
+function tunnel(proxyPort: number, target: string): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(
+      proxyPort,
+      "127.0.0.1",
+      () => s.write(`CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\n\r\n`),
+    );
+    let head = "";
+    const onData = (d: Uint8Array) => {
+      head += new TextDecoder().decode(d);
+      if (!head.includes("\r\n\r\n")) return;
+      s.off("data", onData);
+      if (!/^HTTP\/1\.1 200/.test(head)) reject(new Error(head));
+      else resolve(s);
+    };
+    s.on("data", onData);
+    s.on("error", reject);
+  });
+}
+
+async function mitmScenario() {
+  const dir = await Deno.makeTempDir();
+  const seconds = 5;
+  const openssl = await new Deno.Command("openssl", {
+    args: [
+      "req",
+      "-x509",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-days",
+      "2",
+      "-subj",
+      "/CN=localhost",
+      "-addext",
+      "subjectAltName=DNS:localhost",
+      "-keyout",
+      `${dir}/o.key`,
+      "-out",
+      `${dir}/o.crt`,
+    ],
+    stdout: "null",
+    stderr: "null",
+  }).output();
+  if (!openssl.success) throw new Error("openssl failed");
+  await CertificateAuthority.create(`${dir}/ca.crt`, `${dir}/ca.key`, "ecdsa");
+  const caPem = await Deno.readTextFile(`${dir}/ca.crt`);
+  const ac = new AbortController();
+  const originPort = freePort();
+  const body = "x".repeat(1024);
+  const server = Deno.serve({
+    hostname: "127.0.0.1",
+    port: originPort,
+    signal: ac.signal,
+    cert: await Deno.readTextFile(`${dir}/o.crt`),
+    key: await Deno.readTextFile(`${dir}/o.key`),
+    onListen() {},
+  }, () => new Response(body));
+  const port = freePort();
+  const child = spawnSnoop([
+    "-L",
+    `http://127.0.0.1:${port}?sniffing=true&mitm.certFile=${dir}/ca.crt&mitm.keyFile=${dir}/ca.key&mitm.upstreamCA=${dir}/o.crt`,
+  ]);
+  const target = `localhost:${originPort}`;
+  const rows: string[] = [];
+  try {
+    await waitForPort(port);
+    // HTTP/1.1: 50 clients, each a TLS connection through CONNECT, requests back to back.
+    {
+      const latencies: number[] = [];
+      const deadline = performance.now() + seconds * 1000;
+      const request = encoder.encode(`GET / HTTP/1.1\r\nHost: ${target}\r\n\r\n`);
+      await Promise.all(Array.from({ length: 50 }, async () => {
+        const raw = await tunnel(port, target);
+        const s = tls.connect({
+          socket: raw,
+          servername: "localhost",
+          ca: [caPem],
+          ALPNProtocols: ["http/1.1"],
+        });
+        await new Promise((r, j) => s.once("secureConnect", r).once("error", j));
+        while (performance.now() < deadline) {
+          const t0 = performance.now();
+          await new Promise<void>((resolve) => {
+            let got = 0;
+            const onData = (d: Uint8Array) => {
+              got += d.length;
+              if (got >= 1024 + 100) {
+                s.off("data", onData);
+                resolve();
+              }
+            };
+            s.on("data", onData);
+            s.write(request);
+          });
+          latencies.push(performance.now() - t0);
+        }
+        s.destroy();
+      }));
+      rows.push(
+        `| HTTP/1.1, 50 keep-alive clients | ${(latencies.length / seconds).toFixed(0)} | ${
+          pct(latencies, 0.5).toFixed(2)
+        } | ${pct(latencies, 0.99).toFixed(2)} |`,
+      );
+    }
+    // HTTP/2: 5 connections, 10 concurrent streams each, new streams as old ones finish.
+    {
+      const latencies: number[] = [];
+      const deadline = performance.now() + seconds * 1000;
+      await Promise.all(Array.from({ length: 5 }, async () => {
+        const raw = await tunnel(port, target);
+        const session = http2.connect(`https://${target}`, {
+          createConnection: () =>
+            tls.connect({
+              socket: raw,
+              servername: "localhost",
+              ca: [caPem],
+              ALPNProtocols: ["h2"],
+            }),
+        });
+        await Promise.all(Array.from({ length: 10 }, async () => {
+          while (performance.now() < deadline) {
+            const t0 = performance.now();
+            await new Promise<void>((resolve, reject) => {
+              const req = session.request({ ":path": "/" });
+              req.on("data", () => {});
+              req.on("end", () => resolve());
+              req.on("error", reject);
+              req.end();
+            });
+            latencies.push(performance.now() - t0);
+          }
+        }));
+        session.close();
+      }));
+      rows.push(
+        `| HTTP/2, 50 streams on 5 connections | ${(latencies.length / seconds).toFixed(0)} | ${
+          pct(latencies, 0.5).toFixed(2)
+        } | ${pct(latencies, 0.99).toFixed(2)} |`,
+      );
+    }
+  } finally {
+    child.kill("SIGKILL");
+    await child.status;
+    ac.abort();
+    await server.finished;
+    await Deno.remove(dir, { recursive: true });
+  }
+  console.log(`\n### mitm: 1 KiB responses, ${seconds} s each, snoop intercepting (no recorder)\n`);
+  console.log("| load | req/s | p50 ms | p99 ms |\n|---|---:|---:|---:|");
+  for (const r of rows) console.log(r);
+  console.log("\n(the load generator, TLS included, runs in Deno on the same 2 cores)");
+}
+
 const scenarios: Record<string, () => Promise<void>> = {
   relay: relayScenario,
   copy: copyScenario,
   requests: requestsScenario,
+  certs: certsScenario,
+  mitm: mitmScenario,
 };
 const wanted = Deno.args.length ? Deno.args : Object.keys(scenarios);
 console.log(`## snoop bench — ${new Date().toISOString().slice(0, 10)} — ${machine()}`);
