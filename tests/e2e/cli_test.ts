@@ -198,3 +198,39 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "cli main job: creates a private CA in the data directory and records to it",
+  ignore: needs("curl"),
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    const { startOrigin } = await import("../helpers/harness.ts");
+    const origin = await startOrigin();
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [...SNOOP, "--data", `${dir}/data`],
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    try {
+      await waitForPort(8080);
+      assert.equal((await Deno.stat(`${dir}/data/ca.key`)).mode! & 0o777, 0o600);
+      const r = await run("curl", ["-s", "-x", "http://127.0.0.1:8080", `${origin.url}/main`]);
+      assert.equal(r.stdout, "hello GET /main ");
+      let lines: string[] = [];
+      for (let i = 0; i < 100 && lines.length === 0; i++) {
+        lines = (await Deno.readTextFile(`${dir}/data/records.jsonl`).catch(() => "")).split("\n")
+          .filter(Boolean);
+        if (!lines.length) await new Promise((res) => setTimeout(res, 50));
+      }
+      assert.equal(JSON.parse(lines[0]).http.uri, `${origin.url}/main`);
+    } finally {
+      child.kill("SIGTERM");
+      const err = await new Response(child.stderr).text();
+      await child.status;
+      await origin.close();
+      await Deno.remove(dir, { recursive: true });
+      assert.match(err, /created the CA .*data\/ca\.crt/);
+      assert.match(err, /curl --cacert .*data\/ca\.crt/);
+    }
+  },
+});

@@ -538,3 +538,73 @@ recorders: [{ name: hook, http: { url: "${hook.url}" } }]
     }
   },
 });
+
+Deno.test({
+  name:
+    "mitm: clients without ALPN are intercepted as HTTP/1.1; auto and sni handlers intercept; GOST's alias keys work",
+  ignore: needs("curl", "openssl"),
+  async fn() {
+    const origin = await testCert();
+    const ca = await makeCa();
+    const server = await startOrigin(
+      (req) => new Response(`seen ${new URL(req.url).pathname}`),
+      origin,
+    );
+    const hook = await startWebhook();
+    const snoop = await startSnoop(`
+services:
+  - name: auto
+    addr: 127.0.0.1:0
+    recorders: [{ name: hook }]
+    handler:
+      type: auto
+      metadata: { sniffing: true, mitm.caCertFile: ${ca.cert}, mitm.caKeyFile: ${ca.key}, mitm.upstreamCA: ${origin.certFile} }
+  - name: sni
+    addr: 127.0.0.1:0
+    recorders: [{ name: hook }]
+    handler:
+      type: sni
+      metadata: { targetPort: ${server.port}, mitm.certFile: ${ca.cert}, mitm.keyFile: ${ca.key}, mitm.upstreamCA: ${origin.certFile} }
+recorders: [{ name: hook, http: { url: "${hook.url}" } }]
+`);
+    try {
+      const noAlpn = await curl(
+        "--no-alpn",
+        "--cacert",
+        ca.cert,
+        "-x",
+        `127.0.0.1:${snoop.port("auto")}`,
+        `https://localhost:${server.port}/no-alpn`,
+      );
+      assert.equal(noAlpn.stdout, "seen /no-alpn", noAlpn.stderr);
+      const socks = await curl(
+        "--cacert",
+        ca.cert,
+        "--socks5-hostname",
+        `127.0.0.1:${snoop.port("auto")}`,
+        `https://localhost:${server.port}/auto-socks`,
+      );
+      assert.equal(socks.stdout, "seen /auto-socks", socks.stderr);
+      const sni = await curl(
+        "--cacert",
+        ca.cert,
+        "--connect-to",
+        `localhost:443:127.0.0.1:${snoop.port("sni")}`,
+        "https://localhost/via-sni",
+      );
+      assert.equal(sni.stdout, "seen /via-sni", sni.stderr);
+      const recs = (await hook.waitFor(3)) as Rec[];
+      const byUri = (u: string) => recs.find((r) => r.http?.uri === u)!;
+      assert.equal(byUri("/no-alpn").http.proto, "HTTP/1.1");
+      assert.equal(byUri("/no-alpn").tls.proto, "");
+      assert.equal(byUri("/auto-socks").proto, "tls");
+      assert.equal(byUri("/via-sni").service, "sni");
+      assert.equal(byUri("/via-sni").http.scheme, "https");
+    } finally {
+      await snoop.stop(0);
+      await hook.close();
+      await server.close();
+      await Deno.remove(ca.dir, { recursive: true });
+    }
+  },
+});
