@@ -4,20 +4,34 @@ import type { Logger } from "./log.ts";
 import { createRecorder } from "./recorder/mod.ts";
 import type { Recorder } from "./recorder/recorder.ts";
 import { Service } from "./service/service.ts";
+import { StoreRecorder } from "./recorder/store_recorder.ts";
+import { splitHostPort } from "./net/address.ts";
+import { ConfigError } from "./config/config_error.ts";
+import { renderMetrics } from "./web/metrics.ts";
+import { createWebApp } from "./web/web_app.ts";
 
 /** Everything a configuration starts: recorders, bypasses and the services using them. */
 export class App {
+  #ui: { server: Deno.HttpServer; abort: AbortController; addr: Deno.NetAddr } | undefined;
+
   private constructor(
+    readonly config: Config,
     readonly services: Service[],
     readonly recorders: Map<string, Recorder>,
     readonly log: Logger,
   ) {}
+
+  /** Where the web UI listens, when configured. */
+  get uiAddr(): Deno.NetAddr | undefined {
+    return this.#ui?.addr;
+  }
 
   /** Builds every component and binds the listeners. */
   static async start(config: Config, log: Logger): Promise<App> {
     const app = await App.build(config, log);
     try {
       for (const s of app.services) await s.listen();
+      if (config.ui) await app.#startUi(config.ui);
     } catch (e) {
       await app.stop(0);
       throw e;
@@ -33,7 +47,46 @@ export class App {
     for (const s of config.services) {
       services.push(await Service.create(s, recorders, bypasses, log));
     }
-    return new App(services, recorders, log);
+    return new App(config, services, recorders, log);
+  }
+
+  async #startUi(ui: NonNullable<Config["ui"]>): Promise<void> {
+    const recorder = this.recorders.get(ui.store);
+    if (!(recorder instanceof StoreRecorder)) {
+      throw new Error(`recorder ${ui.store} is not a store`);
+    }
+    const { host, port } = splitHostPort(ui.addr);
+    const hostname = host || "0.0.0.0";
+    const loopback = hostname === "localhost" || hostname === "::1" || hostname.startsWith("127.");
+    if (!loopback && !ui.token) {
+      throw new ConfigError(
+        { ...ui.where, path: "ui.token" },
+        `the UI listens on ${ui.addr}, beyond loopback: set a token`,
+      );
+    }
+    const abort = new AbortController();
+    const handler = createWebApp({
+      store: recorder.store,
+      token: ui.token || undefined,
+      caFile: ui.caFile || undefined,
+      metrics: () => renderMetrics(this.services, this.recorders),
+    });
+    let addr!: Deno.NetAddr;
+    const listening = new Promise<void>((resolve) => {
+      const server = Deno.serve({
+        hostname,
+        port,
+        signal: abort.signal,
+        onListen: (a) => {
+          addr = a as Deno.NetAddr;
+          resolve();
+        },
+      }, handler);
+      this.#ui = { server, abort, addr: undefined as unknown as Deno.NetAddr };
+    });
+    await listening;
+    this.#ui!.addr = addr;
+    this.log.info("web UI listening", { url: `http://${addr.hostname}:${addr.port}/` });
   }
 
   service(name: string): Service {
@@ -44,6 +97,11 @@ export class App {
 
   /** Graceful stop: listeners close, connections get `graceMs`, recorders flush. */
   async stop(graceMs = 10_000): Promise<void> {
+    if (this.#ui) {
+      this.#ui.abort.abort();
+      await this.#ui.server.finished;
+      this.#ui = undefined;
+    }
     await Promise.all(this.services.map((s) => s.stop(graceMs)));
     await Promise.all([...this.recorders.values()].map((r) => r.close(Math.max(graceMs, 1000))));
   }

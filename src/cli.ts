@@ -6,7 +6,7 @@ import { loadConfigFile, mergeConfigs, parseConfigText } from "./config/load.ts"
 import { parseServiceUrl } from "./config/service_url.ts";
 import type { Config } from "./config/types.ts";
 import { log, Logger } from "./log.ts";
-import { dataDir, MAIN_JOB_ADDR, mainJobConfig } from "./main_job.ts";
+import { dataDir, MAIN_JOB_ADDR, MAIN_JOB_UI, mainJobConfig } from "./main_job.ts";
 import { caCommand, ensureCa, trustInstructions } from "./ca_command.ts";
 import { VERSION } from "./version.ts";
 
@@ -29,7 +29,7 @@ Options:
 
 With no -L or -C, snoop runs its main job: HTTP, SOCKS4 and SOCKS5 proxy on
 ${MAIN_JOB_ADDR} with sniffing and TLS interception (a CA is created in the data
-directory on first run), recording every request to <data>/records.jsonl.
+directory on first run), recording into <data>/records.db, web UI on http://${MAIN_JOB_UI}/.
 `;
 
 /** Loads `-C` files and `-L` URLs into one validated configuration. */
@@ -216,7 +216,8 @@ export async function main(args: string[]): Promise<number> {
 
   if (mainJob) {
     log.info(`proxy ready: curl -x http://${MAIN_JOB_ADDR} http://example.com/`, {
-      records: `${dataDir(v.data)}/records.jsonl`,
+      ui: `http://${MAIN_JOB_UI}/`,
+      store: `${dataDir(v.data)}/records.db`,
     });
     if (mainCa) {
       log.info(`${mainCa.created ? "created" : "intercepting TLS with"} the CA ${mainCa.certFile}`);

@@ -1,9 +1,12 @@
 /**
  * What `snoop` runs with no -L or -C: the proxy for HTTP, SOCKS4 and SOCKS5 on
  * 127.0.0.1:8080 with sniffing (WebSocket frames too) and TLS interception with the data
- * directory's CA, recording every request with its bodies into the data directory.
+ * directory's CA, recording every request with its bodies into the embedded store, shown
+ * by the web UI on 127.0.0.1:8081.
  */
 export const MAIN_JOB_ADDR = "127.0.0.1:8080";
+/** The web UI's address: mitmweb's port, on loopback. */
+export const MAIN_JOB_UI = "127.0.0.1:8081";
 
 /** The data directory: `--data`, else `$SNOOP_HOME`, else `~/.snoop`. */
 export function dataDir(flag?: string): string {
@@ -30,7 +33,8 @@ export function mainJobConfig(dir: string, intercept = true): string {
     }],
     recorders: [{
       name: "records",
-      file: { path: `${dir}/records.jsonl`, sep: "\n", rotation: { maxSize: 100, maxBackups: 5 } },
+      store: { path: `${dir}/records.db`, retention: { maxAge: "168h", maxRecords: 1_000_000 } },
     }],
+    ui: { addr: MAIN_JOB_UI, store: "records", ...(intercept ? { caFile: `${dir}/ca.crt` } : {}) },
   });
 }

@@ -17,7 +17,7 @@ import {
  * with the `-L` services and checks names across all of them.
  */
 
-const TOP_KEYS = ["services", "recorders", "bypasses", "log"];
+const TOP_KEYS = ["services", "recorders", "bypasses", "log", "ui"];
 const TOP_UNSUPPORTED = [
   "chains",
   "hops",
@@ -128,6 +128,16 @@ export function readDocument(tree: SourceTree): Config {
       throw new ConfigError(log.whereOf("output"), `log output "${output}" is not supported`);
     }
   }
+  if (top.has("ui")) {
+    const ui = top.map("ui", ["addr", "store", "token", "caFile"]);
+    config.ui = {
+      addr: ui.string("addr", { fallback: "127.0.0.1:8081" }),
+      store: ui.string("store", { required: true }),
+      token: ui.string("token"),
+      caFile: ui.string("caFile"),
+      where: ui.where,
+    };
+  }
   return config;
 }
 
@@ -212,7 +222,7 @@ function readService(tree: SourceTree, item: { value: unknown; path: string }): 
   return service;
 }
 
-const RECORDER_KINDS = ["http", "file", "tcp", "redis"] as const;
+const RECORDER_KINDS = ["http", "file", "tcp", "redis", "store"] as const;
 
 function readRecorder(tree: SourceTree, item: { value: unknown; path: string }): RecorderConfig {
   const r = MapReader.open(
@@ -281,6 +291,23 @@ function readRecorder(tree: SourceTree, item: { value: unknown; path: string }):
           addr: t.string("addr", { required: true }),
           timeoutMs: readDuration(t, "timeout", 5000),
         },
+      };
+    }
+    case "store": {
+      const st = r.map("store", ["path", "retention"]);
+      let maxAgeMs = 0, maxRecords = 0;
+      if (st.has("retention")) {
+        const ret = st.map("retention", ["maxAge", "maxRecords"]);
+        maxAgeMs = readDuration(ret, "maxAge", 0);
+        maxRecords = ret.number("maxRecords", 0);
+        if (!Number.isInteger(maxRecords) || maxRecords < 0) {
+          throw new ConfigError(ret.whereOf("maxRecords"), "expected a whole number ≥ 0");
+        }
+      }
+      return {
+        ...base,
+        kind: "store",
+        store: { path: st.string("path", { required: true }), maxAgeMs, maxRecords },
       };
     }
     case "redis": {
@@ -355,8 +382,24 @@ export function mergeConfigs(parts: Config[]): Config {
     merged.recorders.push(...p.recorders);
     merged.bypasses.push(...p.bypasses);
     if (p.log.level) merged.log.level = p.log.level;
+    if (p.ui) {
+      if (merged.ui) throw new ConfigError(p.ui.where, "ui is already configured in another file");
+      merged.ui = p.ui;
+    }
   }
   uniqueNames("service", merged.services);
+  if (merged.ui) {
+    const target = merged.recorders.find((r) => r.name === merged.ui!.store);
+    if (!target || target.kind !== "store") {
+      throw new ConfigError(
+        {
+          ...merged.ui.where,
+          path: `${merged.ui.where.path ? merged.ui.where.path + "." : ""}ui.store`,
+        },
+        `"${merged.ui.store}" must name a recorder of kind store`,
+      );
+    }
+  }
   uniqueNames("recorder", merged.recorders);
   uniqueNames("bypass", merged.bypasses);
   const recorders = new Set(merged.recorders.map((r) => r.name));

@@ -7,6 +7,19 @@ export interface Config {
   recorders: RecorderConfig[];
   bypasses: BypassConfig[];
   log: { level?: "trace" | "debug" | "info" | "warn" | "error" };
+  /** The web UI and query API (snoop's own section). */
+  ui?: UiConfig;
+}
+
+export interface UiConfig {
+  addr: string;
+  /** The `store` recorder whose records it shows. */
+  store: string;
+  /** Required as `Authorization: Bearer …`, `?token=` or cookie when not on loopback. */
+  token: string;
+  /** CA certificate offered for download (the main job's). */
+  caFile: string;
+  where: Where;
 }
 
 export interface AuthConfig {
@@ -54,6 +67,7 @@ export type RecorderConfig =
     file: { path: string; sep: string; rotation?: { maxSizeMB: number; maxBackups: number } };
   }
   | RecorderBase & { kind: "tcp"; tcp: { addr: string; timeoutMs: number } }
+  | RecorderBase & { kind: "store"; store: { path: string; maxAgeMs: number; maxRecords: number } }
   | RecorderBase & {
     kind: "redis";
     redis: {

@@ -4,6 +4,7 @@ import { FileRecorder } from "./file_recorder.ts";
 import { HttpRecorder } from "./http_recorder.ts";
 import type { Recorder } from "./recorder.ts";
 import { RedisRecorder } from "./redis_recorder.ts";
+import { StoreRecorder } from "./store_recorder.ts";
 import { TcpRecorder } from "./tcp_recorder.ts";
 
 /** Recorder kinds by the key that selects them in `recorders:` entries. */
@@ -18,6 +19,11 @@ export function createRecorder(config: RecorderConfig, log: Logger): Recorder {
       return new TcpRecorder(config, scoped);
     case "redis":
       return new RedisRecorder(config, scoped);
+    case "store":
+      return new StoreRecorder(config.name, config.queueSize, config.store.path, {
+        maxAgeMs: config.store.maxAgeMs,
+        maxRecords: config.store.maxRecords,
+      }, scoped);
   }
 }
 

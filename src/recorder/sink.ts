@@ -17,6 +17,15 @@ export const DEFAULT_CAPTURE: CaptureOptions = { body: false, maxBodySize: 1024 
  * uses the first match too). Handlers call these; each call only queues.
  */
 export class RecordSink {
+  /** What this service reported: records, bytes, and records per sniffed protocol. */
+  readonly counters = {
+    records: 0,
+    inputBytes: 0,
+    outputBytes: 0,
+    errors: 0,
+    byProto: new Map<string, number>(),
+  };
+
   constructor(
     readonly handler?: Recorder,
     readonly capture: CaptureOptions = DEFAULT_CAPTURE,
@@ -32,6 +41,13 @@ export class RecordSink {
   }
 
   emit(record: HandlerRecord): void {
+    const c = this.counters;
+    c.records++;
+    c.inputBytes += record.inputBytes;
+    c.outputBytes += record.outputBytes;
+    if (record.err) c.errors++;
+    const proto = record.websocket ? "websocket" : record.proto ?? "";
+    c.byProto.set(proto, (c.byProto.get(proto) ?? 0) + 1);
     this.handler?.record(recordToJSON(record));
   }
 

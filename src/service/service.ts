@@ -33,6 +33,7 @@ export class Service {
     readonly handler: Handler,
     readonly sink: RecordSink,
     readonly log: Logger,
+    readonly mitm?: MitmInterceptor,
   ) {}
 
   /** Builds the handler and checks every option the service was given. */
@@ -87,7 +88,7 @@ export class Service {
         `"${config.addr}" is not an address with a port, such as ":8080" or "127.0.0.1:8080"`,
       );
     }
-    return new Service(config, handler, sink, scoped);
+    return new Service(config, handler, sink, scoped, mitm);
   }
 
   /** The address actually bound (useful with port 0). */

@@ -200,7 +200,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "cli main job: creates a private CA in the data directory and records to it",
+  name:
+    "cli main job: creates a private CA in the data directory, records into the store, serves the UI",
   ignore: needs("curl"),
   async fn() {
     const dir = await Deno.makeTempDir();
@@ -216,13 +217,16 @@ Deno.test({
       assert.equal((await Deno.stat(`${dir}/data/ca.key`)).mode! & 0o777, 0o600);
       const r = await run("curl", ["-s", "-x", "http://127.0.0.1:8080", `${origin.url}/main`]);
       assert.equal(r.stdout, "hello GET /main ");
-      let lines: string[] = [];
-      for (let i = 0; i < 100 && lines.length === 0; i++) {
-        lines = (await Deno.readTextFile(`${dir}/data/records.jsonl`).catch(() => "")).split("\n")
-          .filter(Boolean);
-        if (!lines.length) await new Promise((res) => setTimeout(res, 50));
+      // The record is in the store, as the UI's API shows it.
+      let records: { uri: string }[] = [];
+      for (let i = 0; i < 100 && records.length === 0; i++) {
+        records = (await (await fetch("http://127.0.0.1:8081/api/records")).json()).records;
+        if (!records.length) await new Promise((res) => setTimeout(res, 50));
       }
-      assert.equal(JSON.parse(lines[0]).http.uri, `${origin.url}/main`);
+      assert.equal(records[0].uri, `${origin.url}/main`);
+      assert.match(await (await fetch("http://127.0.0.1:8081/")).text(), /<title>snoop<\/title>/);
+      const ca = await fetch("http://127.0.0.1:8081/ca.crt");
+      assert.equal(await ca.text(), await Deno.readTextFile(`${dir}/data/ca.crt`));
     } finally {
       child.kill("SIGTERM");
       const err = await new Response(child.stderr).text();

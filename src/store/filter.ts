@@ -1,0 +1,88 @@
+/**
+ * Record filters, as the query API and the UI's filter bar give them, turned into SQL.
+ * Every value is a bound parameter; only the shape of the clause comes from here.
+ */
+export interface RecordFilter {
+  /** Epoch ms, inclusive. */
+  since?: number;
+  until?: number;
+  service?: string;
+  /** Exact host or `host:port`, or a wildcard: `*.example.com`, `api.*`. */
+  host?: string;
+  /** Record kind (http, tls, dns, websocket, connect, tcp) or sniffed `proto`. */
+  proto?: string;
+  method?: string;
+  /** `404`, or a class: `4xx`. */
+  status?: string;
+  client?: string;
+  /** Only records with an error (`err`, or status ≥ 500). */
+  errors?: boolean;
+  /** Free text over URI, HTTP host and headers. */
+  q?: string;
+  sid?: string;
+}
+
+/** Reads a filter from URL query parameters (the API's form). */
+export function filterFromParams(p: URLSearchParams): RecordFilter {
+  const time = (v: string | null) => {
+    if (!v) return undefined;
+    const n = /^\d+$/.test(v) ? Number(v) : Date.parse(v);
+    if (Number.isNaN(n)) throw new RangeError(`not a time: "${v}" (epoch ms or an ISO date)`);
+    return n;
+  };
+  const status = p.get("status") ?? undefined;
+  if (status && !/^([1-5]xx|\d{3})$/i.test(status)) {
+    throw new RangeError(`status must be a code (404) or a class (4xx), got "${status}"`);
+  }
+  return {
+    since: time(p.get("since")),
+    until: time(p.get("until")),
+    service: p.get("service") || undefined,
+    host: p.get("host") || undefined,
+    proto: p.get("proto") || undefined,
+    method: p.get("method") || undefined,
+    status,
+    client: p.get("client") || undefined,
+    errors: p.get("errors") === "1" || p.get("errors") === "true",
+    q: p.get("q") || undefined,
+    sid: p.get("sid") || undefined,
+  };
+}
+
+/** `WHERE …` and its parameters; `before` restricts to ids below it (paging). */
+export function buildWhere(
+  f: RecordFilter,
+  before?: number,
+): { sql: string; params: (string | number)[] } {
+  const clauses: string[] = [];
+  const params: (string | number)[] = [];
+  const add = (clause: string, ...values: (string | number)[]) => {
+    clauses.push(clause);
+    params.push(...values);
+  };
+  if (f.since !== undefined) add("time_ms >= ?", f.since);
+  if (f.until !== undefined) add("time_ms <= ?", f.until);
+  if (f.service) add("service = ?", f.service);
+  if (f.host) {
+    if (f.host.includes("*")) {
+      // `*` is any run of characters; with no port in the pattern, any port matches.
+      const like = f.host.replace(/[%_\\]/g, "\\$&").replaceAll("*", "%");
+      add("(host LIKE ? ESCAPE '\\' OR host LIKE ? ESCAPE '\\')", like, `${like}:%`);
+    } else if (f.host.includes(":") && !f.host.startsWith("[")) add("host = ?", f.host);
+    else add("(host = ? OR host LIKE ?)", f.host, `${f.host.replace(/[%_]/g, "")}:%`);
+  }
+  if (f.proto) add("(kind = ? OR proto = ?)", f.proto, f.proto);
+  if (f.method) add("method = ?", f.method.toUpperCase());
+  if (f.status) {
+    if (/^[1-5]xx$/i.test(f.status)) {
+      const c = Number(f.status[0]) * 100;
+      add("status BETWEEN ? AND ?", c, c + 99);
+    } else add("status = ?", Number(f.status));
+  }
+  if (f.client) add("client_ip = ?", f.client);
+  if (f.errors) add("(err != '' OR status >= 500)");
+  if (f.q) add("search LIKE ? ESCAPE '\\'", `%${f.q.replace(/[%_\\]/g, "\\$&")}%`);
+  if (f.sid) add("sid = ?", f.sid);
+  if (before !== undefined) add("id < ?", before);
+  return { sql: clauses.length ? `WHERE ${clauses.join(" AND ")}` : "", params };
+}

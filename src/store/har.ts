@@ -1,0 +1,81 @@
+import { VERSION } from "../version.ts";
+
+/**
+ * HAR 1.2 (http://www.softwareishard.com/blog/har-12-spec/) from GOST records: one entry per
+ * HTTP request record (CONNECT tunnels, TLS, DNS and WebSocket frames have no HAR form).
+ */
+// deno-lint-ignore no-explicit-any
+type Json = any;
+
+const pairs = (h: Record<string, string[]> | null | undefined) =>
+  Object.entries(h ?? {}).flatMap(([name, values]) => values.map((value) => ({ name, value })));
+
+function firstHeader(h: Record<string, string[]> | null | undefined, name: string): string {
+  const key = Object.keys(h ?? {}).find((k) => k.toLowerCase() === name);
+  return key ? h![key][0] : "";
+}
+
+/** The request URL: the absolute URI as sent, else scheme://host + path. */
+export function requestUrl(r: Json): string {
+  const http = r.http;
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(http.uri)) return http.uri;
+  const scheme = http.scheme || (r.proto === "tls" ? "https" : "http");
+  return `${scheme}://${http.host || r.host}${http.uri}`;
+}
+
+export function toHar(records: Json[]) {
+  const entries = records.filter((r) => r.http && r.http.method !== "CONNECT" && !r.websocket).map(
+    (r) => {
+      const http = r.http;
+      const url = requestUrl(r);
+      let query: { name: string; value: string }[] = [];
+      try {
+        query = [...new URL(url).searchParams].map(([name, value]) => ({ name, value }));
+      } catch { /* not a URL we can split: no query string */ }
+      const reqType = firstHeader(http.request?.header, "content-type");
+      const respType = firstHeader(http.response?.header, "content-type") ||
+        "application/octet-stream";
+      const timeMs = (r.duration ?? 0) / 1e6;
+      return {
+        startedDateTime: new Date(Date.parse(r.time)).toISOString(),
+        time: timeMs,
+        request: {
+          method: http.method,
+          url,
+          httpVersion: http.proto,
+          cookies: [],
+          headers: pairs(http.request?.header),
+          queryString: query,
+          ...(http.request?.body
+            ? { postData: { mimeType: reqType, text: http.request.body, encoding: "base64" } }
+            : {}),
+          headersSize: -1,
+          bodySize: http.request?.contentLength ?? -1,
+        },
+        response: {
+          status: http.statusCode,
+          statusText: "",
+          httpVersion: http.proto,
+          cookies: [],
+          headers: pairs(http.response?.header),
+          content: {
+            size: http.response?.contentLength ?? 0,
+            mimeType: respType,
+            ...(http.response?.body ? { text: http.response.body, encoding: "base64" } : {}),
+          },
+          redirectURL: firstHeader(http.response?.header, "location"),
+          headersSize: -1,
+          bodySize: http.response?.contentLength ?? -1,
+        },
+        cache: {},
+        timings: { send: 0, wait: timeMs, receive: 0 },
+        serverIPAddress: (r.dst ?? "").replace(/:\d+$/, "").replace(/^\[(.*)\]$/, "$1"),
+        connection: r.sid,
+        ...(r.err ? { comment: r.err } : {}),
+      };
+    },
+  );
+  return {
+    log: { version: "1.2", creator: { name: "snoop", version: VERSION }, pages: [], entries },
+  };
+}

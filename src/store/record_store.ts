@@ -1,0 +1,288 @@
+import { DatabaseSync, type StatementSync } from "node:sqlite";
+import { buildWhere, type RecordFilter } from "./filter.ts";
+
+/**
+ * The embedded record store: GOST records in one SQLite file. Each record keeps its full
+ * JSON beside the columns that filters and aggregates use. Writes arrive in batches from
+ * the `store` recorder (one transaction each); listeners hear about every new record (the
+ * web UI's live list).
+ */
+
+/** A record as the list shows it, without headers and bodies. */
+export interface RecordSummary {
+  id: number;
+  time: string;
+  timeMs: number;
+  service: string;
+  client: string;
+  host: string;
+  proto: string;
+  kind: string;
+  method: string;
+  uri: string;
+  status: number;
+  httpProto: string;
+  inputBytes: number;
+  outputBytes: number;
+  durationMs: number;
+  err: string;
+  sid: string;
+}
+
+export interface RetentionOptions {
+  /** Drop records older than this (ms; 0 = keep). */
+  maxAgeMs: number;
+  /** Keep at most this many records (0 = no limit). */
+  maxRecords: number;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS records (
+  id INTEGER PRIMARY KEY,
+  time_ms INTEGER NOT NULL,
+  time TEXT NOT NULL,
+  service TEXT NOT NULL,
+  client_ip TEXT NOT NULL,
+  host TEXT NOT NULL,
+  proto TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  method TEXT NOT NULL,
+  uri TEXT NOT NULL,
+  status INTEGER NOT NULL,
+  http_proto TEXT NOT NULL,
+  input_bytes INTEGER NOT NULL,
+  output_bytes INTEGER NOT NULL,
+  duration_ns INTEGER NOT NULL,
+  err TEXT NOT NULL,
+  sid TEXT NOT NULL,
+  search TEXT NOT NULL,
+  json TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS records_time ON records (time_ms);
+CREATE INDEX IF NOT EXISTS records_host ON records (host, time_ms);
+CREATE INDEX IF NOT EXISTS records_status ON records (status, time_ms);
+CREATE INDEX IF NOT EXISTS records_sid ON records (sid);
+`;
+
+const SUMMARY_COLUMNS =
+  `id, time, time_ms AS timeMs, service, client_ip AS client, host, proto, kind,
+  method, uri, status, http_proto AS httpProto, input_bytes AS inputBytes,
+  output_bytes AS outputBytes, duration_ns / 1e6 AS durationMs, err, sid`;
+
+// deno-lint-ignore no-explicit-any
+type Json = any;
+
+/** What kind of record this is, for the list: websocket, dns, http, tls or tcp. */
+function kindOf(r: Json): string {
+  if (r.websocket) return "websocket";
+  if (r.dns) return "dns";
+  if (r.http && r.http.method !== "CONNECT") return "http";
+  if (r.tls) return "tls";
+  return r.http ? "connect" : "tcp";
+}
+
+/** Header names and values as one text, for free-text search. */
+function headerText(h: Record<string, string[]> | null | undefined): string {
+  if (!h) return "";
+  return Object.entries(h).map(([k, v]) => `${k}: ${v.join(", ")}`).join("\n");
+}
+
+export class RecordStore {
+  readonly db: DatabaseSync;
+  readonly #insert: StatementSync;
+  readonly #listeners = new Set<(r: RecordSummary) => void>();
+  written = 0;
+
+  constructor(
+    readonly path: string,
+    readonly retention: RetentionOptions = { maxAgeMs: 0, maxRecords: 0 },
+  ) {
+    const dir = path.replace(/\/[^/]*$/, "");
+    if (path !== ":memory:" && dir && dir !== path) Deno.mkdirSync(dir, { recursive: true });
+    this.db = new DatabaseSync(path);
+    this.db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;");
+    this.db.exec(SCHEMA);
+    this.#insert = this.db.prepare(
+      `INSERT INTO records (time_ms, time, service, client_ip, host, proto,
+      kind, method, uri, status, http_proto, input_bytes, output_bytes, duration_ns, err, sid, search, json)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+  }
+
+  /** Stores records (GOST JSON text) in one transaction; returns how many were stored. */
+  insertBatch(jsonRecords: string[]): number {
+    const summaries: RecordSummary[] = [];
+    this.db.exec("BEGIN");
+    try {
+      for (const text of jsonRecords) {
+        let r: Json;
+        try {
+          r = JSON.parse(text);
+        } catch {
+          continue; // not JSON: nothing to store (the collector rejects it earlier)
+        }
+        const timeMs = Date.parse(r.time) || Date.now();
+        const http = r.http ?? {};
+        const summary: RecordSummary = {
+          id: 0,
+          time: String(r.time ?? new Date(timeMs).toISOString()),
+          timeMs,
+          service: String(r.service ?? ""),
+          client: String(r.clientIP || (r.remote ?? "")),
+          host: String(r.host ?? ""),
+          proto: String(r.proto ?? ""),
+          kind: kindOf(r),
+          method: String(http.method ?? (r.dns ? r.dns.type : "")),
+          uri: String(http.uri ?? (r.dns ? r.dns.name : r.tls?.serverName ?? "")),
+          status: Number(http.statusCode ?? 0),
+          httpProto: String(http.proto ?? ""),
+          inputBytes: Number(r.inputBytes ?? 0),
+          outputBytes: Number(r.outputBytes ?? 0),
+          durationMs: Number(r.duration ?? 0) / 1e6,
+          err: String(r.err ?? ""),
+          sid: String(r.sid ?? ""),
+        };
+        const search = `${summary.uri}\n${http.host ?? ""}\n${headerText(http.request?.header)}\n${
+          headerText(http.response?.header)
+        }`;
+        const res = this.#insert.run(
+          summary.timeMs,
+          summary.time,
+          summary.service,
+          summary.client,
+          summary.host,
+          summary.proto,
+          summary.kind,
+          summary.method,
+          summary.uri,
+          summary.status,
+          summary.httpProto,
+          summary.inputBytes,
+          summary.outputBytes,
+          Math.round(summary.durationMs * 1e6),
+          summary.err,
+          summary.sid,
+          search,
+          text,
+        );
+        summary.id = Number(res.lastInsertRowid);
+        summaries.push(summary);
+      }
+      this.db.exec("COMMIT");
+    } catch (e) {
+      this.db.exec("ROLLBACK");
+      throw e;
+    }
+    this.written += summaries.length;
+    for (const s of summaries) for (const l of this.#listeners) l(s);
+    return summaries.length;
+  }
+
+  /** Calls `fn` for every stored record from now on; returns the unsubscribe function. */
+  subscribe(fn: (r: RecordSummary) => void): () => void {
+    this.#listeners.add(fn);
+    return () => this.#listeners.delete(fn);
+  }
+
+  /** Newest first; `before` (an id) pages further back. */
+  list(
+    filter: RecordFilter,
+    limit = 100,
+    before?: number,
+  ): { records: RecordSummary[]; next: number | null } {
+    const { sql, params } = buildWhere(filter, before);
+    const rows = this.db.prepare(
+      `SELECT ${SUMMARY_COLUMNS} FROM records ${sql} ORDER BY id DESC LIMIT ?`,
+    )
+      .all(...params, limit + 1) as unknown as RecordSummary[];
+    const more = rows.length > limit;
+    const records = rows.slice(0, limit).map((r) => ({ ...r }));
+    return { records, next: more ? records[records.length - 1].id : null };
+  }
+
+  /** The full records (GOST JSON) matching a filter, oldest first, for export. */
+  full(filter: RecordFilter, limit = 10_000): { id: number; json: Json }[] {
+    const { sql, params } = buildWhere(filter);
+    const rows = this.db.prepare(`SELECT id, json FROM records ${sql} ORDER BY id DESC LIMIT ?`)
+      .all(...params, limit) as { id: number; json: string }[];
+    return rows.reverse().map((r) => ({ id: r.id, json: JSON.parse(r.json) }));
+  }
+
+  get(id: number): Json | null {
+    const row = this.db.prepare("SELECT json FROM records WHERE id = ?").get(id) as
+      | { json: string }
+      | undefined;
+    return row ? JSON.parse(row.json) : null;
+  }
+
+  bySid(sid: string): Json[] {
+    return (this.db.prepare("SELECT json FROM records WHERE sid = ? ORDER BY id").all(sid) as {
+      json: string;
+    }[])
+      .map((r) => JSON.parse(r.json));
+  }
+
+  /** Aggregates over the filtered records. */
+  stats(filter: RecordFilter) {
+    const { sql, params } = buildWhere(filter);
+    const q = (query: string) =>
+      this.db.prepare(query).all(...params) as Record<string, number | string>[];
+    const perMinute = q(`SELECT (time_ms / 60000) * 60000 AS minute,
+        SUM(status BETWEEN 100 AND 199) AS s1xx, SUM(status BETWEEN 200 AND 299) AS s2xx,
+        SUM(status BETWEEN 300 AND 399) AS s3xx, SUM(status BETWEEN 400 AND 499) AS s4xx,
+        SUM(status >= 500) AS s5xx, SUM(status = 0) AS none, COUNT(*) AS total
+      FROM records ${sql} GROUP BY minute ORDER BY minute`);
+    const topHostsByCount = q(`SELECT host, COUNT(*) AS count FROM records ${sql}
+      GROUP BY host ORDER BY count DESC LIMIT 10`);
+    const topHostsByBytes = q(
+      `SELECT host, SUM(input_bytes + output_bytes) AS bytes FROM records ${sql}
+      GROUP BY host ORDER BY bytes DESC LIMIT 10`,
+    );
+    const protocols = q(
+      `SELECT kind, COUNT(*) AS count FROM records ${sql} GROUP BY kind ORDER BY count DESC`,
+    );
+    const totals =
+      q(`SELECT COUNT(*) AS total, SUM(err != '' OR status >= 500) AS errors FROM records ${sql}`)[
+        0
+      ];
+    const total = Number(totals.total ?? 0), errors = Number(totals.errors ?? 0);
+    return {
+      total,
+      errors,
+      errorRate: total ? errors / total : 0,
+      perMinute,
+      topHostsByCount,
+      topHostsByBytes,
+      protocols,
+    };
+  }
+
+  /** Applies the retention limits; returns how many records were removed. */
+  enforceRetention(now = Date.now()): number {
+    let removed = 0;
+    if (this.retention.maxAgeMs > 0) {
+      removed += Number(
+        this.db.prepare("DELETE FROM records WHERE time_ms < ?").run(now - this.retention.maxAgeMs)
+          .changes,
+      );
+    }
+    if (this.retention.maxRecords > 0) {
+      removed += Number(
+        this.db.prepare(
+          "DELETE FROM records WHERE id <= (SELECT id FROM records ORDER BY id DESC LIMIT 1 OFFSET ?)",
+        )
+          .run(this.retention.maxRecords).changes,
+      );
+    }
+    return removed;
+  }
+
+  count(): number {
+    return Number((this.db.prepare("SELECT COUNT(*) AS n FROM records").get() as { n: number }).n);
+  }
+
+  close(): void {
+    this.#listeners.clear();
+    this.db.close();
+  }
+}

@@ -1,0 +1,94 @@
+import type { Recorder } from "../recorder/recorder.ts";
+import type { Service } from "../service/service.ts";
+
+/**
+ * Prometheus text format (version 0.0.4) of what the services and recorders count.
+ * Label values are escaped as the format requires.
+ */
+const label = (v: string) => v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
+
+export function renderMetrics(services: Service[], recorders: Map<string, Recorder>): string {
+  const out: string[] = [];
+  const family = (name: string, type: string, help: string, rows: [string, number][]) => {
+    out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+    for (const [labels, value] of rows) out.push(`${name}${labels} ${value}`);
+  };
+  const svc = (s: Service, extra = "") => `{service="${label(s.config.name)}"${extra}}`;
+  family(
+    "snoop_connections_total",
+    "counter",
+    "Connections (or datagrams) accepted.",
+    services.map((s) => [svc(s), s.connections]),
+  );
+  family(
+    "snoop_connections_active",
+    "gauge",
+    "Connections being served.",
+    services.map((s) => [svc(s), s.active]),
+  );
+  family(
+    "snoop_records_total",
+    "counter",
+    "Records reported (requests, connections, queries).",
+    services.map((s) => [svc(s), s.sink.counters.records]),
+  );
+  family(
+    "snoop_record_errors_total",
+    "counter",
+    "Records that carry an err.",
+    services.map((s) => [svc(s), s.sink.counters.errors]),
+  );
+  family(
+    "snoop_bytes_in_total",
+    "counter",
+    "Bytes read from clients, per recorded request or connection.",
+    services.map((s) => [svc(s), s.sink.counters.inputBytes]),
+  );
+  family(
+    "snoop_bytes_out_total",
+    "counter",
+    "Bytes written to clients, per recorded request or connection.",
+    services.map((s) => [svc(s), s.sink.counters.outputBytes]),
+  );
+  family(
+    "snoop_sniffed_total",
+    "counter",
+    "Records by sniffed protocol.",
+    services.flatMap((s) =>
+      [...s.sink.counters.byProto].map(([p, n]) =>
+        [svc(s, `,proto="${label(p || "none")}"`), n] as [string, number]
+      )
+    ),
+  );
+  family(
+    "snoop_mitm_certificates_issued_total",
+    "counter",
+    "Leaf certificates issued for interception.",
+    services.filter((s) => s.mitm).map((s) => [svc(s), s.mitm!.issuer.issued]),
+  );
+  const rec = [...recorders.values()];
+  const r = (x: Recorder, extra = "") => `{recorder="${label(x.name)}",kind="${x.kind}"${extra}}`;
+  family(
+    "snoop_recorder_queue_depth",
+    "gauge",
+    "Records waiting in a recorder's queue.",
+    rec.map((x) => [r(x), x.stats().queued]),
+  );
+  family(
+    "snoop_recorder_written_total",
+    "counter",
+    "Records a recorder delivered.",
+    rec.map((x) => [r(x), x.stats().written]),
+  );
+  family(
+    "snoop_recorder_dropped_total",
+    "counter",
+    "Records a recorder dropped, by reason.",
+    rec.flatMap((x) =>
+      Object.entries(x.stats().dropped).map(([why, n]) =>
+        [r(x, `,reason="${label(why)}"`), n] as [string, number]
+      )
+    ),
+  );
+  return out.join("\n") + "\n";
+}

@@ -1,0 +1,188 @@
+import { Buffer } from "node:buffer";
+import zlib from "node:zlib";
+import { timingSafeEqual } from "node:crypto";
+import { toHar } from "../store/har.ts";
+import { filterFromParams } from "../store/filter.ts";
+import type { RecordStore, RecordSummary } from "../store/record_store.ts";
+import { UI_HTML } from "./ui_html.ts";
+
+/**
+ * The web UI and its JSON API as one `fetch(Request) → Response` function (Hono's model:
+ * tests call it without a socket). Routes:
+ *
+ *   GET /                              the UI
+ *   GET /api/records?filters&limit&before     newest first, paged by id
+ *   GET /api/records/:id               one record (GOST JSON)
+ *   GET /api/records/:id/body/:side    a body decoded (gzip, deflate, br, zstd), `side` = request|response
+ *   GET /api/sessions/:sid             every record of one connection
+ *   GET /api/stats?filters             per-minute by status class, top hosts, protocols, error rate
+ *   GET /api/har?filters               HAR 1.2 of the filtered HTTP records
+ *   GET /api/events                    server-sent events: each new record's summary
+ *   GET /ca.crt                        the CA certificate, when one is configured
+ *   GET /metrics                       Prometheus text
+ */
+export interface WebAppOptions {
+  store: RecordStore;
+  token?: string;
+  caFile?: string;
+  metrics?: () => string;
+}
+
+const json = (body: unknown, status = 200) =>
+  new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json" } });
+
+export function createWebApp(opts: WebAppOptions): (req: Request) => Promise<Response> {
+  const { store } = opts;
+  const tokenBytes = opts.token ? new TextEncoder().encode(opts.token) : null;
+
+  const authorized = (req: Request): boolean => {
+    if (!tokenBytes) return true;
+    const url = new URL(req.url);
+    const given = url.searchParams.get("token") ??
+      req.headers.get("authorization")?.replace(/^Bearer\s+/i, "") ??
+      /(?:^|;\s*)snoop_token=([^;]+)/.exec(req.headers.get("cookie") ?? "")?.[1] ?? "";
+    const g = new TextEncoder().encode(given);
+    return g.length === tokenBytes.length && timingSafeEqual(g, tokenBytes);
+  };
+
+  return async (req: Request): Promise<Response> => {
+    const url = new URL(req.url);
+    if (!authorized(req)) {
+      return json({ error: "a token is required (?token= or Authorization: Bearer)" }, 401);
+    }
+    if (req.method !== "GET") return json({ error: "only GET" }, 405);
+    const path = url.pathname;
+    try {
+      if (path === "/") {
+        const headers: Record<string, string> = { "content-type": "text/html; charset=utf-8" };
+        // Keep the token for the page's own API calls.
+        if (opts.token) {
+          headers["set-cookie"] = `snoop_token=${opts.token}; HttpOnly; SameSite=Strict; Path=/`;
+        }
+        return new Response(UI_HTML, { headers });
+      }
+      if (path === "/api/records") {
+        const limit = Math.min(
+          Math.max(Number(url.searchParams.get("limit") ?? 100) || 100, 1),
+          1000,
+        );
+        const before = url.searchParams.get("before");
+        return json(
+          store.list(
+            filterFromParams(url.searchParams),
+            limit,
+            before ? Number(before) : undefined,
+          ),
+        );
+      }
+      let m = /^\/api\/records\/(\d+)$/.exec(path);
+      if (m) {
+        const rec = store.get(Number(m[1]));
+        return rec ? json(rec) : json({ error: "no such record" }, 404);
+      }
+      m = /^\/api\/records\/(\d+)\/body\/(request|response)$/.exec(path);
+      if (m) return body(store.get(Number(m[1])), m[2] as "request" | "response");
+      m = /^\/api\/sessions\/([0-9a-v]{20})$/.exec(path);
+      if (m) return json(store.bySid(m[1]));
+      if (path === "/api/stats") return json(store.stats(filterFromParams(url.searchParams)));
+      if (path === "/api/har") {
+        const har = toHar(store.full(filterFromParams(url.searchParams)).map((r) => r.json));
+        return new Response(JSON.stringify(har, null, 1), {
+          headers: {
+            "content-type": "application/json",
+            "content-disposition": 'attachment; filename="snoop.har"',
+          },
+        });
+      }
+      if (path === "/api/events") return events(store, req.signal);
+      if (path === "/ca.crt") {
+        if (!opts.caFile) return json({ error: "no CA configured" }, 404);
+        return new Response(await Deno.readFile(opts.caFile), {
+          headers: {
+            "content-type": "application/x-x509-ca-cert",
+            "content-disposition": 'attachment; filename="snoop-ca.crt"',
+          },
+        });
+      }
+      if (path === "/metrics" && opts.metrics) {
+        return new Response(opts.metrics(), {
+          headers: { "content-type": "text/plain; version=0.0.4" },
+        });
+      }
+      return json({ error: "not found" }, 404);
+    } catch (e) {
+      if (e instanceof RangeError) return json({ error: e.message }, 400);
+      throw e;
+    }
+  };
+}
+
+/** A body, decoded by its Content-Encoding, with its Content-Type. */
+// deno-lint-ignore no-explicit-any
+function body(rec: any, side: "request" | "response"): Response {
+  const msg = rec?.http?.[side];
+  if (!msg) return json({ error: "no such record or no HTTP message" }, 404);
+  if (!msg.body) return new Response(null, { status: 204 });
+  const header = msg.header ?? {};
+  const get = (name: string) => {
+    const key = Object.keys(header).find((k) => k.toLowerCase() === name);
+    return key ? String(header[key][0]) : "";
+  };
+  let bytes: Uint8Array = Buffer.from(msg.body, "base64");
+  const encoding = get("content-encoding").toLowerCase();
+  let decoded = "identity";
+  try {
+    if (encoding === "gzip" || encoding === "x-gzip") bytes = zlib.gunzipSync(bytes);
+    else if (encoding === "deflate") bytes = zlib.inflateSync(bytes);
+    else if (encoding === "br") bytes = zlib.brotliDecompressSync(bytes);
+    else if (encoding === "zstd") bytes = zlib.zstdDecompressSync(bytes);
+    if (["gzip", "x-gzip", "deflate", "br", "zstd"].includes(encoding)) decoded = encoding;
+  } catch {
+    // A body cut at http.maxBodySize may not decompress: serve it as captured.
+    decoded = `${encoding} (could not decode; captured bytes shown)`;
+  }
+  return new Response(new Uint8Array(bytes), {
+    headers: {
+      "content-type": get("content-type") || "application/octet-stream",
+      "x-snoop-decoded": decoded,
+      "x-content-type-options": "nosniff",
+      "content-security-policy": "sandbox",
+    },
+  });
+}
+
+/** Server-sent events of new record summaries, until the client goes away. */
+function events(store: RecordStore, signal: AbortSignal): Response {
+  const encoder = new TextEncoder();
+  let unsubscribe = () => {};
+  let keepAlive: ReturnType<typeof setInterval> | undefined;
+  const stream = new ReadableStream<Uint8Array>({
+    start(controller) {
+      controller.enqueue(encoder.encode(": snoop live records\n\n"));
+      unsubscribe = store.subscribe((r: RecordSummary) => {
+        try {
+          controller.enqueue(encoder.encode(`event: record\ndata: ${JSON.stringify(r)}\n\n`));
+        } catch { /* closed */ }
+      });
+      keepAlive = setInterval(() => {
+        try {
+          controller.enqueue(encoder.encode(": ping\n\n"));
+        } catch { /* closed */ }
+      }, 15_000);
+      signal.addEventListener("abort", () => {
+        unsubscribe();
+        clearInterval(keepAlive);
+        try {
+          controller.close();
+        } catch { /* closed */ }
+      });
+    },
+    cancel() {
+      unsubscribe();
+      clearInterval(keepAlive);
+    },
+  });
+  return new Response(stream, {
+    headers: { "content-type": "text/event-stream", "cache-control": "no-cache" },
+  });
+}
