@@ -114,7 +114,8 @@ async function load(append) {
 async function charts() {
   const s = await (await fetch("/api/stats?" + params())).json();
   const svg = $("#traffic");
-  const w = svg.clientWidth || 600, h = 80, n = Math.max(s.perMinute.length, 1), bw = Math.max(2, w / n - 2);
+  const w = svg.clientWidth || 600, h = 80, n = Math.max(s.perMinute.length, 1);
+  const step = Math.min(w / n, 24), bw = Math.max(2, step - 2);
   const max = Math.max(1, ...s.perMinute.map((m) => m.total));
   const colors = [["s2xx", "--s2"], ["s3xx", "--s3"], ["s4xx", "--s4"], ["s5xx", "--s5"], ["s1xx", "--s0"], ["none", "--s0"]];
   let out = "";
@@ -124,7 +125,7 @@ async function charts() {
       const bh = (m[k] || 0) / max * h;
       if (!bh) continue;
       y -= bh;
-      out += "<rect x='" + (i * (w / n)) + "' y='" + y + "' width='" + bw + "' height='" + bh + "' fill='var(" + c + ")'><title>" + new Date(m.minute).toLocaleTimeString() + " " + k + ": " + m[k] + "</title></rect>";
+      out += "<rect x='" + (i * step) + "' y='" + y + "' width='" + bw + "' height='" + bh + "' fill='var(" + c + ")'><title>" + new Date(m.minute).toLocaleTimeString() + " " + k + ": " + m[k] + "</title></rect>";
     }
   });
   svg.innerHTML = out + "<text x='4' y='88' font-size='10' fill='#6b7280'>" + s.total + " records, " + (s.errorRate * 100).toFixed(1) + "% errors</text>";

@@ -1,0 +1,134 @@
+/**
+ * Headless Chromium driven over the DevTools protocol (CDP) with Deno's own WebSocket:
+ * evaluate script in the page, wait for conditions, take screenshots. Bounded: every call
+ * has a deadline, and `close` kills every process of the profile.
+ */
+export class Browser {
+  #ws!: WebSocket;
+  #id = 0;
+  #pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+
+  private constructor(readonly child: Deno.ChildProcess, readonly profile: string) {}
+
+  static async launch(home: string, url: string): Promise<Browser> {
+    const profile = `${home}/cdp-profile`;
+    const child = new Deno.Command("chromium", {
+      args: [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1400,900",
+        "--remote-debugging-port=0",
+        `--user-data-dir=${profile}`,
+        url,
+      ],
+      env: { HOME: home },
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    const browser = new Browser(child, profile);
+    try {
+      let port = 0;
+      for (let i = 0; i < 200 && !port; i++) {
+        const text = await Deno.readTextFile(`${profile}/DevToolsActivePort`).catch(() => "");
+        port = Number(text.split("\n")[0]) || 0;
+        if (!port) await new Promise((r) => setTimeout(r, 50));
+      }
+      if (!port) throw new Error("chromium did not open its DevTools port");
+      let wsUrl = "";
+      for (let i = 0; i < 100 && !wsUrl; i++) {
+        const targets = await (await fetch(`http://127.0.0.1:${port}/json/list`)).json();
+        wsUrl = targets.find((t: { type: string }) => t.type === "page")?.webSocketDebuggerUrl ??
+          "";
+        if (!wsUrl) await new Promise((r) => setTimeout(r, 50));
+      }
+      browser.#ws = new WebSocket(wsUrl);
+      await new Promise((resolve, reject) => {
+        browser.#ws.onopen = resolve;
+        browser.#ws.onerror = () => reject(new Error("CDP connection failed"));
+      });
+      browser.#ws.onmessage = (e) => {
+        const msg = JSON.parse(String(e.data));
+        const p = msg.id !== undefined ? browser.#pending.get(msg.id) : undefined;
+        if (!p) return;
+        browser.#pending.delete(msg.id);
+        if (msg.error) p.reject(new Error(msg.error.message));
+        else p.resolve(msg.result);
+      };
+      return browser;
+    } catch (e) {
+      await browser.close();
+      throw e;
+    }
+  }
+
+  send(method: string, params: Record<string, unknown> = {}, timeoutMs = 15_000): Promise<unknown> {
+    const id = ++this.#id;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#pending.delete(id);
+        reject(new Error(`${method} timed out`));
+      }, timeoutMs);
+      this.#pending.set(id, {
+        resolve: (v) => {
+          clearTimeout(timer);
+          resolve(v);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      });
+      this.#ws.send(JSON.stringify({ id, method, params }));
+    });
+  }
+
+  /** Evaluates an expression (awaiting promises) and returns its value. */
+  async eval<T>(expression: string): Promise<T> {
+    const r = await this.send("Runtime.evaluate", {
+      expression,
+      awaitPromise: true,
+      returnByValue: true,
+    }) as {
+      result: { value: T };
+      exceptionDetails?: { text: string; exception?: { description?: string } };
+    };
+    if (r.exceptionDetails) {
+      throw new Error(r.exceptionDetails.exception?.description ?? r.exceptionDetails.text);
+    }
+    return r.result.value;
+  }
+
+  /** Waits until `expression` is truthy in the page. */
+  async waitFor(expression: string, what: string, timeoutMs = 10_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!(await this.eval<boolean>(`Boolean(${expression})`))) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  async screenshot(file: string): Promise<void> {
+    const r = await this.send("Page.captureScreenshot", { format: "png" }) as { data: string };
+    await Deno.mkdir(file.replace(/\/[^/]*$/, ""), { recursive: true });
+    await Deno.writeFile(file, Uint8Array.from(atob(r.data), (c) => c.charCodeAt(0)));
+  }
+
+  async close(): Promise<void> {
+    try {
+      this.#ws?.close();
+    } catch { /* closed */ }
+    try {
+      this.child.kill("SIGKILL");
+    } catch { /* gone */ }
+    await this.child.status;
+    await new Deno.Command("pkill", { args: ["-KILL", "-f", this.profile] }).output().catch(
+      () => {},
+    );
+  }
+}
