@@ -8,6 +8,7 @@ import type { Config } from "./config/types.ts";
 import { log, Logger } from "./log.ts";
 import { dataDir, MAIN_JOB_ADDR, MAIN_JOB_UI, mainJobConfig } from "./main_job.ts";
 import { caCommand, ensureCa, trustInstructions } from "./ca_command.ts";
+import { collectCommand } from "./collect_command.ts";
 import { VERSION } from "./version.ts";
 
 export const USAGE = `snoop ${VERSION} — a proxy that records what passes through it
@@ -15,6 +16,7 @@ export const USAGE = `snoop ${VERSION} — a proxy that records what passes thro
 Usage:
   snoop [-L URL]... [-C FILE]... [-O yaml|json] [-D] [-V]
   snoop ca [--kind ecdsa|rsa] [--dir DIR] [--force]     create a CA for interception
+  snoop collect [--addr A] [--store F] [--loki.url U]    store and show records of many proxies
 
 Options:
   -L URL    a service, GOST style: [handler://][user:pass@][host]:port[/targets][?opt=value&...]
@@ -105,6 +107,7 @@ export function configToPlain(config: Config): Record<string, unknown> {
 /** Runs the command line; resolves with the exit code. */
 export async function main(args: string[]): Promise<number> {
   if (args[0] === "ca") return await caCommand(args.slice(1));
+  if (args[0] === "collect") return await collectCommand(args.slice(1));
   let parsed;
   try {
     parsed = parseArgs({

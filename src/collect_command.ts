@@ -1,0 +1,75 @@
+import { parseArgs } from "node:util";
+import { Collector } from "./collector/collector.ts";
+import { parseGoDuration } from "./config/metadata.ts";
+import { log, Logger } from "./log.ts";
+import { dataDir } from "./main_job.ts";
+
+export const COLLECT_USAGE =
+  `snoop collect — store and show records from many proxies (snoop or GOST)
+
+Usage:
+  snoop collect [--addr 127.0.0.1:8000] [--store FILE] [--token T]
+                [--loki.url URL] [--loki.id gost] [--retention.maxAge 168h] [--retention.maxRecords N]
+
+Point GOST's or snoop's http recorder at it:  recorders: [{ name: r, http: { url: http://HOST:8000 } }]
+Records POSTed to any path are stored (SQLite, default <data>/collector.db) and, with
+--loki.url, pushed to Loki as gost-plugins does. GET / serves the web UI and query API.
+Beyond loopback, --token is required (Authorization: Bearer T; recorder header: option).`;
+
+export async function collectCommand(args: string[]): Promise<number> {
+  let v;
+  try {
+    v = parseArgs({
+      args,
+      options: {
+        addr: { type: "string", default: "127.0.0.1:8000" },
+        store: { type: "string" },
+        token: { type: "string" },
+        "loki.url": { type: "string" },
+        "loki.id": { type: "string", default: "gost" },
+        "retention.maxAge": { type: "string", default: "0" },
+        "retention.maxRecords": { type: "string", default: "0" },
+        D: { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+      },
+      strict: true,
+    }).values;
+  } catch (e) {
+    console.error(`snoop collect: ${(e as Error).message}\n\n${COLLECT_USAGE}`);
+    return 2;
+  }
+  if (v.help) {
+    console.log(COLLECT_USAGE);
+    return 0;
+  }
+  if (v.D) Logger.level = "debug";
+  const maxAgeMs = parseGoDuration(v["retention.maxAge"]!);
+  const maxRecords = Number(v["retention.maxRecords"]);
+  if (maxAgeMs === null || !Number.isInteger(maxRecords) || maxRecords < 0) {
+    console.error(
+      "snoop collect: --retention.maxAge takes a duration (168h), --retention.maxRecords a count",
+    );
+    return 2;
+  }
+  let collector: Collector;
+  try {
+    collector = await Collector.start({
+      addr: v.addr!,
+      storePath: v.store ?? `${dataDir()}/collector.db`,
+      token: v.token,
+      lokiUrl: v["loki.url"],
+      lokiId: v["loki.id"]!,
+      maxAgeMs,
+      maxRecords,
+    }, log);
+  } catch (e) {
+    console.error(`snoop collect: ${(e as Error).message}`);
+    return 2;
+  }
+  await new Promise<void>((resolve) => {
+    for (const sig of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(sig, () => resolve());
+  });
+  await collector.stop();
+  log.info("collector stopped", collector.counts);
+  return 0;
+}

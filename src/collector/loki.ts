@@ -1,0 +1,132 @@
+import type { Logger } from "../log.ts";
+import { HttpPoster } from "../net/http_client.ts";
+import { QueuedRecorder } from "../recorder/queued_recorder.ts";
+
+/**
+ * Pushes records to Grafana Loki the way gost-plugins' recorder does
+ * (POST /loki/api/v1/push, JSON): one stream per service (label `service_name`, plus `node`
+ * when set), each record one line with structured metadata, `X-Scope-OrgId` set to the id.
+ */
+// deno-lint-ignore no-explicit-any
+type Json = any;
+
+/** Go's `time.Duration.String()`: `275.290907ms`, `1.5s`, `2m3.5s`, `1h0m0s`. */
+export function goDuration(ns: number): string {
+  if (ns === 0) return "0s";
+  const neg = ns < 0 ? "-" : "";
+  ns = Math.abs(ns);
+  const trim = (v: string) => v.replace(/\.?0+$/, "");
+  if (ns < 1e3) return `${neg}${ns}ns`;
+  if (ns < 1e6) return `${neg}${trim((ns / 1e3).toFixed(3))}µs`;
+  if (ns < 1e9) return `${neg}${trim((ns / 1e6).toFixed(6))}ms`;
+  const h = Math.floor(ns / 3.6e12), m = Math.floor((ns % 3.6e12) / 6e10);
+  const s = trim(((ns % 6e10) / 1e9).toFixed(9));
+  if (h) return `${neg}${h}h${m}m${s}s`;
+  if (m) return `${neg}${m}m${s}s`;
+  return `${neg}${s}s`;
+}
+
+const OPCODES: Record<number, string> = {
+  0: "continuation",
+  1: "text",
+  2: "binary",
+  8: "close",
+  9: "ping",
+  10: "pong",
+};
+
+/** HTTP/1 wire text of a header map (`Name: value` lines). */
+function headerText(h: Record<string, string[]> | null | undefined): string {
+  return Object.entries(h ?? {}).flatMap(([k, vs]) => vs.map((v) => `${k}: ${v}\r\n`)).join("");
+}
+
+/** The log line gost-plugins writes for a record. */
+export function lokiLine(r: Json): string {
+  let line = `${r.client || "-"} ${r.host || "-"}`;
+  if (r.tls) {
+    line += ` ${r.tls.version || "-"} ${r.tls.proto || "-"} ${r.inputBytes ?? 0} ${
+      r.outputBytes ?? 0
+    }`;
+  }
+  if (r.websocket && r.http) {
+    const w = r.websocket;
+    line += ` ${r.http.method} ${r.http.host} ${r.http.uri} websocket ${w.from} ${
+      w.fin ? "fin" : "fragment"
+    } ${OPCODES[w.opcode] ?? "-"} ${w.masked ? "mask" : "unmask"} ${w.length}`;
+  } else if (r.http) {
+    line += ` ${r.http.method} ${r.http.host} ${r.http.uri} ${r.http.proto} ${r.http.statusCode} ${
+      r.http.request?.contentLength ?? 0
+    } ${r.http.response?.contentLength ?? 0}`;
+  }
+  if (r.dns) line += ` ${String(r.dns.name).replace(/\.$/, "")} ${r.dns.class} ${r.dns.type}`;
+  if (!r.tls && !r.http) line += ` ${r.inputBytes ?? 0} ${r.outputBytes ?? 0}`;
+  line += ` ${goDuration(Number(r.duration ?? 0))}`;
+  if (r.err) line += ` ${r.err}`;
+  return line;
+}
+
+/** Structured metadata (every value a string; empty ones left out). */
+export function lokiMetadata(r: Json): Record<string, string> {
+  const m: Record<string, string> = {
+    node: r.node ?? "",
+    network: r.network ?? "",
+    remote: r.remote ?? "",
+    client: r.client ?? "",
+    host: r.host ?? "",
+    uri: r.http?.uri ?? "",
+    src: r.src ?? "",
+    dst: r.dst ?? "",
+    client_id: r.clientID ?? "",
+    proto: r.proto ?? "",
+    sid: r.sid ?? "",
+    http_request_header: r.http ? headerText(r.http.request?.header) : "",
+    http_response_header: r.http ? headerText(r.http.response?.header) : "",
+    tls_cipher_suite: r.tls?.cipherSuite ?? "",
+    tls_version: r.tls?.version ?? "",
+    dns_question: r.dns?.question ?? "",
+    dns_answer: r.dns?.answer ?? "",
+    dns_cached: r.dns ? String(Boolean(r.dns.cached)) : "",
+    route: r.route ?? "",
+    error: r.err ? "true" : "",
+    duration: String(r.duration ?? 0),
+    ts: r.time ?? "",
+  };
+  for (const k of Object.keys(m)) if (m[k] === "") delete m[k];
+  return m;
+}
+
+/** The push body for a batch of records. */
+export function lokiPushBody(records: Json[], nowNs: () => string): { streams: Json[] } {
+  const streams = new Map<string, Json>();
+  for (const r of records) {
+    const labels: Record<string, string> = { service_name: r.service ?? "" };
+    if (r.node) labels.node = r.node;
+    const key = JSON.stringify(labels);
+    let s = streams.get(key);
+    if (!s) streams.set(key, s = { stream: labels, values: [] });
+    s.values.push([nowNs(), lokiLine(r), lokiMetadata(r)]);
+  }
+  return { streams: [...streams.values()] };
+}
+
+export class LokiPusher extends QueuedRecorder {
+  readonly kind = "loki";
+  readonly #poster: HttpPoster;
+
+  constructor(url: string, tenant: string, timeoutMs: number, log: Logger) {
+    super("loki", 10_000, log, 500);
+    this.#poster = new HttpPoster(url, timeoutMs, tenant ? { "X-Scope-OrgId": tenant } : {});
+  }
+
+  protected async deliver(batch: string[]): Promise<number> {
+    const records = batch.map((b) => JSON.parse(b));
+    const body = lokiPushBody(records, () => `${BigInt(Date.now()) * 1_000_000n}`);
+    const status = await this.#poster.post(JSON.stringify(body));
+    if (status >= 300) throw new Error(`loki answered ${status}`);
+    return 0;
+  }
+
+  protected shutdown(): void {
+    this.#poster.reset();
+  }
+}
