@@ -60,6 +60,7 @@ export class DnsHandler implements Handler {
   /** DNS over TCP: length-prefixed messages, answered in order, until the client closes. */
   async handle(conn: Deno.Conn, ctx: ConnContext): Promise<void> {
     const client = new BufferedConn(conn);
+    const release = ctx.closeOnShutdown(client);
     try {
       for (;;) {
         let query: Uint8Array;
@@ -78,6 +79,7 @@ export class DnsHandler implements Handler {
         await writeAll(client, framed);
       }
     } finally {
+      release();
       closeQuietly(client);
     }
   }

@@ -66,6 +66,7 @@ export class HttpHandler implements Handler {
   async serve(client: BufferedConn, ctx: ConnContext): Promise<void> {
     const reader = new MessageReader(client, new Http1Parser("request"));
     let first = true;
+    const release = ctx.closeOnShutdown(client);
     try {
       for (;;) {
         let ev: Http1Event | null;
@@ -97,6 +98,7 @@ export class HttpHandler implements Handler {
         if (!(await this.#forward(client, reader, ev, ctx))) return;
       }
     } finally {
+      release();
       closeQuietly(client);
     }
   }

@@ -97,8 +97,25 @@ export class DuplexStream implements Stream {
     });
   }
 
+  /**
+   * Ends our side. Resolves on finish, close or error: `end()`'s own callback never fires
+   * when the socket is destroyed first (the peer went away), and a relay must not wait on it.
+   */
   closeWrite(): Promise<void> {
-    return new Promise((resolve) => this.socket.end(() => resolve()));
+    const s = this.socket;
+    if (s.destroyed || s.writableEnded) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        s.off("finish", done);
+        s.off("close", done);
+        s.off("error", done);
+        resolve();
+      };
+      s.once("finish", done);
+      s.once("close", done);
+      s.once("error", done);
+      s.end();
+    });
   }
 
   close(): void {

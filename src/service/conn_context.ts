@@ -50,6 +50,18 @@ export class ConnContext {
     };
   }
 
+  /** Closes `stream` when the service shuts down; returns the function that cancels this. */
+  closeOnShutdown(stream: { close(): void }): () => void {
+    const onAbort = () => {
+      try {
+        stream.close();
+      } catch { /* already closed */ }
+    };
+    if (this.signal.aborted) onAbort();
+    this.signal.addEventListener("abort", onAbort, { once: true });
+    return () => this.signal.removeEventListener("abort", onAbort);
+  }
+
   /** Stamps the duration and queues the record. */
   emit(record: HandlerRecord & { startMs: number }): void {
     if (!this.sink.recording) return;

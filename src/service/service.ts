@@ -241,7 +241,20 @@ export class Service {
       clearTimeout(timer);
     }
     this.#abort.abort();
-    await Promise.allSettled([...this.#active]);
+    // Aborting closes every tunnel; handlers then finish within their own deadlines. A
+    // last bound keeps shutdown from ever hanging on one that does not.
+    const left = [...this.#active];
+    if (left.length > 0) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const finished = await Promise.race([
+        Promise.allSettled(left).then(() => true),
+        new Promise<false>((r) => timer = setTimeout(() => r(false), 5000)),
+      ]);
+      clearTimeout(timer);
+      if (!finished) {
+        this.log.warn("connections still open after shutdown", { count: this.#active.size });
+      }
+    }
     this.#udp = null;
     this.handler.close?.();
   }

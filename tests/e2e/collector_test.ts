@@ -82,7 +82,7 @@ Deno.test({
       assert.equal(mitm.proto, "tls");
       // Loki got every record, in one stream per service, as gost-plugins formats them.
       const pushes = await until(
-        async () => loki.pushes,
+        () => Promise.resolve(loki.pushes),
         (p) => p.flatMap((x) => x.body.streams.flatMap((s: Json) => s.values)).length === 4,
         "4 Loki lines",
       );
