@@ -8,12 +8,15 @@
  *   certs    new-host certificate issuance p50/p99 and the longest event-loop stall.
  *   mitm     intercepted HTTPS: requests/s and p99 over HTTP/1.1 (50 keep-alive clients)
  *            and HTTP/2 (50 concurrent streams on 5 connections).
+ *   store    one million records into the SQLite store in batches, then filtered queries
+ *            and aggregates over them.
  *
  * Prints a Markdown table per scenario with the machine it ran on.
  */
 import { relay } from "../src/relay/relay.ts";
 import { CertificateAuthority } from "../src/mitm/ca.ts";
 import { LeafIssuer } from "../src/mitm/leaf_issuer.ts";
+import { RecordStore } from "../src/store/record_store.ts";
 import http2 from "node:http2";
 import net from "node:net";
 import tls from "node:tls";
@@ -442,12 +445,99 @@ async function mitmScenario() {
   console.log("\n(the load generator, TLS included, runs in Deno on the same 2 cores)");
 }
 
+/** One million records: ingest rate in batches of 500, then query and aggregate times. */
+async function storeScenario() {
+  const dir = await Deno.makeTempDir();
+  const total = 1_000_000, batch = 500;
+  const store = new RecordStore(`${dir}/records.db`);
+  const hosts = Array.from({ length: 200 }, (_, i) => `host-${i}.example.com:443`);
+  const start = Date.parse("2026-11-20T00:00:00Z");
+  const make = (i: number) =>
+    JSON.stringify({
+      service: i % 3 ? "edge" : "office",
+      network: "tcp",
+      remote: `10.0.${(i >> 8) & 255}.${i & 255}:5000`,
+      local: "127.0.0.1:8080",
+      host: hosts[i % hosts.length],
+      proto: "tls",
+      clientIP: `127.0.${(i >> 8) & 255}.${i & 255}`,
+      http: {
+        host: hosts[i % hosts.length].replace(/:443$/, ""),
+        method: i % 10 ? "GET" : "POST",
+        proto: "HTTP/2.0",
+        scheme: "https",
+        uri: `/api/v1/items/${i}?q=${i % 97}`,
+        statusCode: [200, 200, 200, 201, 304, 404, 500][i % 7],
+        request: {
+          contentLength: 0,
+          header: { "User-Agent": ["bench/1"], "X-Request-Id": [`req-${i}`] },
+          body: null,
+        },
+        response: {
+          contentLength: 1024,
+          header: { "Content-Type": ["application/json"] },
+          body: null,
+        },
+      },
+      inputBytes: 300,
+      outputBytes: 1400,
+      sid: "crugtkkdfur6asj5vbtg",
+      duration: 5_000_000,
+      time: new Date(start + i * 600).toISOString(), // a week of traffic
+    });
+  try {
+    const t0 = performance.now();
+    for (let i = 0; i < total; i += batch) {
+      store.insertBatch(Array.from({ length: batch }, (_, k) => make(i + k)));
+    }
+    const ingest = (performance.now() - t0) / 1000;
+    const time = (label: string, fn: () => unknown) => {
+      const runs: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        const t = performance.now();
+        fn();
+        runs.push(performance.now() - t);
+      }
+      return [label, median(runs)] as const;
+    };
+    const day = 86_400_000;
+    const rows = [
+      time("newest 100, no filter", () => store.list({}, 100)),
+      time("host = one host, newest 100", () => store.list({ host: "host-7.example.com" }, 100)),
+      time(
+        "host wildcard *.example.com, status 5xx, newest 100",
+        () => store.list({ host: "*.example.com", status: "5xx" }, 100),
+      ),
+      time(
+        "one day, method POST, newest 100",
+        () => store.list({ since: start + 2 * day, until: start + 3 * day, method: "POST" }, 100),
+      ),
+      time("free text in headers (req-999999)", () => store.list({ q: "req-999999" }, 100)),
+      time(
+        "aggregates over one day",
+        () => store.stats({ since: start + 2 * day, until: start + 3 * day }),
+      ),
+      time("aggregates over everything", () => store.stats({})),
+    ];
+    console.log(
+      `\n### store: ${total.toLocaleString("en")} records in SQLite (batches of ${batch})\n`,
+    );
+    console.log(`ingest: ${(total / ingest).toFixed(0)} records/s (${ingest.toFixed(1)} s)\n`);
+    console.log("| query | ms (median of 3) |\n|---|---:|");
+    for (const [label, ms] of rows) console.log(`| ${label} | ${ms.toFixed(1)} |`);
+  } finally {
+    store.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
 const scenarios: Record<string, () => Promise<void>> = {
   relay: relayScenario,
   copy: copyScenario,
   requests: requestsScenario,
   certs: certsScenario,
   mitm: mitmScenario,
+  store: storeScenario,
 };
 const wanted = Deno.args.length ? Deno.args : Object.keys(scenarios);
 console.log(`## snoop bench — ${new Date().toISOString().slice(0, 10)} — ${machine()}`);
