@@ -71,21 +71,16 @@ export class App {
       caFile: ui.caFile || undefined,
       metrics: () => renderMetrics(this.services, this.recorders),
     });
-    let addr!: Deno.NetAddr;
-    const listening = new Promise<void>((resolve) => {
-      const server = Deno.serve({
-        hostname,
-        port,
-        signal: abort.signal,
-        onListen: (a) => {
-          addr = a as Deno.NetAddr;
-          resolve();
-        },
-      }, handler);
-      this.#ui = { server, abort, addr: undefined as unknown as Deno.NetAddr };
-    });
-    await listening;
-    this.#ui!.addr = addr;
+    let listening!: (a: Deno.NetAddr) => void;
+    const ready = new Promise<Deno.NetAddr>((r) => listening = r);
+    const server = Deno.serve({
+      hostname,
+      port,
+      signal: abort.signal,
+      onListen: (a) => listening(a as Deno.NetAddr),
+    }, handler);
+    const addr = await ready;
+    this.#ui = { server, abort, addr };
     this.log.info("web UI listening", { url: `http://${addr.hostname}:${addr.port}/` });
   }
 

@@ -8,11 +8,12 @@ export const COLLECT_USAGE =
   `snoop collect — store and show records from many proxies (snoop or GOST)
 
 Usage:
-  snoop collect [--addr 127.0.0.1:8000] [--store FILE] [--token T]
+  snoop collect [--addr 127.0.0.1:8000] [--store FILE | --postgres URL] [--token T]
                 [--loki.url URL] [--loki.id gost] [--retention.maxAge 168h] [--retention.maxRecords N]
 
 Point GOST's or snoop's http recorder at it:  recorders: [{ name: r, http: { url: http://HOST:8000 } }]
-Records POSTed to any path are stored (SQLite, default <data>/collector.db) and, with
+Records POSTed to any path are stored (SQLite, default <data>/collector.db, or PostgreSQL
+with --postgres postgres://user:pass@host:5432/db) and, with
 --loki.url, pushed to Loki as gost-plugins does. GET / serves the web UI and query API.
 Beyond loopback, --token is required (Authorization: Bearer T; recorder header: option).`;
 
@@ -24,6 +25,7 @@ export async function collectCommand(args: string[]): Promise<number> {
       options: {
         addr: { type: "string", default: "127.0.0.1:8000" },
         store: { type: "string" },
+        postgres: { type: "string" },
         token: { type: "string" },
         "loki.url": { type: "string" },
         "loki.id": { type: "string", default: "gost" },
@@ -56,6 +58,7 @@ export async function collectCommand(args: string[]): Promise<number> {
     collector = await Collector.start({
       addr: v.addr!,
       storePath: v.store ?? `${dataDir()}/collector.db`,
+      postgresUrl: v.postgres,
       token: v.token,
       lokiUrl: v["loki.url"],
       lokiId: v["loki.id"]!,

@@ -1,6 +1,9 @@
 import type { Logger } from "../log.ts";
 import { splitHostPort } from "../net/address.ts";
+import type { Recorder } from "../recorder/recorder.ts";
 import { StoreRecorder } from "../recorder/store_recorder.ts";
+import { PgRecorder, PgRecordStore } from "../store/pg_store.ts";
+import type { RecordQueries } from "../store/summary.ts";
 import { createWebApp } from "../web/web_app.ts";
 import { LokiPusher } from "./loki.ts";
 
@@ -13,6 +16,8 @@ import { LokiPusher } from "./loki.ts";
 export interface CollectorOptions {
   addr: string;
   storePath: string;
+  /** PostgreSQL instead of SQLite: `postgres://user:pass@host:5432/db`. */
+  postgresUrl?: string;
   token?: string;
   lokiUrl?: string;
   lokiId: string;
@@ -33,7 +38,7 @@ export class Collector {
   private constructor(
     /** Records accepted, and requests refused as malformed. */
     readonly counts: { accepted: number; rejected: number },
-    readonly store: StoreRecorder,
+    readonly store: Recorder,
     readonly loki: LokiPusher | undefined,
     readonly server: Deno.HttpServer,
     readonly abort: AbortController,
@@ -47,14 +52,27 @@ export class Collector {
     if (!loopback && !opts.token) {
       throw new Error(`the collector listens on ${opts.addr}, beyond loopback: give it a --token`);
     }
-    const store = new StoreRecorder("collector", 100_000, opts.storePath, {
-      maxAgeMs: opts.maxAgeMs,
-      maxRecords: opts.maxRecords,
-    }, log.child("store"));
+    const retention = { maxAgeMs: opts.maxAgeMs, maxRecords: opts.maxRecords };
+    let store: Recorder, queries: RecordQueries;
+    if (opts.postgresUrl) {
+      const pgStore = await PgRecordStore.connect(opts.postgresUrl, retention);
+      store = new PgRecorder(pgStore, 100_000, log.child("postgres"));
+      queries = pgStore;
+    } else {
+      const sqlite = new StoreRecorder(
+        "collector",
+        100_000,
+        opts.storePath,
+        retention,
+        log.child("store"),
+      );
+      store = sqlite;
+      queries = sqlite.store;
+    }
     const loki = opts.lokiUrl
       ? new LokiPusher(opts.lokiUrl, opts.lokiId, 10_000, log.child("loki"))
       : undefined;
-    const web = createWebApp({ store: store.store, token: opts.token });
+    const web = createWebApp({ store: queries, token: opts.token });
     const abort = new AbortController();
     const counts = { accepted: 0, rejected: 0 };
     const ingest = async (req: Request): Promise<Response> => {
@@ -100,7 +118,7 @@ export class Collector {
     log.info("collector listening", {
       ingest: `POST http://${addr.hostname}:${addr.port}/`,
       ui: `http://${addr.hostname}:${addr.port}/`,
-      store: opts.storePath,
+      store: opts.postgresUrl ? opts.postgresUrl.replace(/:[^:@/]*@/, ":***@") : opts.storePath,
       loki: opts.lokiUrl,
     });
     return collector;

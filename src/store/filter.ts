@@ -49,15 +49,20 @@ export function filterFromParams(p: URLSearchParams): RecordFilter {
   };
 }
 
-/** `WHERE …` and its parameters; `before` restricts to ids below it (paging). */
+/**
+ * `WHERE …` and its parameters; `before` restricts to ids below it (paging). Placeholders
+ * are `?` (SQLite) unless `numbered` asks for `$1, $2, …` (PostgreSQL).
+ */
 export function buildWhere(
   f: RecordFilter,
   before?: number,
+  numbered = false,
 ): { sql: string; params: (string | number)[] } {
   const clauses: string[] = [];
   const params: (string | number)[] = [];
   const add = (clause: string, ...values: (string | number)[]) => {
-    clauses.push(clause);
+    let n = params.length;
+    clauses.push(numbered ? clause.replace(/\?/g, () => `$${++n}`) : clause);
     params.push(...values);
   };
   if (f.since !== undefined) add("time_ms >= ?", f.since);

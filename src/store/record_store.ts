@@ -1,5 +1,8 @@
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { buildWhere, type RecordFilter } from "./filter.ts";
+import { type RecordQueries, type RecordSummary, summarize } from "./summary.ts";
+
+export type { RecordSummary } from "./summary.ts";
 
 /**
  * The embedded record store: GOST records in one SQLite file. Each record keeps its full
@@ -7,27 +10,6 @@ import { buildWhere, type RecordFilter } from "./filter.ts";
  * the `store` recorder (one transaction each); listeners hear about every new record (the
  * web UI's live list).
  */
-
-/** A record as the list shows it, without headers and bodies. */
-export interface RecordSummary {
-  id: number;
-  time: string;
-  timeMs: number;
-  service: string;
-  client: string;
-  host: string;
-  proto: string;
-  kind: string;
-  method: string;
-  uri: string;
-  status: number;
-  httpProto: string;
-  inputBytes: number;
-  outputBytes: number;
-  durationMs: number;
-  err: string;
-  sid: string;
-}
 
 export interface RetentionOptions {
   /** Drop records older than this (ms; 0 = keep). */
@@ -71,23 +53,7 @@ const SUMMARY_COLUMNS =
 
 // deno-lint-ignore no-explicit-any
 type Json = any;
-
-/** What kind of record this is, for the list: websocket, dns, http, tls or tcp. */
-function kindOf(r: Json): string {
-  if (r.websocket) return "websocket";
-  if (r.dns) return "dns";
-  if (r.http && r.http.method !== "CONNECT") return "http";
-  if (r.tls) return "tls";
-  return r.http ? "connect" : "tcp";
-}
-
-/** Header names and values as one text, for free-text search. */
-function headerText(h: Record<string, string[]> | null | undefined): string {
-  if (!h) return "";
-  return Object.entries(h).map(([k, v]) => `${k}: ${v.join(", ")}`).join("\n");
-}
-
-export class RecordStore {
+export class RecordStore implements RecordQueries {
   readonly db: DatabaseSync;
   readonly #insert: StatementSync;
   readonly #listeners = new Set<(r: RecordSummary) => void>();
@@ -121,30 +87,7 @@ export class RecordStore {
         } catch {
           continue; // not JSON: nothing to store (the collector rejects it earlier)
         }
-        const timeMs = Date.parse(r.time) || Date.now();
-        const http = r.http ?? {};
-        const summary: RecordSummary = {
-          id: 0,
-          time: String(r.time ?? new Date(timeMs).toISOString()),
-          timeMs,
-          service: String(r.service ?? ""),
-          client: String(r.clientIP || (r.remote ?? "")),
-          host: String(r.host ?? ""),
-          proto: String(r.proto ?? ""),
-          kind: kindOf(r),
-          method: String(http.method ?? (r.dns ? r.dns.type : "")),
-          uri: String(http.uri ?? (r.dns ? r.dns.name : r.tls?.serverName ?? "")),
-          status: Number(http.statusCode ?? 0),
-          httpProto: String(http.proto ?? ""),
-          inputBytes: Number(r.inputBytes ?? 0),
-          outputBytes: Number(r.outputBytes ?? 0),
-          durationMs: Number(r.duration ?? 0) / 1e6,
-          err: String(r.err ?? ""),
-          sid: String(r.sid ?? ""),
-        };
-        const search = `${summary.uri}\n${http.host ?? ""}\n${headerText(http.request?.header)}\n${
-          headerText(http.response?.header)
-        }`;
+        const { summary, search } = summarize(r);
         const res = this.#insert.run(
           summary.timeMs,
           summary.time,
@@ -184,8 +127,16 @@ export class RecordStore {
     return () => this.#listeners.delete(fn);
   }
 
-  /** Newest first; `before` (an id) pages further back. */
   list(
+    filter: RecordFilter,
+    limit = 100,
+    before?: number,
+  ): Promise<{ records: RecordSummary[]; next: number | null }> {
+    return Promise.resolve(this.listSync(filter, limit, before));
+  }
+
+  /** Newest first; `before` (an id) pages further back. */
+  listSync(
     filter: RecordFilter,
     limit = 100,
     before?: number,
@@ -201,29 +152,45 @@ export class RecordStore {
   }
 
   /** The full records (GOST JSON) matching a filter, oldest first, for export. */
-  full(filter: RecordFilter, limit = 10_000): { id: number; json: Json }[] {
+  full(filter: RecordFilter, limit = 10_000): Promise<{ id: number; json: Json }[]> {
+    return Promise.resolve(this.fullSync(filter, limit));
+  }
+
+  fullSync(filter: RecordFilter, limit = 10_000): { id: number; json: Json }[] {
     const { sql, params } = buildWhere(filter);
     const rows = this.db.prepare(`SELECT id, json FROM records ${sql} ORDER BY id DESC LIMIT ?`)
       .all(...params, limit) as { id: number; json: string }[];
     return rows.reverse().map((r) => ({ id: r.id, json: JSON.parse(r.json) }));
   }
 
-  get(id: number): Json | null {
+  get(id: number): Promise<Json | null> {
+    return Promise.resolve(this.getSync(id));
+  }
+
+  getSync(id: number): Json | null {
     const row = this.db.prepare("SELECT json FROM records WHERE id = ?").get(id) as
       | { json: string }
       | undefined;
     return row ? JSON.parse(row.json) : null;
   }
 
-  bySid(sid: string): Json[] {
+  bySid(sid: string): Promise<Json[]> {
+    return Promise.resolve(this.bySidSync(sid));
+  }
+
+  bySidSync(sid: string): Json[] {
     return (this.db.prepare("SELECT json FROM records WHERE sid = ? ORDER BY id").all(sid) as {
       json: string;
     }[])
       .map((r) => JSON.parse(r.json));
   }
 
+  stats(filter: RecordFilter): Promise<Json> {
+    return Promise.resolve(this.statsSync(filter));
+  }
+
   /** Aggregates over the filtered records. */
-  stats(filter: RecordFilter) {
+  statsSync(filter: RecordFilter) {
     const { sql, params } = buildWhere(filter);
     const q = (query: string) =>
       this.db.prepare(query).all(...params) as Record<string, number | string>[];

@@ -3,7 +3,7 @@ import zlib from "node:zlib";
 import { timingSafeEqual } from "node:crypto";
 import { toHar } from "../store/har.ts";
 import { filterFromParams } from "../store/filter.ts";
-import type { RecordStore, RecordSummary } from "../store/record_store.ts";
+import type { RecordQueries, RecordSummary } from "../store/summary.ts";
 import { UI_HTML } from "./ui_html.ts";
 
 /**
@@ -22,7 +22,7 @@ import { UI_HTML } from "./ui_html.ts";
  *   GET /metrics                       Prometheus text
  */
 export interface WebAppOptions {
-  store: RecordStore;
+  store: RecordQueries;
   token?: string;
   caFile?: string;
   metrics?: () => string;
@@ -68,7 +68,7 @@ export function createWebApp(opts: WebAppOptions): (req: Request) => Promise<Res
         );
         const before = url.searchParams.get("before");
         return json(
-          store.list(
+          await store.list(
             filterFromParams(url.searchParams),
             limit,
             before ? Number(before) : undefined,
@@ -77,16 +77,18 @@ export function createWebApp(opts: WebAppOptions): (req: Request) => Promise<Res
       }
       let m = /^\/api\/records\/(\d+)$/.exec(path);
       if (m) {
-        const rec = store.get(Number(m[1]));
+        const rec = await store.get(Number(m[1]));
         return rec ? json(rec) : json({ error: "no such record" }, 404);
       }
       m = /^\/api\/records\/(\d+)\/body\/(request|response)$/.exec(path);
-      if (m) return body(store.get(Number(m[1])), m[2] as "request" | "response");
+      if (m) return body(await store.get(Number(m[1])), m[2] as "request" | "response");
       m = /^\/api\/sessions\/([0-9a-v]{20})$/.exec(path);
-      if (m) return json(store.bySid(m[1]));
-      if (path === "/api/stats") return json(store.stats(filterFromParams(url.searchParams)));
+      if (m) return json(await store.bySid(m[1]));
+      if (path === "/api/stats") return json(await store.stats(filterFromParams(url.searchParams)));
       if (path === "/api/har") {
-        const har = toHar(store.full(filterFromParams(url.searchParams)).map((r) => r.json));
+        const har = toHar(
+          (await store.full(filterFromParams(url.searchParams))).map((r) => r.json),
+        );
         return new Response(JSON.stringify(har, null, 1), {
           headers: {
             "content-type": "application/json",
@@ -152,7 +154,7 @@ function body(rec: any, side: "request" | "response"): Response {
 }
 
 /** Server-sent events of new record summaries, until the client goes away. */
-function events(store: RecordStore, signal: AbortSignal): Response {
+function events(store: RecordQueries, signal: AbortSignal): Response {
   const encoder = new TextEncoder();
   let unsubscribe = () => {};
   let keepAlive: ReturnType<typeof setInterval> | undefined;

@@ -1,27 +1,7 @@
 import assert from "node:assert/strict";
-import { decode, encode, needs, run, testCert } from "../helpers/harness.ts";
+import { decode, encode, freePort, needs, run, testCert, waitForPort } from "../helpers/harness.ts";
 
 const SNOOP = ["run", "--allow-all", "mod.ts"];
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
-
-async function waitForPort(port: number, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
-      return;
-    } catch {
-      if (Date.now() > deadline) throw new Error(`nothing listens on ${port}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-}
 
 Deno.test("cli -V prints the version", async () => {
   const r = await run(Deno.execPath(), [...SNOOP, "-V"]);

@@ -1,23 +1,18 @@
 import assert from "node:assert/strict";
-import { curl, needs, readAll, run, startOrigin, startSnoop } from "../helpers/harness.ts";
+import {
+  curl,
+  freePort,
+  needs,
+  readAll,
+  run,
+  startOrigin,
+  startSilentServer,
+  startSnoop,
+  until,
+} from "../helpers/harness.ts";
 
 // deno-lint-ignore no-explicit-any
 type Rec = Record<string, any>;
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
-
-async function until(check: () => boolean, what: string, timeoutMs = 10_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 const proxyWith = (recorder: string, recName = "rec") => `
 services:
@@ -214,15 +209,10 @@ Deno.test({
     "a recorder endpoint that hangs: proxied requests all succeed, the full queue drops and counts",
   ignore: needs("curl"),
   async fn() {
-    // Accepts connections and never answers.
-    const hang = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    const held: Deno.Conn[] = [];
-    const holding = (async () => {
-      for await (const c of hang) held.push(c);
-    })();
+    const hang = startSilentServer();
     const origin = await startOrigin();
     const snoop = await startSnoop(proxyWith(`    queueSize: 5
-    http: { url: "http://127.0.0.1:${(hang.addr as Deno.NetAddr).port}/", timeout: 30s }`));
+    http: { url: "http://127.0.0.1:${hang.port}/", timeout: 30s }`));
     try {
       const urls = Array.from({ length: 30 }, (_, i) => `${origin.url}/h${i}`);
       const r = await curl(
@@ -239,9 +229,7 @@ Deno.test({
       assert.equal(stats.dropped.queue_full, 24);
     } finally {
       await snoop.stop(0);
-      for (const c of held) c.close();
-      hang.close();
-      await holding.catch(() => {});
+      await hang.close();
       await origin.close();
     }
   },

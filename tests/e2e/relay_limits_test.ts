@@ -6,6 +6,7 @@ import {
   needs,
   readAll,
   startOrigin,
+  startSilentServer,
   startSnoop,
   startWebhook,
 } from "../helpers/harness.ts";
@@ -48,11 +49,7 @@ services:
 Deno.test({
   name: "relay idle timeout closes a silent tunnel and the record says so",
   async fn() {
-    const server = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    const held: Deno.Conn[] = [];
-    const holding = (async () => {
-      for await (const c of server) held.push(c);
-    })();
+    const server = startSilentServer();
     const hook = await startWebhook();
     const snoop = await startSnoop(`
 services:
@@ -60,7 +57,7 @@ services:
     addr: 127.0.0.1:0
     recorders: [{ name: hook }]
     handler: { type: tcp, metadata: { idleTimeout: 300ms } }
-    forwarder: { nodes: [{ name: t, addr: "127.0.0.1:${(server.addr as Deno.NetAddr).port}" }] }
+    forwarder: { nodes: [{ name: t, addr: "127.0.0.1:${server.port}" }] }
 recorders: [{ name: hook, http: { url: "${hook.url}" } }]
 `);
     try {
@@ -74,9 +71,7 @@ recorders: [{ name: hook, http: { url: "${hook.url}" } }]
       assert.equal(rec.inputBytes, 1);
     } finally {
       await snoop.stop(0);
-      for (const c of held) c.close();
-      server.close();
-      await holding.catch(() => {});
+      await server.close();
       await hook.close();
     }
   },
@@ -86,11 +81,7 @@ Deno.test({
   name: "http proxy answers 504 when the upstream does not answer within readTimeout",
   ignore: needs("curl"),
   async fn() {
-    const server = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    const held: Deno.Conn[] = [];
-    const holding = (async () => {
-      for await (const c of server) held.push(c);
-    })();
+    const server = startSilentServer();
     const hook = await startWebhook();
     const snoop = await startSnoop(`
 services:
@@ -108,7 +99,7 @@ recorders: [{ name: hook, http: { url: "${hook.url}" } }]
         "/dev/null",
         "-w",
         "%{http_code}",
-        `http://127.0.0.1:${(server.addr as Deno.NetAddr).port}/slow`,
+        `http://127.0.0.1:${server.port}/slow`,
       );
       assert.equal(r.stdout, "504");
       const [rec] = (await hook.waitFor(1)) as Rec[];
@@ -116,9 +107,7 @@ recorders: [{ name: hook, http: { url: "${hook.url}" } }]
       assert.equal(rec.err, "timeout waiting for the upstream response");
     } finally {
       await snoop.stop(0);
-      for (const c of held) c.close();
-      server.close();
-      await holding.catch(() => {});
+      await server.close();
       await hook.close();
     }
   },

@@ -4,6 +4,7 @@ import {
   needs,
   run,
   startOrigin,
+  startSilentServer,
   startSnoop,
   startWebhook,
   testCert,
@@ -491,12 +492,7 @@ Deno.test({
   name: "sniffing: readTimeout ends a tunnel whose upstream never answers, and the record says so",
   ignore: needs("curl"),
   async fn() {
-    // Reads the request and never answers.
-    const silent = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    const held: Deno.Conn[] = [];
-    const holding = (async () => {
-      for await (const c of silent) held.push(c);
-    })();
+    const silent = startSilentServer();
     const hook = await startWebhook();
     const snoop = await startSnoop(`
 services:
@@ -511,7 +507,7 @@ recorders: [{ name: hook, http: { url: "${hook.url}" } }]
         "-p",
         "-x",
         `127.0.0.1:${snoop.port()}`,
-        `http://127.0.0.1:${(silent.addr as Deno.NetAddr).port}/never`,
+        `http://127.0.0.1:${silent.port}/never`,
       );
       assert.equal(r.code, 52, "curl: empty reply from server");
       const [rec] = (await hook.waitFor(1)) as Rec[];
@@ -521,9 +517,7 @@ recorders: [{ name: hook, http: { url: "${hook.url}" } }]
     } finally {
       await snoop.stop(0);
       await hook.close();
-      for (const c of held) c.close();
-      silent.close();
-      await holding.catch(() => {});
+      await silent.close();
     }
   },
 });

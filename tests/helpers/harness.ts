@@ -276,3 +276,59 @@ export async function readAll(conn: Deno.Conn, max = 1 << 20): Promise<Uint8Arra
 
 export const decode = (b: Uint8Array) => new TextDecoder().decode(b);
 export const encode = (s: string) => new TextEncoder().encode(s);
+
+/** A port nothing listens on right now (bind, read the number, close). */
+export function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
+
+/** Waits until something accepts connections on `port`. */
+export async function waitForPort(port: number, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
+      return;
+    } catch {
+      if (Date.now() > deadline) throw new Error(`nothing listens on ${port}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
+
+/** Polls `check` until it is true (or fails with `what` after `timeoutMs`). */
+export async function until(
+  check: () => boolean | Promise<boolean>,
+  what: string,
+  timeoutMs = 10_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** A TCP server that accepts connections and never answers (a hung upstream or recorder). */
+export function startSilentServer(): { port: number; close(): Promise<void> } {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const held: Deno.Conn[] = [];
+  const holding = (async () => {
+    for await (const c of listener) held.push(c);
+  })();
+  return {
+    port: (listener.addr as Deno.NetAddr).port,
+    async close() {
+      for (const c of held) {
+        try {
+          c.close();
+        } catch { /* closed by the peer */ }
+      }
+      listener.close();
+      await holding.catch(() => {});
+    },
+  };
+}

@@ -1,0 +1,237 @@
+import pg from "pg";
+import type { Logger } from "../log.ts";
+import { QueuedRecorder } from "../recorder/queued_recorder.ts";
+import { buildWhere, type RecordFilter } from "./filter.ts";
+import type { RetentionOptions } from "./record_store.ts";
+import { type RecordQueries, type RecordSummary, summarize } from "./summary.ts";
+
+/**
+ * The record store in PostgreSQL, for a collector that many proxies feed and that keeps
+ * records long: the same columns and queries as the SQLite store, in table `snoop_records`.
+ */
+// deno-lint-ignore no-explicit-any
+type Json = any;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS snoop_records (
+  id BIGSERIAL PRIMARY KEY,
+  time_ms BIGINT NOT NULL,
+  time TEXT NOT NULL,
+  service TEXT NOT NULL,
+  client_ip TEXT NOT NULL,
+  host TEXT NOT NULL,
+  proto TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  method TEXT NOT NULL,
+  uri TEXT NOT NULL,
+  status INTEGER NOT NULL,
+  http_proto TEXT NOT NULL,
+  input_bytes BIGINT NOT NULL,
+  output_bytes BIGINT NOT NULL,
+  duration_ns BIGINT NOT NULL,
+  err TEXT NOT NULL,
+  sid TEXT NOT NULL,
+  search TEXT NOT NULL,
+  json JSONB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS snoop_records_time ON snoop_records (time_ms);
+CREATE INDEX IF NOT EXISTS snoop_records_host ON snoop_records (host, time_ms);
+CREATE INDEX IF NOT EXISTS snoop_records_status ON snoop_records (status, time_ms);
+CREATE INDEX IF NOT EXISTS snoop_records_sid ON snoop_records (sid);
+`;
+
+const COLUMNS = 18;
+const SUMMARY =
+  `id, time, time_ms AS "timeMs", service, client_ip AS client, host, proto, kind, method,
+  uri, status, http_proto AS "httpProto", input_bytes AS "inputBytes", output_bytes AS "outputBytes",
+  duration_ns / 1e6 AS "durationMs", err, sid`;
+
+export class PgRecordStore implements RecordQueries {
+  readonly #listeners = new Set<(r: RecordSummary) => void>();
+
+  private constructor(readonly pool: pg.Pool, readonly retention: RetentionOptions) {}
+
+  static async connect(url: string, retention: RetentionOptions): Promise<PgRecordStore> {
+    const pool = new pg.Pool({
+      connectionString: url,
+      max: 4,
+      connectionTimeoutMillis: 10_000,
+      // BIGINT and NUMERIC as numbers: ids, times and byte counts stay far below 2^53.
+      types: {
+        getTypeParser: (oid: number, format?: string) =>
+          oid === 20 || oid === 1700 ? Number : pg.types.getTypeParser(oid, format as "text"),
+      },
+    });
+    pool.on("error", () => {}); // an idle client's error is reported by the next query
+    await pool.query(SCHEMA);
+    return new PgRecordStore(pool, retention);
+  }
+
+  async insertBatch(jsonRecords: string[]): Promise<number> {
+    const rows: { summary: RecordSummary; values: unknown[] }[] = [];
+    for (const text of jsonRecords) {
+      let r: Json;
+      try {
+        r = JSON.parse(text);
+      } catch {
+        continue;
+      }
+      const { summary, search } = summarize(r);
+      rows.push({
+        summary,
+        values: [
+          summary.timeMs,
+          summary.time,
+          summary.service,
+          summary.client,
+          summary.host,
+          summary.proto,
+          summary.kind,
+          summary.method,
+          summary.uri,
+          summary.status,
+          summary.httpProto,
+          summary.inputBytes,
+          summary.outputBytes,
+          Math.round(summary.durationMs * 1e6),
+          summary.err,
+          summary.sid,
+          search,
+          text,
+        ],
+      });
+    }
+    if (rows.length === 0) return 0;
+    const placeholders = rows.map((_, i) =>
+      `(${Array.from({ length: COLUMNS }, (_, k) => `$${i * COLUMNS + k + 1}`).join(", ")})`
+    ).join(", ");
+    const res = await this.pool.query(
+      `INSERT INTO snoop_records (time_ms, time, service, client_ip, host, proto, kind, method, uri, status,
+        http_proto, input_bytes, output_bytes, duration_ns, err, sid, search, json) VALUES ${placeholders}
+        RETURNING id`,
+      rows.flatMap((r) => r.values),
+    );
+    res.rows.forEach((row: { id: number }, i: number) => rows[i].summary.id = row.id);
+    for (const { summary } of rows) for (const l of this.#listeners) l(summary);
+    return rows.length;
+  }
+
+  subscribe(fn: (r: RecordSummary) => void): () => void {
+    this.#listeners.add(fn);
+    return () => this.#listeners.delete(fn);
+  }
+
+  async list(filter: RecordFilter, limit = 100, before?: number) {
+    const { sql, params } = buildWhere(filter, before, true);
+    const res = await this.pool.query(
+      `SELECT ${SUMMARY} FROM snoop_records ${sql} ORDER BY id DESC LIMIT $${params.length + 1}`,
+      [...params, limit + 1],
+    );
+    const more = res.rows.length > limit;
+    const records = res.rows.slice(0, limit) as RecordSummary[];
+    return { records, next: more ? records[records.length - 1].id : null };
+  }
+
+  async full(filter: RecordFilter, limit = 10_000) {
+    const { sql, params } = buildWhere(filter, undefined, true);
+    const res = await this.pool.query(
+      `SELECT id, json FROM snoop_records ${sql} ORDER BY id DESC LIMIT $${params.length + 1}`,
+      [...params, limit],
+    );
+    return (res.rows as { id: number; json: Json }[]).reverse();
+  }
+
+  async get(id: number): Promise<Json | null> {
+    const res = await this.pool.query("SELECT json FROM snoop_records WHERE id = $1", [id]);
+    return res.rows[0]?.json ?? null;
+  }
+
+  async bySid(sid: string): Promise<Json[]> {
+    const res = await this.pool.query("SELECT json FROM snoop_records WHERE sid = $1 ORDER BY id", [
+      sid,
+    ]);
+    return res.rows.map((r: { json: Json }) => r.json);
+  }
+
+  async stats(filter: RecordFilter) {
+    const { sql, params } = buildWhere(filter, undefined, true);
+    const q = async (query: string) => (await this.pool.query(query, params)).rows;
+    const count = (cond: string) => `COUNT(*) FILTER (WHERE ${cond})`;
+    const [perMinute, topHostsByCount, topHostsByBytes, protocols, totals] = await Promise.all([
+      q(`SELECT (time_ms / 60000) * 60000 AS minute, ${count("status BETWEEN 100 AND 199")} AS s1xx,
+          ${count("status BETWEEN 200 AND 299")} AS s2xx, ${
+        count("status BETWEEN 300 AND 399")
+      } AS s3xx,
+          ${count("status BETWEEN 400 AND 499")} AS s4xx, ${count("status >= 500")} AS s5xx,
+          ${count("status = 0")} AS none, COUNT(*) AS total
+        FROM snoop_records ${sql} GROUP BY minute ORDER BY minute`),
+      q(`SELECT host, COUNT(*) AS count FROM snoop_records ${sql} GROUP BY host ORDER BY count DESC LIMIT 10`),
+      q(`SELECT host, SUM(input_bytes + output_bytes) AS bytes FROM snoop_records ${sql}
+        GROUP BY host ORDER BY bytes DESC LIMIT 10`),
+      q(`SELECT kind, COUNT(*) AS count FROM snoop_records ${sql} GROUP BY kind ORDER BY count DESC`),
+      q(`SELECT COUNT(*) AS total, ${
+        count("err != '' OR status >= 500")
+      } AS errors FROM snoop_records ${sql}`),
+    ]);
+    const total = Number(totals[0].total), errors = Number(totals[0].errors);
+    return {
+      total,
+      errors,
+      errorRate: total ? errors / total : 0,
+      perMinute,
+      topHostsByCount,
+      topHostsByBytes,
+      protocols,
+    };
+  }
+
+  async enforceRetention(now = Date.now()): Promise<number> {
+    let removed = 0;
+    if (this.retention.maxAgeMs > 0) {
+      removed += (await this.pool.query("DELETE FROM snoop_records WHERE time_ms < $1", [
+        now - this.retention.maxAgeMs,
+      ]))
+        .rowCount ?? 0;
+    }
+    if (this.retention.maxRecords > 0) {
+      removed += (await this.pool.query(
+        "DELETE FROM snoop_records WHERE id <= (SELECT id FROM snoop_records ORDER BY id DESC OFFSET $1 LIMIT 1)",
+        [this.retention.maxRecords],
+      )).rowCount ?? 0;
+    }
+    return removed;
+  }
+
+  async count(): Promise<number> {
+    return Number((await this.pool.query("SELECT COUNT(*) AS n FROM snoop_records")).rows[0].n);
+  }
+
+  async close(): Promise<void> {
+    this.#listeners.clear();
+    await this.pool.end();
+  }
+}
+
+/** Delivers records into PostgreSQL in batches, with retention at most once a minute. */
+export class PgRecorder extends QueuedRecorder {
+  readonly kind = "postgres";
+  #lastRetention = 0;
+
+  constructor(readonly store: PgRecordStore, queueSize: number, log: Logger) {
+    super("postgres", queueSize, log, 500);
+  }
+
+  protected async deliver(batch: string[]): Promise<number> {
+    const stored = await this.store.insertBatch(batch);
+    const now = Date.now();
+    if (now - this.#lastRetention > 60_000) {
+      this.#lastRetention = now;
+      await this.store.enforceRetention(now);
+    }
+    return batch.length - stored;
+  }
+
+  protected async shutdown(): Promise<void> {
+    await this.store.close();
+  }
+}

@@ -1,0 +1,89 @@
+/**
+ * What every store keeps beside a record's JSON: the columns that filters, lists and
+ * aggregates use, derived the same way whatever the database.
+ */
+
+/** A record as the list shows it, without headers and bodies. */
+export interface RecordSummary {
+  id: number;
+  time: string;
+  timeMs: number;
+  service: string;
+  client: string;
+  host: string;
+  proto: string;
+  kind: string;
+  method: string;
+  uri: string;
+  status: number;
+  httpProto: string;
+  inputBytes: number;
+  outputBytes: number;
+  durationMs: number;
+  err: string;
+  sid: string;
+}
+
+// deno-lint-ignore no-explicit-any
+type Json = any;
+
+/** What kind of record this is, for the list: websocket, dns, http, tls, connect or tcp. */
+function kindOf(r: Json): string {
+  if (r.websocket) return "websocket";
+  if (r.dns) return "dns";
+  if (r.http && r.http.method !== "CONNECT") return "http";
+  if (r.tls) return "tls";
+  return r.http ? "connect" : "tcp";
+}
+
+/** Header names and values as one text, for free-text search. */
+function headerText(h: Record<string, string[]> | null | undefined): string {
+  if (!h) return "";
+  return Object.entries(h).map(([k, v]) => `${k}: ${v.join(", ")}`).join("\n");
+}
+
+/** The summary columns and the free-text search column of a parsed record. */
+export function summarize(r: Json): { summary: RecordSummary; search: string } {
+  const timeMs = Date.parse(r.time) || Date.now();
+  const http = r.http ?? {};
+  const summary: RecordSummary = {
+    id: 0,
+    time: String(r.time ?? new Date(timeMs).toISOString()),
+    timeMs,
+    service: String(r.service ?? ""),
+    client: String(r.clientIP || (r.remote ?? "")),
+    host: String(r.host ?? ""),
+    proto: String(r.proto ?? ""),
+    kind: kindOf(r),
+    method: String(http.method ?? (r.dns ? r.dns.type : "")),
+    uri: String(http.uri ?? (r.dns ? r.dns.name : r.tls?.serverName ?? "")),
+    status: Number(http.statusCode ?? 0),
+    httpProto: String(http.proto ?? ""),
+    inputBytes: Number(r.inputBytes ?? 0),
+    outputBytes: Number(r.outputBytes ?? 0),
+    durationMs: Number(r.duration ?? 0) / 1e6,
+    err: String(r.err ?? ""),
+    sid: String(r.sid ?? ""),
+  };
+  const search = `${summary.uri}\n${http.host ?? ""}\n${headerText(http.request?.header)}\n${
+    headerText(http.response?.header)
+  }`;
+  return { summary, search };
+}
+
+/** Queries a UI or collector runs, whichever database answers them. */
+export interface RecordQueries {
+  list(
+    filter: import("./filter.ts").RecordFilter,
+    limit: number,
+    before?: number,
+  ): Promise<{ records: RecordSummary[]; next: number | null }>;
+  full(
+    filter: import("./filter.ts").RecordFilter,
+    limit?: number,
+  ): Promise<{ id: number; json: Json }[]>;
+  get(id: number): Promise<Json | null>;
+  bySid(sid: string): Promise<Json[]>;
+  stats(filter: import("./filter.ts").RecordFilter): Promise<Json>;
+  subscribe(fn: (r: RecordSummary) => void): () => void;
+}
