@@ -17,6 +17,7 @@ import { relay } from "../src/relay/relay.ts";
 import { CertificateAuthority } from "../src/mitm/ca.ts";
 import { LeafIssuer } from "../src/mitm/leaf_issuer.ts";
 import { RecordStore } from "../src/store/record_store.ts";
+import { PgRecordStore } from "../src/store/pg_store.ts";
 import http2 from "node:http2";
 import net from "node:net";
 import tls from "node:tls";
@@ -528,6 +529,33 @@ async function storeScenario() {
   } finally {
     store.close();
     await Deno.remove(dir, { recursive: true });
+  }
+  // The same records into PostgreSQL, when one is reachable (as .ci/run sets up).
+  const url = Deno.env.get("SNOOP_BENCH_POSTGRES") ??
+    "postgres://snoop:snoop@127.0.0.1:5432/snoop_test";
+  let pgStore: PgRecordStore;
+  try {
+    pgStore = await PgRecordStore.connect(url, { maxAgeMs: 0, maxRecords: 0 });
+  } catch (e) {
+    console.log(`\nPostgreSQL ingest skipped: ${(e as Error).message} (set SNOOP_BENCH_POSTGRES)`);
+    return;
+  }
+  try {
+    await pgStore.pool.query("TRUNCATE snoop_records");
+    const pgTotal = 200_000;
+    const t0 = performance.now();
+    for (let i = 0; i < pgTotal; i += batch) {
+      await pgStore.insertBatch(Array.from({ length: batch }, (_, k) => make(i + k)));
+    }
+    const secs = (performance.now() - t0) / 1000;
+    console.log(
+      `\nPostgreSQL ingest, same records and batches: ${(pgTotal / secs).toFixed(0)} records/s (${
+        pgTotal.toLocaleString("en")
+      } in ${secs.toFixed(1)} s)`,
+    );
+    await pgStore.pool.query("TRUNCATE snoop_records");
+  } finally {
+    await pgStore.close();
   }
 }
 
