@@ -3,7 +3,13 @@ import type { Logger } from "../log.ts";
 import { QueuedRecorder } from "../recorder/queued_recorder.ts";
 import { buildWhere, type RecordFilter } from "./filter.ts";
 import type { RetentionOptions } from "./record_store.ts";
-import { type RecordQueries, type RecordSummary, summarize } from "./summary.ts";
+import {
+  columnValues,
+  type RecordQueries,
+  type RecordSummary,
+  STORED_COLUMNS,
+  summarize,
+} from "./summary.ts";
 
 /**
  * The record store in PostgreSQL, for a collector that many proxies feed and that keeps
@@ -40,7 +46,7 @@ CREATE INDEX IF NOT EXISTS snoop_records_status ON snoop_records (status, time_m
 CREATE INDEX IF NOT EXISTS snoop_records_sid ON snoop_records (sid);
 `;
 
-const COLUMNS = 18;
+const COLUMNS = STORED_COLUMNS.length;
 const SUMMARY =
   `id, time, time_ms AS "timeMs", service, client_ip AS client, host, proto, kind, method,
   uri, status, http_proto AS "httpProto", input_bytes AS "inputBytes", output_bytes AS "outputBytes",
@@ -77,38 +83,16 @@ export class PgRecordStore implements RecordQueries {
         continue;
       }
       const { summary, search } = summarize(r);
-      rows.push({
-        summary,
-        values: [
-          summary.timeMs,
-          summary.time,
-          summary.service,
-          summary.client,
-          summary.host,
-          summary.proto,
-          summary.kind,
-          summary.method,
-          summary.uri,
-          summary.status,
-          summary.httpProto,
-          summary.inputBytes,
-          summary.outputBytes,
-          Math.round(summary.durationMs * 1e6),
-          summary.err,
-          summary.sid,
-          search,
-          text,
-        ],
-      });
+      rows.push({ summary, values: columnValues(summary, search, text) });
     }
     if (rows.length === 0) return 0;
     const placeholders = rows.map((_, i) =>
       `(${Array.from({ length: COLUMNS }, (_, k) => `$${i * COLUMNS + k + 1}`).join(", ")})`
     ).join(", ");
     const res = await this.pool.query(
-      `INSERT INTO snoop_records (time_ms, time, service, client_ip, host, proto, kind, method, uri, status,
-        http_proto, input_bytes, output_bytes, duration_ns, err, sid, search, json) VALUES ${placeholders}
-        RETURNING id`,
+      `INSERT INTO snoop_records (${
+        STORED_COLUMNS.join(", ")
+      }) VALUES ${placeholders} RETURNING id`,
       rows.flatMap((r) => r.values),
     );
     res.rows.forEach((row: { id: number }, i: number) => rows[i].summary.id = row.id);

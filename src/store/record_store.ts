@@ -1,6 +1,12 @@
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { buildWhere, type RecordFilter } from "./filter.ts";
-import { type RecordQueries, type RecordSummary, summarize } from "./summary.ts";
+import {
+  columnValues,
+  type RecordQueries,
+  type RecordSummary,
+  STORED_COLUMNS,
+  summarize,
+} from "./summary.ts";
 
 export type { RecordSummary } from "./summary.ts";
 
@@ -69,9 +75,9 @@ export class RecordStore implements RecordQueries {
     this.db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;");
     this.db.exec(SCHEMA);
     this.#insert = this.db.prepare(
-      `INSERT INTO records (time_ms, time, service, client_ip, host, proto,
-      kind, method, uri, status, http_proto, input_bytes, output_bytes, duration_ns, err, sid, search, json)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO records (${STORED_COLUMNS.join(", ")}) VALUES (${
+        STORED_COLUMNS.map(() => "?").join(", ")
+      })`,
     );
   }
 
@@ -88,26 +94,7 @@ export class RecordStore implements RecordQueries {
           continue; // not JSON: nothing to store (the collector rejects it earlier)
         }
         const { summary, search } = summarize(r);
-        const res = this.#insert.run(
-          summary.timeMs,
-          summary.time,
-          summary.service,
-          summary.client,
-          summary.host,
-          summary.proto,
-          summary.kind,
-          summary.method,
-          summary.uri,
-          summary.status,
-          summary.httpProto,
-          summary.inputBytes,
-          summary.outputBytes,
-          Math.round(summary.durationMs * 1e6),
-          summary.err,
-          summary.sid,
-          search,
-          text,
-        );
+        const res = this.#insert.run(...columnValues(summary, search, text));
         summary.id = Number(res.lastInsertRowid);
         summaries.push(summary);
       }

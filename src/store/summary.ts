@@ -71,6 +71,56 @@ export function summarize(r: Json): { summary: RecordSummary; search: string } {
   return { summary, search };
 }
 
+/** The stored columns, in the order `columnValues` gives them. */
+export const STORED_COLUMNS = [
+  "time_ms",
+  "time",
+  "service",
+  "client_ip",
+  "host",
+  "proto",
+  "kind",
+  "method",
+  "uri",
+  "status",
+  "http_proto",
+  "input_bytes",
+  "output_bytes",
+  "duration_ns",
+  "err",
+  "sid",
+  "search",
+  "json",
+] as const;
+
+/** One record's values for `STORED_COLUMNS`; `json` is the record's text as received. */
+export function columnValues(
+  summary: RecordSummary,
+  search: string,
+  json: string,
+): (string | number)[] {
+  return [
+    summary.timeMs,
+    summary.time,
+    summary.service,
+    summary.client,
+    summary.host,
+    summary.proto,
+    summary.kind,
+    summary.method,
+    summary.uri,
+    summary.status,
+    summary.httpProto,
+    summary.inputBytes,
+    summary.outputBytes,
+    Math.round(summary.durationMs * 1e6),
+    summary.err,
+    summary.sid,
+    search,
+    json,
+  ];
+}
+
 /** Queries a UI or collector runs, whichever database answers them. */
 export interface RecordQueries {
   list(
