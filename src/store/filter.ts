@@ -50,14 +50,17 @@ export function filterFromParams(p: URLSearchParams): RecordFilter {
 }
 
 /**
- * `WHERE …` and its parameters; `before` restricts to ids below it (paging). Placeholders
- * are `?` (SQLite) unless `numbered` asks for `$1, $2, …` (PostgreSQL).
+ * `WHERE …` and its parameters; `before` restricts to ids below it (paging).
+ *
+ * SQLite: `?` placeholders, and free text narrowed by the `records_fts` word index before the
+ * substring test. PostgreSQL: `$1, $2, …` and the substring test alone.
  */
 export function buildWhere(
   f: RecordFilter,
   before?: number,
-  numbered = false,
+  dialect: "sqlite" | "postgres" = "sqlite",
 ): { sql: string; params: (string | number)[] } {
+  const numbered = dialect === "postgres";
   const clauses: string[] = [];
   const params: (string | number)[] = [];
   const add = (clause: string, ...values: (string | number)[]) => {
@@ -79,14 +82,26 @@ export function buildWhere(
   if (f.proto) add("(kind = ? OR proto = ?)", f.proto, f.proto);
   if (f.method) add("method = ?", f.method.toUpperCase());
   if (f.status) {
-    if (/^[1-5]xx$/i.test(f.status)) {
-      const c = Number(f.status[0]) * 100;
-      add("status BETWEEN ? AND ?", c, c + 99);
-    } else add("status = ?", Number(f.status));
+    if (/^[1-5]xx$/i.test(f.status)) add("status_class = ?", Number(f.status[0]));
+    else add("status = ?", Number(f.status));
   }
   if (f.client) add("client_ip = ?", f.client);
   if (f.errors) add("(err != '' OR status >= 500)");
-  if (f.q) add("search LIKE ? ESCAPE '\\'", `%${f.q.replace(/[%_\\]/g, "\\$&")}%`);
+  if (f.q) {
+    // The word index narrows candidates only where it finds a superset of the substring
+    // matches: inner words are whole tokens and the last is a token prefix (`*`), but a first
+    // word may start mid-token ("eq-99" inside "req-999"), so it is left out when `q` starts
+    // with a letter or digit. The substring test then keeps the meaning exact.
+    const words = f.q.match(/[\p{L}\p{N}]+/gu) ?? [];
+    const usable = /^[\p{L}\p{N}]/u.test(f.q) ? words.slice(1) : words;
+    if (!numbered && usable.length > 0) {
+      add(
+        "id IN (SELECT rowid FROM records_fts WHERE records_fts MATCH ?)",
+        `"${usable.join(" ")}" *`,
+      );
+    }
+    add("search LIKE ? ESCAPE '\\'", `%${f.q.replace(/[%_\\]/g, "\\$&")}%`);
+  }
   if (f.sid) add("sid = ?", f.sid);
   if (before !== undefined) add("id < ?", before);
   return { sql: clauses.length ? `WHERE ${clauses.join(" AND ")}` : "", params };

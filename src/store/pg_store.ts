@@ -38,11 +38,13 @@ CREATE TABLE IF NOT EXISTS snoop_records (
   err TEXT NOT NULL,
   sid TEXT NOT NULL,
   search TEXT NOT NULL,
-  json JSONB NOT NULL
+  json JSONB NOT NULL,
+  status_class INTEGER GENERATED ALWAYS AS (status / 100) STORED
 );
 CREATE INDEX IF NOT EXISTS snoop_records_time ON snoop_records (time_ms);
 CREATE INDEX IF NOT EXISTS snoop_records_host ON snoop_records (host, time_ms);
 CREATE INDEX IF NOT EXISTS snoop_records_status ON snoop_records (status, time_ms);
+CREATE INDEX IF NOT EXISTS snoop_records_status_class ON snoop_records (status_class, id);
 CREATE INDEX IF NOT EXISTS snoop_records_sid ON snoop_records (sid);
 `;
 
@@ -106,7 +108,7 @@ export class PgRecordStore implements RecordQueries {
   }
 
   async list(filter: RecordFilter, limit = 100, before?: number) {
-    const { sql, params } = buildWhere(filter, before, true);
+    const { sql, params } = buildWhere(filter, before, "postgres");
     const res = await this.pool.query(
       `SELECT ${SUMMARY} FROM snoop_records ${sql} ORDER BY id DESC LIMIT $${params.length + 1}`,
       [...params, limit + 1],
@@ -117,7 +119,7 @@ export class PgRecordStore implements RecordQueries {
   }
 
   async full(filter: RecordFilter, limit = 10_000) {
-    const { sql, params } = buildWhere(filter, undefined, true);
+    const { sql, params } = buildWhere(filter, undefined, "postgres");
     const res = await this.pool.query(
       `SELECT id, json FROM snoop_records ${sql} ORDER BY id DESC LIMIT $${params.length + 1}`,
       [...params, limit],
@@ -138,7 +140,7 @@ export class PgRecordStore implements RecordQueries {
   }
 
   async stats(filter: RecordFilter) {
-    const { sql, params } = buildWhere(filter, undefined, true);
+    const { sql, params } = buildWhere(filter, undefined, "postgres");
     const q = async (query: string) => (await this.pool.query(query, params)).rows;
     const count = (cond: string) => `COUNT(*) FILTER (WHERE ${cond})`;
     const [perMinute, topHostsByCount, topHostsByBytes, protocols, totals] = await Promise.all([

@@ -188,3 +188,29 @@ Deno.test("web app: a token is required when set", async () => {
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("store free text keeps substring meaning with the word index: mid-word starts, punctuation", async () => {
+  await withStore(async (store, api) => {
+    store.insertBatch([
+      sampleRecord(0, {
+        http: {
+          request: { contentLength: 0, header: { "X-Request-Id": ["req-999999"] }, body: null },
+        },
+      }),
+      sampleRecord(1, { http: { uri: "/user/profile" } }),
+    ]);
+    const uris = async (q: string) =>
+      (await (await api(`/api/records?q=${encodeURIComponent(q)}`)).json()).records.map((r: Json) =>
+        r.uri
+      );
+    assert.deepEqual(await uris("req-999999"), ["/item/0"]);
+    assert.deepEqual(await uris("eq-9999"), ["/item/0"], "a query starting mid-word");
+    assert.deepEqual(await uris("/user"), ["/user/profile"], "not every User-Agent header");
+    assert.deepEqual(
+      await uris("user-agent: curl"),
+      ["/user/profile"],
+      "record 0 has no User-Agent",
+    );
+    assert.deepEqual(await uris("%"), []);
+  });
+});
