@@ -1,16 +1,34 @@
 import type { HandlerRecord } from "../record/record.ts";
 import { recordToJSON } from "../record/record.ts";
+import {
+  DEFAULT_REDACTED_HEADERS,
+  DEFAULT_REDACTED_QUERY,
+  type Redaction,
+  redactRecord,
+} from "../record/redaction.ts";
 import type { Recorder } from "./recorder.ts";
 
 /** How a service's `recorder.service.handler` entry wants records (its `metadata`). */
 export interface CaptureOptions {
+  /** Secrets replaced in records (`redact`, `redact.headers`, `redact.query`); null = off. */
+  redaction: Redaction | null;
   /** Record request/response bodies and WebSocket payloads (`http.body`). */
   body: boolean;
   /** Bytes kept per body or frame (`http.maxBodySize`, default 1 MiB as the seed says). */
   maxBodySize: number;
 }
 
-export const DEFAULT_CAPTURE: CaptureOptions = { body: false, maxBodySize: 1024 * 1024 };
+/** What sniffers need of the capture options: whether and how much of each body to keep. */
+export type BodyCaptureOptions = Pick<CaptureOptions, "body" | "maxBodySize">;
+
+export const DEFAULT_CAPTURE: CaptureOptions = {
+  body: false,
+  maxBodySize: 1024 * 1024,
+  redaction: {
+    headers: new Set(DEFAULT_REDACTED_HEADERS),
+    query: new Set(DEFAULT_REDACTED_QUERY),
+  },
+};
 
 /**
  * What one service reports, and to whom: the first recorder for each record name (GOST
@@ -48,7 +66,8 @@ export class RecordSink {
     if (record.err) c.errors++;
     const proto = record.websocket ? "websocket" : record.proto ?? "";
     c.byProto.set(proto, (c.byProto.get(proto) ?? 0) + 1);
-    this.handler?.record(recordToJSON(record));
+    const redaction = this.capture.redaction;
+    this.handler?.record(recordToJSON(redaction ? redactRecord(record, redaction) : record));
   }
 
   clientIP(ip: string): void {

@@ -271,9 +271,18 @@ function buildSink(config: ServiceConfig, recorders: Map<string, Recorder>): Rec
   let capture: CaptureOptions = DEFAULT_CAPTURE;
   for (const ref of config.recorders) {
     const md = ref.metadata;
-    const opts = {
+    const redact = md.bool("redact", true);
+    const extraHeaders = md.stringList("redact.headers").map((h) => h.toLowerCase());
+    const extraQuery = md.stringList("redact.query").map((q) => q.toLowerCase());
+    const opts: CaptureOptions = {
       body: md.bool("http.body", false),
       maxBodySize: md.integer("http.maxBodySize", DEFAULT_CAPTURE.maxBodySize, 1, 64 * 1024 * 1024),
+      redaction: redact
+        ? {
+          headers: new Set([...DEFAULT_CAPTURE.redaction!.headers, ...extraHeaders]),
+          query: new Set([...DEFAULT_CAPTURE.redaction!.query, ...extraQuery]),
+        }
+        : null,
     };
     rejectUnread(md);
     if (ref === handlerRef) capture = opts;

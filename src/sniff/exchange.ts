@@ -1,6 +1,6 @@
 import { BodyCapture } from "../record/body_capture.ts";
 import { monotonicMs, nowNanos } from "../record/time.ts";
-import type { CaptureOptions } from "../recorder/sink.ts";
+import type { BodyCaptureOptions } from "../recorder/sink.ts";
 
 /** One request and its response as a sniffer saw them, in any HTTP version. */
 export interface HttpExchange {
@@ -29,7 +29,7 @@ export interface HttpExchange {
 }
 
 export function newExchange(
-  capture: CaptureOptions,
+  capture: BodyCaptureOptions,
   fields: Pick<
     HttpExchange,
     "proto" | "method" | "uri" | "scheme" | "authority" | "requestHeaders"

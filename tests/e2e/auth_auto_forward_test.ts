@@ -208,3 +208,62 @@ bypasses:
     }
   },
 });
+
+Deno.test({
+  name:
+    "records keep no secrets by default: Proxy-Authorization, Cookie, Set-Cookie and token parameters; redact: false keeps them",
+  ignore: needs("curl"),
+  async fn() {
+    const origin = await startOrigin(() =>
+      new Response("ok", { headers: { "Set-Cookie": "sid=abc123" } })
+    );
+    const hook = await startWebhook();
+    const snoop = await startSnoop(`
+services:
+  - name: safe
+    addr: 127.0.0.1:0
+    recorders: [{ name: hook, metadata: { redact.headers: [X-Secret] } }]
+    handler: { type: http, auth: { username: u, password: p } }
+  - name: raw
+    addr: 127.0.0.1:0
+    recorders: [{ name: hook, metadata: { redact: false } }]
+    handler: { type: http }
+recorders: [{ name: hook, http: { url: "${hook.url}" } }]
+`);
+    try {
+      await curl(
+        "-x",
+        `http://u:p@127.0.0.1:${snoop.port("safe")}`,
+        "-H",
+        "Cookie: session=xyz",
+        "-H",
+        "X-Secret: 42",
+        `${origin.url}/a?access_token=tok&page=2`,
+      );
+      await curl(
+        "-x",
+        `127.0.0.1:${snoop.port("raw")}`,
+        "-H",
+        "Cookie: session=xyz",
+        `${origin.url}/b?access_token=tok`,
+      );
+      const recs = (await hook.waitFor(2)) as Rec[];
+      const safe = recs.find((r) => r.service === "safe")!;
+      assert.deepEqual(safe.http.request.header["Proxy-Authorization"], ["REDACTED"]);
+      assert.deepEqual(safe.http.request.header["Cookie"], ["REDACTED"]);
+      assert.deepEqual(safe.http.request.header["X-Secret"], ["REDACTED"]);
+      assert.deepEqual(safe.http.response.header["Set-Cookie"], ["REDACTED"]);
+      assert.equal(safe.http.uri, `${origin.url}/a?access_token=REDACTED&page=2`);
+      assert.equal(safe.clientID, "u");
+      const raw = recs.find((r) => r.service === "raw")!;
+      assert.deepEqual(raw.http.request.header["Cookie"], ["session=xyz"]);
+      assert.equal(raw.http.uri, `${origin.url}/b?access_token=tok`);
+      // The origin still got what the client sent.
+      assert.equal(origin.requests[0].headers.get("cookie"), "session=xyz");
+    } finally {
+      await snoop.stop(0);
+      await hook.close();
+      await origin.close();
+    }
+  },
+});

@@ -1,4 +1,4 @@
-import type { CaptureOptions } from "../../recorder/sink.ts";
+import type { BodyCaptureOptions } from "../../recorder/sink.ts";
 import { monotonicMs } from "../../record/time.ts";
 import { endExchange, type HttpExchange, newExchange } from "../exchange.ts";
 import { headerValue, type Http1Head, Http1Parser } from "./parser.ts";
@@ -29,7 +29,7 @@ export class Http1ExchangeSniffer {
   /** Exchanges reported so far. */
   reported = 0;
 
-  constructor(readonly capture: CaptureOptions, readonly events: Http1SnifferEvents) {}
+  constructor(readonly capture: BodyCaptureOptions, readonly events: Http1SnifferEvents) {}
 
   client(chunk: Uint8Array): void {
     if (this.failed) return;

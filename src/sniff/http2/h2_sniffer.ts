@@ -1,4 +1,4 @@
-import type { CaptureOptions } from "../../recorder/sink.ts";
+import type { BodyCaptureOptions } from "../../recorder/sink.ts";
 import { endExchange, type HttpExchange, newExchange } from "../exchange.ts";
 import { H2_PREFACE } from "../detect.ts";
 import { Flag, framePayloadData, FrameType, type H2Frame, H2FrameReader } from "./frame_reader.ts";
@@ -28,7 +28,7 @@ export class H2Sniffer {
   failed: string | undefined;
 
   constructor(
-    readonly capture: CaptureOptions,
+    readonly capture: BodyCaptureOptions,
     readonly onExchange: (ex: HttpExchange) => void,
     readonly defaultScheme = "http",
   ) {}
