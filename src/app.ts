@@ -4,6 +4,7 @@ import type { Logger } from "./log.ts";
 import { createRecorder } from "./recorder/mod.ts";
 import type { Recorder } from "./recorder/recorder.ts";
 import { Service } from "./service/service.ts";
+import { SelfAddresses } from "./service/self_addresses.ts";
 import { StoreRecorder } from "./recorder/store_recorder.ts";
 import { splitHostPort } from "./net/address.ts";
 import { ConfigError } from "./config/config_error.ts";
@@ -19,6 +20,7 @@ export class App {
     readonly services: Service[],
     readonly recorders: Map<string, Recorder>,
     readonly log: Logger,
+    readonly self: SelfAddresses,
   ) {}
 
   /** Where the web UI listens, when configured. */
@@ -43,11 +45,12 @@ export class App {
   static async build(config: Config, log: Logger): Promise<App> {
     const bypasses = new Map(config.bypasses.map((b) => [b.name, Bypass.fromConfig(b)]));
     const recorders = new Map(config.recorders.map((r) => [r.name, createRecorder(r, log)]));
+    const self = new SelfAddresses();
     const services: Service[] = [];
     for (const s of config.services) {
-      services.push(await Service.create(s, recorders, bypasses, log));
+      services.push(await Service.create(s, recorders, bypasses, log, self));
     }
-    return new App(config, services, recorders, log);
+    return new App(config, services, recorders, log, self);
   }
 
   async #startUi(ui: NonNullable<Config["ui"]>): Promise<void> {
@@ -81,6 +84,7 @@ export class App {
     }, handler);
     const addr = await ready;
     this.#ui = { server, abort, addr };
+    this.self.add(addr);
     this.log.info("web UI listening", { url: `http://${addr.hostname}:${addr.port}/` });
   }
 

@@ -4,6 +4,7 @@ import type { Logger } from "../log.ts";
 import type { RecordSink } from "../recorder/sink.ts";
 import type { ConnContext } from "../service/conn_context.ts";
 import type { MitmInterceptor } from "../mitm/interceptor.ts";
+import type { SelfAddresses } from "../service/self_addresses.ts";
 import type { Authenticator } from "./auth.ts";
 
 /** Serves one accepted connection. Never throws for a bad peer: it records and closes. */
@@ -30,6 +31,8 @@ export interface HandlerDeps {
   mitm?: MitmInterceptor;
   sink: RecordSink;
   log: Logger;
+  /** snoop's own listeners: targets that would loop back into it are refused. */
+  self: SelfAddresses;
 }
 
 export type HandlerFactory = (deps: HandlerDeps) => Handler | Promise<Handler>;

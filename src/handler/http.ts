@@ -201,6 +201,9 @@ export class HttpHandler implements Handler {
     if (this.deps.bypass?.contains(head.target)) {
       return this.#reject(client, ctx, rec, 403, "bypass");
     }
+    if (this.deps.self.isSelf(head.target)) {
+      return this.#reject(client, ctx, rec, 403, "the target is snoop itself");
+    }
     let upstream: Deno.TcpConn;
     try {
       this.deps.sink.dial(hostOf(head.target));
@@ -275,6 +278,10 @@ export class HttpHandler implements Handler {
     if (!rec.http.host) rec.http.host = url.host;
     if (this.deps.bypass?.contains(target)) {
       await fail(new ProxyFailure(403, "bypass"));
+      return false;
+    }
+    if (this.deps.self.isSelf(target)) {
+      await fail(new ProxyFailure(403, "the target is snoop itself"));
       return false;
     }
 

@@ -46,8 +46,13 @@ export class SniHandler implements Handler {
     }
     rec.host = target;
     rec.route = target;
-    if (this.deps.bypass?.contains(target)) {
-      rec.err = "bypass";
+    const refused = this.deps.bypass?.contains(target)
+      ? "bypass"
+      : this.deps.self.isSelf(target)
+      ? "the target is snoop itself"
+      : "";
+    if (refused) {
+      rec.err = refused;
       ctx.emit(rec);
       closeQuietly(client);
       return;

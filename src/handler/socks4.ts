@@ -60,6 +60,7 @@ export class Socks4Handler implements Handler {
       rec.clientID = userid;
     }
     if (this.deps.bypass?.contains(target)) return fail("bypass");
+    if (this.deps.self.isSelf(target)) return fail("the target is snoop itself");
     let upstream: Deno.TcpConn;
     try {
       upstream = await dialTcp(target, this.opts.dialTimeoutMs);

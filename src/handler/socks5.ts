@@ -121,6 +121,9 @@ export class Socks5Handler implements Handler {
     if (this.deps.bypass?.contains(target)) {
       return this.#fail(conn, ctx, rec, Rep.NOT_ALLOWED, "bypass");
     }
+    if (this.deps.self.isSelf(target)) {
+      return this.#fail(conn, ctx, rec, Rep.NOT_ALLOWED, "the target is snoop itself");
+    }
     let upstream: Deno.TcpConn;
     const host = target.replace(/:\d+$/, "").replace(/^\[(.*)\]$/, "$1");
     try {

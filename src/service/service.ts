@@ -14,6 +14,7 @@ import { closeQuietly } from "../net/stream.ts";
 import type { Recorder } from "../recorder/recorder.ts";
 import { type CaptureOptions, DEFAULT_CAPTURE, RecordSink } from "../recorder/sink.ts";
 import { ConnContext } from "./conn_context.ts";
+import { SelfAddresses } from "./self_addresses.ts";
 
 /**
  * A service is a listener plus a handler (GOST's vocabulary), with the recorders and the
@@ -33,7 +34,8 @@ export class Service {
     readonly handler: Handler,
     readonly sink: RecordSink,
     readonly log: Logger,
-    readonly mitm?: MitmInterceptor,
+    readonly mitm: MitmInterceptor | undefined,
+    readonly self: SelfAddresses,
   ) {}
 
   /** Builds the handler and checks every option the service was given. */
@@ -42,6 +44,7 @@ export class Service {
     recorders: Map<string, Recorder>,
     bypasses: Map<string, Bypass>,
     log: Logger,
+    self: SelfAddresses = new SelfAddresses(),
   ): Promise<Service> {
     const scoped = log.child(config.name);
     const sink = buildSink(config, recorders);
@@ -71,6 +74,7 @@ export class Service {
       bypasses,
       auth: config.handler.auth ? await Authenticator.create(config.handler.auth) : undefined,
       mitm,
+      self,
       sink,
       log: scoped,
     });
@@ -88,7 +92,7 @@ export class Service {
         `"${config.addr}" is not an address with a port, such as ":8080" or "127.0.0.1:8080"`,
       );
     }
-    return new Service(config, handler, sink, scoped, mitm);
+    return new Service(config, handler, sink, scoped, mitm, self);
   }
 
   /** The address actually bound (useful with port 0). */
@@ -116,6 +120,7 @@ export class Service {
         `cannot listen on ${this.config.addr}: ${(e as Error).message}`,
       );
     }
+    this.self.add(this.addr);
     this.log.info("listening", {
       addr: `${this.addr.hostname}:${this.addr.port}`,
       handler: this.config.handler.type,

@@ -174,3 +174,46 @@ recorders: [{ name: hook, http: { url: "${hook.url}", header: { Authorization: "
     }
   },
 });
+
+Deno.test({
+  name: "requests through snoop to snoop's own listeners and UI are refused, not looped",
+  ignore: needs("curl"),
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    const hook = await startWebhook();
+    const snoop = await startSnoop(`
+services:
+  - name: a
+    addr: 127.0.0.1:0
+    recorders: [{ name: hook }]
+    handler: { type: auto }
+recorders:
+  - { name: hook, http: { url: "${hook.url}" } }
+  - { name: store, store: { path: "${dir}/r.db" } }
+ui: { addr: "127.0.0.1:0", store: store }
+`);
+    try {
+      const p = snoop.port();
+      const ui = snoop.uiAddr!.port;
+      const code = async (...args: string[]) =>
+        (await curl("-o", "/dev/null", "-w", "%{http_code}%{http_connect}", ...args)).stdout;
+      assert.equal(await code("-x", `127.0.0.1:${p}`, `http://127.0.0.1:${p}/`), "403000");
+      assert.equal(
+        await code("-x", `127.0.0.1:${p}`, `http://localhost:${ui}/api/records`),
+        "403000",
+      );
+      assert.equal(await code("-p", "-x", `127.0.0.1:${p}`, `http://127.0.0.1:${p}/`), "000403");
+      const socks = await curl("--socks5", `127.0.0.1:${p}`, `http://127.0.0.1:${ui}/`);
+      assert.notEqual(socks.code, 0);
+      const recs = (await hook.waitFor(4)) as Rec[];
+      assert.ok(
+        recs.every((r) => r.err === "the target is snoop itself"),
+        JSON.stringify(recs.map((r) => r.err)),
+      );
+    } finally {
+      await snoop.stop(0);
+      await hook.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
