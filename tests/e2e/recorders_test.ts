@@ -262,3 +262,40 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "dial address records: every dialled host, and the hosts whose dial failed",
+  ignore: needs("curl"),
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    const origin = await startOrigin();
+    const snoop = await startSnoop(`
+services:
+  - name: p
+    addr: 127.0.0.1:0
+    recorders:
+      - { name: dials, record: recorder.service.router.dial.address }
+      - { name: failures, record: recorder.service.router.dial.address.error }
+    handler: { type: http }
+recorders:
+  - { name: dials, file: { path: "${dir}/dials.txt", sep: "\\n" } }
+  - { name: failures, file: { path: "${dir}/failures.txt", sep: "\\n" } }
+`);
+    try {
+      await curl("-x", `127.0.0.1:${snoop.port()}`, `${origin.url}/ok`);
+      const dead = freePort();
+      await curl("-x", `127.0.0.1:${snoop.port()}`, `http://localhost:${dead}/down`);
+      await until(
+        () => snoop.recorders.get("failures")!.stats().written === 1,
+        "the failed dial record",
+      );
+      await until(() => snoop.recorders.get("dials")!.stats().written === 2, "both dial records");
+      assert.equal(await Deno.readTextFile(`${dir}/dials.txt`), "127.0.0.1\nlocalhost\n");
+      assert.equal(await Deno.readTextFile(`${dir}/failures.txt`), "localhost\n");
+    } finally {
+      await snoop.stop(0);
+      await origin.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});

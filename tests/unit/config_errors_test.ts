@@ -144,6 +144,32 @@ recorders: [{ name: r, file: { path: /tmp/x } }]
 `,
     `snoop.yaml:2:5: services[0]: missing required key "addr"`,
   ],
+  [
+    "a MITM CA file that does not exist",
+    `services:
+  - name: s
+    addr: :8080
+    handler:
+      type: http
+      metadata:
+        sniffing: true
+        mitm.certFile: /nonexistent/ca.crt
+        mitm.keyFile: /nonexistent/ca.key
+`,
+    `snoop.yaml:8:9: services[0].handler.metadata.mitm.certFile: /nonexistent/ca.crt: file not found`,
+  ],
+  [
+    "a MITM key without its certificate",
+    `services:
+  - name: s
+    addr: :8080
+    handler:
+      type: http
+      metadata:
+        mitm.keyFile: ca.key
+`,
+    `snoop.yaml:7:9: services[0].handler.metadata.mitm.keyFile: mitm.certFile must be set too`,
+  ],
 ];
 
 for (const [what, yaml, expected] of golden) {
