@@ -44,7 +44,9 @@ export class CertificateAuthority {
         );
       }
     };
-    const [certPem, keyPem] = await Promise.all([read(certFile), read(keyFile)]);
+    // One after the other: with both missing, the error always names the certificate.
+    const certPem = await read(certFile);
+    const keyPem = await read(keyFile);
     if (!pemLabels(certPem).includes("CERTIFICATE")) {
       throw new CaError(certFile, "no PEM CERTIFICATE block");
     }
