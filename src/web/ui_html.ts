@@ -58,8 +58,8 @@ export const UI_HTML = `<!doctype html>
   <button>Filter</button>
 </form>
 <section id="charts">
-  <div class="card"><h2>Traffic per minute by status</h2><svg id="traffic" width="100%" height="90"></svg></div>
-  <div class="card"><h2>Top hosts</h2><div id="hosts"></div></div>
+  <div class="card"><h2>Traffic per minute by status (last hour)</h2><svg id="traffic" width="100%" height="90"></svg></div>
+  <div class="card"><h2>Top hosts (last hour)</h2><div id="hosts"></div></div>
 </section>
 <main>
   <div>
@@ -112,7 +112,11 @@ async function load(append) {
   charts();
 }
 async function charts() {
-  const s = await (await fetch("/api/stats?" + params())).json();
+  // Charts cover the last hour unless the filter sets a time range (aggregates over a large
+  // store are slow until rollups exist).
+  const p = params();
+  if (!p.has("since") && !p.has("until")) p.set("since", String(Date.now() - 3600000));
+  const s = await (await fetch("/api/stats?" + p)).json();
   const svg = $("#traffic");
   const w = svg.clientWidth || 600, h = 80, n = Math.max(s.perMinute.length, 1);
   const step = Math.min(w / n, 24), bw = Math.max(2, step - 2);
