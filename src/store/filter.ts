@@ -83,7 +83,12 @@ export function buildWhere(
   if (f.method) add("method = ?", f.method.toUpperCase());
   if (f.status) {
     if (/^[1-5]xx$/i.test(f.status)) add("status_class = ?", Number(f.status[0]));
-    else add("status = ?", Number(f.status));
+    // The class narrows through its index (SQLite has none on status alone).
+    else {add(
+        "status_class = ? AND status = ?",
+        Math.floor(Number(f.status) / 100),
+        Number(f.status),
+      );}
   }
   if (f.client) add("client_ip = ?", f.client);
   if (f.errors) add("(err != '' OR status >= 500)");
@@ -97,7 +102,8 @@ export function buildWhere(
     if (!numbered && usable.length > 0) {
       add(
         "id IN (SELECT rowid FROM records_fts WHERE records_fts MATCH ?)",
-        `"${usable.join(" ")}" *`,
+        // detail=none keeps no positions, so no phrases: every word, the last as a prefix.
+        usable.map((w, i) => `"${w}"${i === usable.length - 1 ? " *" : ""}`).join(" AND "),
       );
     }
     add("search LIKE ? ESCAPE '\\'", `%${f.q.replace(/[%_\\]/g, "\\$&")}%`);
