@@ -160,3 +160,73 @@ Deno.test("h2 sniffer follows a dynamic table grown up to the size the other sid
     2,
   ]]);
 });
+
+const GET = (path: string): [string, string][] => [
+  [":method", "GET"],
+  [":scheme", "https"],
+  [":authority", "x"],
+  [":path", path],
+];
+
+Deno.test("h2 sniffer: endless 1-byte CONTINUATION frames stop at the block limit, in linear time", () => {
+  const s = new H2Sniffer({ body: false, maxBodySize: 0 }, () => {});
+  s.client(concat([ascii(H2_PREFACE), frame(1, 0, 1, Uint8Array.of(0x82))]));
+  // 200,000 frames of one byte: quadratic bookkeeping would take minutes here.
+  const one = frame(9, 0, 1, Uint8Array.of(0x40));
+  const burst = concat(Array.from({ length: 10_000 }, () => one));
+  for (let i = 0; i < 20 && !s.failed; i++) s.client(burst);
+  assert.equal(s.failed, "http2: header block too large");
+});
+
+Deno.test("h2 sniffer: a frame length over the sniffer's cap stops sniffing without buffering it", () => {
+  const s = new H2Sniffer({ body: false, maxBodySize: 0 }, () => {});
+  s.server(Uint8Array.of(0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 1)); // 16 MiB DATA announced
+  assert.match(s.failed!, /^http2: frame of 16777215 bytes is over the 1048576 byte limit/);
+});
+
+Deno.test("h2 sniffer: an HPACK bomb (one 4 KB entry referenced 100 times) hits the list limit", () => {
+  // HPACK by hand (RFC 7541): static :method GET (0x82), :scheme https (0x87), :path / (0x84);
+  // a literal with incremental indexing (0x40) of x-big with a 4000-byte value (length as a
+  // 7-bit-prefix integer: 0x7f 0xa1 0x1e); then 100 one-byte references to that entry (62).
+  const literal = concat([
+    Uint8Array.of(0x40, 5),
+    ascii("x-big"),
+    Uint8Array.of(0x7f, 0xa1, 0x1e),
+    ascii("v".repeat(4000)),
+  ]);
+  const bomb = concat([Uint8Array.of(0x82, 0x87, 0x84), literal, new Uint8Array(100).fill(0xbe)]);
+  const done: HttpExchange[] = [];
+  const s = new H2Sniffer({ body: false, maxBodySize: 0 }, (ex) => done.push(ex));
+  const first = encoder()(GET("/a"));
+  s.client(concat([ascii(H2_PREFACE), frame(1, 0x5, 1, first), frame(1, 0x5, 3, bomb)]));
+  assert.equal(s.failed, "http2: header list too large");
+  s.finish();
+  assert.deepEqual(done.map((e) => [e.uri, e.error]), [["/a", "http2: header list too large"]]);
+});
+
+Deno.test("h2 sniffer: rapid reset (HEADERS + RST_STREAM x 600) stops sniffing with the reason", () => {
+  const enc = encoder();
+  const parts: Uint8Array[] = [ascii(H2_PREFACE)];
+  for (let i = 0; i < 600; i++) {
+    const id = 1 + 2 * i;
+    parts.push(frame(1, 0x5, id, enc(GET(`/r${i}`))), frame(3, 0, id, Uint8Array.of(0, 0, 0, 8)));
+  }
+  const done: HttpExchange[] = [];
+  const s = new H2Sniffer({ body: false, maxBodySize: 0 }, (ex) => done.push(ex));
+  s.client(concat(parts));
+  assert.match(s.failed!, /^http2: rapid reset: 500 of 500 streams reset within 1000 ms/);
+  assert.equal(done.length, 500, "records stop once the flood is recognised");
+});
+
+Deno.test("h2 sniffer: streams beyond the tracked limit are decoded but not recorded", () => {
+  const enc = encoder();
+  const parts: Uint8Array[] = [ascii(H2_PREFACE)];
+  for (let i = 0; i < 300; i++) parts.push(frame(1, 0x5, 1 + 2 * i, enc(GET(`/s${i}`))));
+  parts.push(frame(1, 0x5, 601, enc(GET("/last"))));
+  const done: HttpExchange[] = [];
+  const s = new H2Sniffer({ body: false, maxBodySize: 0 }, (ex) => done.push(ex));
+  s.client(concat(parts));
+  assert.equal(s.failed, undefined, "HPACK stays in step for untracked streams");
+  s.finish();
+  assert.equal(done.length, 256);
+});

@@ -32,8 +32,12 @@ export interface H2Frame {
   payload: Uint8Array;
 }
 
-/** The largest frame a peer may send (2^24-1); a longer length means this is not HTTP/2. */
-const MAX_FRAME = (1 << 24) - 1;
+/**
+ * The largest frame the sniffer buffers. HTTP/2 allows up to 2^24-1 once a peer raises
+ * SETTINGS_MAX_FRAME_SIZE from its 16 KiB default; 1 MiB covers the peers that do (Go reads
+ * up to 1 MiB) and keeps a hostile length from costing 16 MiB per connection.
+ */
+export const MAX_SNIFFED_FRAME = 1024 * 1024;
 
 export class H2FrameReader {
   #header = new Uint8Array(9);
@@ -44,7 +48,7 @@ export class H2FrameReader {
   #prefaceLeft: number;
 
   /** `skipPreface` bytes are dropped first (the client's 24-byte connection preface). */
-  constructor(skipPreface = 0) {
+  constructor(skipPreface = 0, readonly maxFrame = MAX_SNIFFED_FRAME) {
     this.#prefaceLeft = skipPreface;
   }
 
@@ -64,7 +68,9 @@ export class H2FrameReader {
         if (this.#headerLen < 9) return;
         const h = this.#header;
         const length = (h[0] << 16) | (h[1] << 8) | h[2];
-        if (length > MAX_FRAME) throw new RangeError("frame too large");
+        if (length > this.maxFrame) {
+          throw new RangeError(`frame of ${length} bytes is over the ${this.maxFrame} byte limit`);
+        }
         this.#frame = {
           type: h[3],
           flags: h[4],

@@ -7,10 +7,26 @@ import { HpackDecoder } from "./hpack_decoder.ts";
 interface StreamState {
   ex: HttpExchange;
   requestDone: boolean;
+  startedMs: number;
 }
 
-/** Streams tracked at once; more are decoded (to keep HPACK in step) but not recorded. */
-const MAX_TRACKED_STREAMS = 1000;
+/**
+ * Limits that keep a hostile peer from making the sniffer grow (reliability-limits §0, §6.3).
+ * The sniffer is passive: hitting one stops sniffing this connection (the bytes still flow,
+ * the endpoints enforce their own limits) and the open streams are recorded with why.
+ */
+export const H2_SNIFF_LIMITS = {
+  /** Streams tracked at once (MAX_CONCURRENT_STREAMS 100, with room); more are not recorded. */
+  maxTrackedStreams: 256,
+  /** Decoded header list, name + value + 32 per field (RFC 9113 §6.5.2). */
+  maxHeaderListBytes: 64 * 1024,
+  /** A header block over CONTINUATION frames: twice the list budget (CVE-2023-45288 class). */
+  maxHeaderBlockBytes: 128 * 1024,
+  /** Rapid reset (CVE-2023-44487): after this many streams, more than half of them reset… */
+  rapidResetMinStreams: 500,
+  /** …within this long of their start. */
+  rapidResetWindowMs: 1000,
+};
 
 /**
  * Reads both directions of an HTTP/2 connection (cleartext prior knowledge, or decrypted
@@ -20,8 +36,10 @@ const MAX_TRACKED_STREAMS = 1000;
 export class H2Sniffer {
   readonly #client = new H2FrameReader(H2_PREFACE.length);
   readonly #server = new H2FrameReader();
-  readonly #clientHpack = new HpackDecoder();
-  readonly #serverHpack = new HpackDecoder();
+  readonly #clientHpack = new HpackDecoder(H2_SNIFF_LIMITS.maxHeaderListBytes);
+  readonly #serverHpack = new HpackDecoder(H2_SNIFF_LIMITS.maxHeaderListBytes);
+  #streamsSeen = 0;
+  #earlyResets = 0;
   readonly #streams = new Map<number, StreamState>();
   /** A header block split over CONTINUATION frames, per direction. */
   #pendingBlock: { client?: PendingBlock; server?: PendingBlock } = {};
@@ -72,6 +90,7 @@ export class H2Sniffer {
           this.#pendingBlock[side] = {
             streamId: f.streamId,
             parts: [block.slice()],
+            size: block.length,
             endStream: (f.flags & Flag.END_STREAM) !== 0,
             wire: f.payload.length + 9,
           };
@@ -82,8 +101,9 @@ export class H2Sniffer {
         if (!pending || pending.streamId !== f.streamId) throw new Error("unexpected CONTINUATION");
         pending.parts.push(f.payload.slice());
         pending.wire += f.payload.length + 9;
-        const size = pending.parts.reduce((n, p) => n + p.length, 0);
-        if (size > 256 * 1024) throw new Error("header block too large");
+        pending.size += f.payload.length;
+        const size = pending.size;
+        if (size > H2_SNIFF_LIMITS.maxHeaderBlockBytes) throw new Error("header block too large");
         if (f.flags & Flag.END_HEADERS) {
           this.#pendingBlock[side] = undefined;
           const block = new Uint8Array(size);
@@ -130,6 +150,17 @@ export class H2Sniffer {
           : -1;
         this.#streams.delete(f.streamId);
         this.onExchange(endExchange(s.ex, `stream reset by ${side} (code ${code})`));
+        if (performance.now() - s.startedMs < H2_SNIFF_LIMITS.rapidResetWindowMs) {
+          this.#earlyResets++;
+          if (
+            this.#streamsSeen >= H2_SNIFF_LIMITS.rapidResetMinStreams &&
+            this.#earlyResets * 2 > this.#streamsSeen
+          ) {
+            throw new Error(
+              `rapid reset: ${this.#earlyResets} of ${this.#streamsSeen} streams reset within ${H2_SNIFF_LIMITS.rapidResetWindowMs} ms`,
+            );
+          }
+        }
         break;
       }
       case FrameType.SETTINGS: {
@@ -173,7 +204,8 @@ export class H2Sniffer {
         if (endStream) existing.requestDone = true;
         return;
       }
-      if (this.#streams.size >= MAX_TRACKED_STREAMS) return;
+      this.#streamsSeen++;
+      if (this.#streams.size >= H2_SNIFF_LIMITS.maxTrackedStreams) return;
       const pseudo = (name: string) => fields.find(([n]) => n === name)?.[1] ?? "";
       const ex = newExchange(this.capture, {
         proto: "HTTP/2.0",
@@ -184,7 +216,7 @@ export class H2Sniffer {
         requestHeaders: fields.filter(([n]) => !n.startsWith(":")),
       });
       ex.inputBytes += wire;
-      this.#streams.set(streamId, { ex, requestDone: endStream });
+      this.#streams.set(streamId, { ex, requestDone: endStream, startedMs: performance.now() });
       return;
     }
     const s = this.#streams.get(streamId);
@@ -210,6 +242,8 @@ export class H2Sniffer {
 interface PendingBlock {
   streamId: number;
   parts: Uint8Array[];
+  /** Bytes in `parts`, kept as they arrive (summing per frame made 1-byte frames quadratic). */
+  size: number;
   endStream: boolean;
   wire: number;
 }
