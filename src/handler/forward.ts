@@ -1,5 +1,6 @@
 import { ConfigError } from "../config/config_error.ts";
-import { dialTcp } from "../net/dial.ts";
+import { splitHostPort } from "../net/address.ts";
+import { DialError, dialTcp } from "../net/dial.ts";
 import { closeQuietly } from "../net/stream.ts";
 import type { ConnContext } from "../service/conn_context.ts";
 import type { Handler, HandlerDeps } from "./handler.ts";
@@ -41,8 +42,9 @@ export class ForwardHandler implements Handler {
       }
       let upstream: Deno.TcpConn;
       try {
-        upstream = await dialTcp(target, this.opts.dialTimeoutMs);
+        upstream = await dialTcp(target, this.opts.dialTimeoutMs, this.opts.egress);
       } catch (e) {
+        this.deps.sink.dialError(splitHostPort(target).host, e instanceof DialError && e.denied);
         lastError = (e as Error).message;
         continue;
       }

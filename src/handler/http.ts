@@ -11,10 +11,12 @@ import { upstreamAddrs } from "../service/conn_context.ts";
 import { headerMap, serializeHead, stripHopByHop } from "../sniff/http1/headers.ts";
 import { MessageReader } from "../sniff/http1/message_reader.ts";
 import {
+  DEFAULT_HTTP1_LIMITS,
   hasToken,
   headerValue,
   type Http1Event,
   type Http1Head,
+  type Http1Limits,
   Http1ParseError,
   Http1Parser,
 } from "../sniff/http1/parser.ts";
@@ -44,6 +46,7 @@ export class HttpHandler implements Handler {
   readonly proxyAgent: string;
   readonly headerTimeoutMs: number;
   readonly keepAliveMs: number;
+  readonly limits: Http1Limits;
   readonly pool = new UpstreamPool();
 
   constructor(readonly deps: HandlerDeps) {
@@ -52,6 +55,15 @@ export class HttpHandler implements Handler {
     this.proxyAgent = md.string("proxyAgent", `snoop/${VERSION}`);
     this.headerTimeoutMs = md.duration("headerTimeout", 10_000);
     this.keepAliveMs = md.duration("keepAliveTimeout", 60_000);
+    // Message limits (reliability-limits §0); the parser answers 414/431/400 past them.
+    const d = DEFAULT_HTTP1_LIMITS;
+    this.limits = {
+      maxStartLine: md.integer("http.maxRequestLine", d.maxStartLine, 64),
+      maxHeaderLine: md.integer("http.maxHeaderLine", d.maxHeaderLine, 64),
+      maxHeaderBytes: md.integer("http.maxHeaderBytes", d.maxHeaderBytes, 256),
+      maxHeaderCount: md.integer("http.maxHeaders", d.maxHeaderCount, 1),
+      maxChunkLine: md.integer("http.maxChunkLine", d.maxChunkLine, 16),
+    };
   }
 
   async handle(conn: Deno.Conn, ctx: ConnContext): Promise<void> {
@@ -64,7 +76,7 @@ export class HttpHandler implements Handler {
 
   /** Serves requests on a client connection (the auto handler enters here too). */
   async serve(client: BufferedConn, ctx: ConnContext): Promise<void> {
-    const reader = new MessageReader(client, new Http1Parser("request"));
+    const reader = new MessageReader(client, new Http1Parser("request", this.limits));
     let first = true;
     const release = ctx.closeOnShutdown(client);
     try {
@@ -79,8 +91,12 @@ export class HttpHandler implements Handler {
           );
         } catch (e) {
           if (e instanceof Http1ParseError) {
+            ctx.sink.limited(
+              e.status === 414 || e.status === 431 ? "http-head-size" : "http-malformed",
+            );
             await this.#reject(client, ctx, null, e.status, e.message);
           } else if (e instanceof ReadTimeout && first) {
+            ctx.sink.limited("header-timeout");
             // Partial or missing first request: GOST records nothing; we record the timeout.
             const rec = ctx.newRecord();
             rec.err = e.message;
@@ -207,11 +223,10 @@ export class HttpHandler implements Handler {
     let upstream: Deno.TcpConn;
     try {
       this.deps.sink.dial(hostOf(head.target));
-      upstream = await dialTcp(head.target, this.opts.dialTimeoutMs);
+      upstream = await dialTcp(head.target, this.opts.dialTimeoutMs, this.opts.egress);
     } catch (e) {
-      this.deps.sink.dialError(hostOf(head.target));
-      const timedOut = e instanceof DialError && e.timedOut;
-      return this.#reject(client, ctx, rec, timedOut ? 504 : 502, (e as Error).message);
+      this.deps.sink.dialError(hostOf(head.target), e instanceof DialError && e.denied);
+      return this.#reject(client, ctx, rec, statusForDialError(e), (e as Error).message);
     }
     const fields: [string, string][] = [["Proxy-Agent", this.proxyAgent]];
     const reply = serializeHead("HTTP/1.1 200 Connection established", fields);
@@ -313,16 +328,15 @@ export class HttpHandler implements Handler {
         if (pooled) upstream = pooled;
         else {
           this.deps.sink.dial(hostname);
-          upstream = await dialTcp(target, this.opts.dialTimeoutMs);
+          upstream = await dialTcp(target, this.opts.dialTimeoutMs, this.opts.egress);
         }
       } catch (e) {
-        this.deps.sink.dialError(hostname);
-        const timedOut = e instanceof DialError && e.timedOut;
-        await fail(new ProxyFailure(timedOut ? 504 : 502, (e as Error).message));
+        this.deps.sink.dialError(hostname, e instanceof DialError && e.denied);
+        await fail(new ProxyFailure(statusForDialError(e), (e as Error).message));
         return false;
       }
       Object.assign(rec, upstreamAddrs(upstream));
-      upstreamReader = new MessageReader(upstream, new Http1Parser("response"));
+      upstreamReader = new MessageReader(upstream, new Http1Parser("response", this.limits));
       upstreamReader.parser.expectResponseTo(head.method);
       try {
         await writeAll(upstream, upstreamHead);
@@ -502,3 +516,9 @@ function hostOf(target: string): string {
 }
 
 export const httpHandler = (deps: HandlerDeps): Handler => new HttpHandler(deps);
+
+/** 403 for a destination the egress list denies, 504 for a dial deadline, else 502. */
+function statusForDialError(e: unknown): number {
+  if (e instanceof DialError && e.denied) return 403;
+  return e instanceof DialError && e.timedOut ? 504 : 502;
+}

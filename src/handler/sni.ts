@@ -1,6 +1,6 @@
 import { joinHostPort, splitHostPort } from "../net/address.ts";
 import { BufferedConn, withDeadline } from "../net/buffered_conn.ts";
-import { dialTcp } from "../net/dial.ts";
+import { DialError, dialTcp } from "../net/dial.ts";
 import { closeQuietly } from "../net/stream.ts";
 import type { ConnContext } from "../service/conn_context.ts";
 import { detectProtocol } from "../sniff/detect.ts";
@@ -59,8 +59,9 @@ export class SniHandler implements Handler {
     }
     let upstream: Deno.TcpConn;
     try {
-      upstream = await dialTcp(target, this.opts.dialTimeoutMs);
+      upstream = await dialTcp(target, this.opts.dialTimeoutMs, this.opts.egress);
     } catch (e) {
+      this.deps.sink.dialError(splitHostPort(target).host, e instanceof DialError && e.denied);
       rec.err = (e as Error).message;
       ctx.emit(rec);
       closeQuietly(client);

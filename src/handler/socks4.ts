@@ -1,6 +1,6 @@
-import { formatIP, joinHostPort } from "../net/address.ts";
+import { formatIP, joinHostPort, splitHostPort } from "../net/address.ts";
 import { BufferedConn, withDeadline } from "../net/buffered_conn.ts";
-import { dialTcp } from "../net/dial.ts";
+import { DialError, dialTcp } from "../net/dial.ts";
 import { closeQuietly, writeAll } from "../net/stream.ts";
 import type { ConnContext } from "../service/conn_context.ts";
 import type { Handler, HandlerDeps } from "./handler.ts";
@@ -63,8 +63,9 @@ export class Socks4Handler implements Handler {
     if (this.deps.self.isSelf(target)) return fail("the target is snoop itself");
     let upstream: Deno.TcpConn;
     try {
-      upstream = await dialTcp(target, this.opts.dialTimeoutMs);
+      upstream = await dialTcp(target, this.opts.dialTimeoutMs, this.opts.egress);
     } catch (e) {
+      this.deps.sink.dialError(splitHostPort(target).host, e instanceof DialError && e.denied);
       return fail((e as Error).message);
     }
     const granted = Uint8Array.of(0, GRANTED, 0, 0, 0, 0, 0, 0);

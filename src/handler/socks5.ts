@@ -67,6 +67,7 @@ function reply(rep: number, bound?: Deno.Addr): Uint8Array {
 /** Maps a dial failure to the reply a SOCKS client understands. */
 function replyForDialError(e: unknown): number {
   const cause = e instanceof DialError ? e.cause : e;
+  if (e instanceof DialError && e.denied) return Rep.NOT_ALLOWED;
   if (e instanceof DialError && e.timedOut) return Rep.TTL_EXPIRED;
   if (cause instanceof Deno.errors.ConnectionRefused) return Rep.CONNECTION_REFUSED;
   if (cause instanceof Deno.errors.NotFound) return Rep.HOST_UNREACHABLE;
@@ -128,9 +129,9 @@ export class Socks5Handler implements Handler {
     const host = target.replace(/:\d+$/, "").replace(/^\[(.*)\]$/, "$1");
     try {
       this.deps.sink.dial(host);
-      upstream = await dialTcp(target, this.opts.dialTimeoutMs);
+      upstream = await dialTcp(target, this.opts.dialTimeoutMs, this.opts.egress);
     } catch (e) {
-      this.deps.sink.dialError(host);
+      this.deps.sink.dialError(host, e instanceof DialError && e.denied);
       return this.#fail(conn, ctx, rec, replyForDialError(e), (e as Error).message);
     }
     try {

@@ -1,4 +1,6 @@
+import { ConfigError } from "../config/config_error.ts";
 import type { Metadata } from "../config/metadata.ts";
+import { EgressGuard } from "../net/egress_guard.ts";
 import type { MitmInterceptor } from "../mitm/interceptor.ts";
 
 /** Handler options shared by every handler that opens tunnels (GOST's metadata keys). */
@@ -19,6 +21,8 @@ export interface TunnelOptions {
   dialTimeoutMs: number;
   /** TLS interception of sniffed TLS tunnels (needs `sniffing`). */
   mitm?: MitmInterceptor;
+  /** Destinations refused before dialling (`egress.deny`, `egress.allow`). */
+  egress?: EgressGuard;
 }
 
 export function readTunnelOptions(md: Metadata, mitm?: MitmInterceptor): TunnelOptions {
@@ -33,5 +37,22 @@ export function readTunnelOptions(md: Metadata, mitm?: MitmInterceptor): TunnelO
     idleTimeoutMs: md.duration("idleTimeout", 3_600_000),
     dialTimeoutMs: md.duration("dialTimeout", 10_000),
     mitm,
+    egress: readEgress(md),
   };
+}
+
+function readEgress(md: Metadata): EgressGuard | undefined {
+  const deny = md.stringList("egress.deny");
+  const allow = md.stringList("egress.allow");
+  if (deny.length === 0) {
+    if (allow.length > 0) {
+      throw new ConfigError(md.whereOf("egress.allow"), "egress.allow needs egress.deny");
+    }
+    return undefined;
+  }
+  const guard = EgressGuard.create(deny, allow);
+  if (typeof guard === "string") {
+    throw new ConfigError(md.whereOf("egress.deny"), `egress: ${guard}`);
+  }
+  return guard;
 }

@@ -42,6 +42,9 @@ export class RecordSink {
     outputBytes: 0,
     errors: 0,
     byProto: new Map<string, number>(),
+    /** Limits hit (connection caps, header sizes, deadlines, the egress list), by name. */
+    limits: new Map<string, number>(),
+    authFailures: 0,
   };
 
   constructor(
@@ -70,6 +73,11 @@ export class RecordSink {
     this.handler?.record(recordToJSON(redaction ? redactRecord(record, redaction) : record));
   }
 
+  /** Counts a limit that refused or cut something (the record, if any, says what). */
+  limited(name: string): void {
+    this.counters.limits.set(name, (this.counters.limits.get(name) ?? 0) + 1);
+  }
+
   clientIP(ip: string): void {
     if (ip) this.clientAddress?.record(ip);
   }
@@ -78,7 +86,9 @@ export class RecordSink {
     if (host) this.dialAddress?.record(host);
   }
 
-  dialError(host: string): void {
+  /** A dial failed; `denied` when the egress list refused it (counted as a limit). */
+  dialError(host: string, denied = false): void {
+    if (denied) this.limited("egress-denied");
     if (host) this.dialAddressError?.record(host);
   }
 }

@@ -28,6 +28,10 @@ export class Service {
   readonly #abort = new AbortController();
   #accepting: Promise<void> | null = null;
   connections = 0;
+  /** Connections open per client IP, for `maxConnectionsPerClient`. */
+  readonly #perClient = new Map<string, number>();
+  readonly maxConnections: number;
+  readonly maxConnectionsPerClient: number;
 
   private constructor(
     readonly config: ServiceConfig,
@@ -36,7 +40,13 @@ export class Service {
     readonly log: Logger,
     readonly mitm: MitmInterceptor | undefined,
     readonly self: SelfAddresses,
-  ) {}
+    limits: { maxConnections: number; maxConnectionsPerClient: number },
+    /** The service's credentials check (it counts failures). */
+    readonly auth?: Authenticator,
+  ) {
+    this.maxConnections = limits.maxConnections;
+    this.maxConnectionsPerClient = limits.maxConnectionsPerClient;
+  }
 
   /** Builds the handler and checks every option the service was given. */
   static async create(
@@ -68,11 +78,12 @@ export class Service {
       );
     }
     const mitm = await MitmInterceptor.fromMetadata(config.handler.metadata, bypasses, scoped);
+    const auth = config.handler.auth ? await Authenticator.create(config.handler.auth) : undefined;
     const handler = await factory({
       config,
       bypass: config.bypass ? bypasses.get(config.bypass.name) : undefined,
       bypasses,
-      auth: config.handler.auth ? await Authenticator.create(config.handler.auth) : undefined,
+      auth,
       mitm,
       self,
       sink,
@@ -84,6 +95,12 @@ export class Service {
         `the ${config.handler.type} handler does not take a udp listener`,
       );
     }
+    // Connection caps (reliability-limits §0: Envoy's edge guide, smokescreen): 0 = none.
+    const md = config.handler.metadata;
+    const limits = {
+      maxConnections: md.integer("maxConnections", 4096, 0),
+      maxConnectionsPerClient: md.integer("maxConnectionsPerClient", 256, 0),
+    };
     rejectUnread(config.handler.metadata, config.listener.metadata, config.metadata);
     const { port } = splitHostPort(config.addr);
     if (Number.isNaN(port)) {
@@ -92,7 +109,7 @@ export class Service {
         `"${config.addr}" is not an address with a port, such as ":8080" or "127.0.0.1:8080"`,
       );
     }
-    return new Service(config, handler, sink, scoped, mitm, self);
+    return new Service(config, handler, sink, scoped, mitm, self, limits, auth);
   }
 
   /** The address actually bound (useful with port 0). */
@@ -188,10 +205,56 @@ export class Service {
       try {
         conn.setNoDelay(true);
       } catch { /* already reset by the peer */ }
-      const task = this.#serve(conn);
+      const ip = (conn.remoteAddr as Deno.NetAddr).hostname;
+      const refused = this.#overLimit(ip);
+      if (refused) {
+        this.#refuse(conn, refused);
+        continue;
+      }
+      this.#perClient.set(ip, (this.#perClient.get(ip) ?? 0) + 1);
+      const task = this.#serve(conn).finally(() => {
+        const left = (this.#perClient.get(ip) ?? 1) - 1;
+        if (left > 0) this.#perClient.set(ip, left);
+        else this.#perClient.delete(ip);
+      });
       this.#active.add(task);
       task.finally(() => this.#active.delete(task));
     }
+  }
+
+  /** The cap a new connection from `ip` would exceed, if any. */
+  #overLimit(ip: string): [string, string] | null {
+    if (this.maxConnections > 0 && this.#active.size >= this.maxConnections) {
+      return ["connections", `connection limit reached (maxConnections ${this.maxConnections})`];
+    }
+    const mine = this.#perClient.get(ip) ?? 0;
+    if (this.maxConnectionsPerClient > 0 && mine >= this.maxConnectionsPerClient) {
+      return [
+        "connections-per-client",
+        `connection limit for ${ip} reached (maxConnectionsPerClient ${this.maxConnectionsPerClient})`,
+      ];
+    }
+    return null;
+  }
+
+  /** Closes a connection over a cap at once, counts it, and records why. */
+  #refuse(conn: Deno.TcpConn, [limit, why]: [string, string]): void {
+    this.sink.limited(limit);
+    try {
+      const ctx = new ConnContext(
+        this.config.name,
+        "tcp",
+        conn.remoteAddr,
+        conn.localAddr,
+        this.sink,
+        this.log,
+        this.#abort.signal,
+      );
+      const rec = ctx.newRecord();
+      rec.err = why;
+      ctx.emit(rec);
+    } catch { /* the peer is already gone: nothing to record */ }
+    closeQuietly(conn);
   }
 
   async #serve(conn: Deno.TcpConn): Promise<void> {

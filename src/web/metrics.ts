@@ -51,6 +51,22 @@ export function renderMetrics(services: Service[], recorders: Map<string, Record
     services.map((s) => [svc(s), s.sink.counters.outputBytes]),
   );
   family(
+    "snoop_limit_hits_total",
+    "counter",
+    "Connections or requests refused or cut by a limit (caps, sizes, deadlines, egress list).",
+    services.flatMap((s) =>
+      [...s.sink.counters.limits].map(([l, n]) =>
+        [svc(s, `,limit="${label(l)}"`), n] as [string, number]
+      )
+    ),
+  );
+  family(
+    "snoop_auth_failures_total",
+    "counter",
+    "Requests or handshakes with wrong proxy credentials.",
+    services.filter((s) => s.auth).map((s) => [svc(s), s.auth!.failures]),
+  );
+  family(
     "snoop_sniffed_total",
     "counter",
     "Records by sniffed protocol.",
