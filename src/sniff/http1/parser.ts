@@ -85,6 +85,8 @@ export class Http1Parser {
   #state: State = "head";
   #remaining = 0;
   #scanFrom = 0;
+  /** Complete lines of the head being scanned, counted by earlier calls. */
+  #headLines = 0;
   #trailerStart = 0;
   #eof = false;
   #pendingMethods: string[] = [];
@@ -268,7 +270,9 @@ export class Http1Parser {
     if (this.#available === 0) return null;
     let i = Math.max(this.#scanFrom, this.#pos);
     let lineStart = i;
-    let lines = 0;
+    // Lines of this head seen by earlier calls count too: the limit must not depend on how
+    // the bytes were split (found by the fuzzer).
+    let lines = i === this.#pos ? 0 : this.#headLines;
     for (; i < buf.length; i++) {
       if (buf[i] !== 0x0a) continue;
       const lineLen = i - lineStart;
@@ -279,6 +283,7 @@ export class Http1Parser {
         const head = this.#parseHead(wire);
         this.#pos = end;
         this.#scanFrom = 0;
+        this.#headLines = 0;
         return this.#startBody(head, wire);
       }
       lines++;
@@ -297,6 +302,7 @@ export class Http1Parser {
       throw new Http1ParseError("too many header fields", 431);
     }
     this.#scanFrom = lineStart;
+    this.#headLines = lines;
     if (this.#eof) throw new Http1ParseError("unexpected EOF in message head");
     return null;
   }
@@ -319,6 +325,11 @@ export class Http1Parser {
     const lines = text.split("\n").map((l) => l.endsWith("\r") ? l.slice(0, -1) : l);
     // The last two entries are the empty line and "" after the final LF.
     lines.length -= 2;
+    // Sizes and counts first, as the incremental scan checks them before the head is whole:
+    // the same bytes get the same answer however they arrive.
+    if (lines.length - 1 > this.limits.maxHeaderCount) {
+      throw new Http1ParseError("too many header fields", 431);
+    }
     const start = lines[0];
     const head: Http1Head = {
       method: "",
@@ -341,9 +352,6 @@ export class Http1Parser {
       head.version = m[1];
       head.status = Number(m[2]);
       head.reason = m[3] ?? "";
-    }
-    if (lines.length - 1 > this.limits.maxHeaderCount) {
-      throw new Http1ParseError("too many header fields", 431);
     }
     for (let i = 1; i < lines.length; i++) {
       const line = lines[i];
