@@ -18,9 +18,12 @@ const MAX_FIELD = 255;
  */
 export class Socks4Handler implements Handler {
   readonly opts: TunnelOptions;
+  readonly handshakeTimeoutMs: number;
 
   constructor(readonly deps: HandlerDeps) {
     this.opts = readTunnelOptions(deps.config.handler.metadata, deps.mitm);
+    // Shared with the SOCKS5 handler (the auto handler builds both from one metadata map).
+    this.handshakeTimeoutMs = deps.config.handler.metadata.duration("handshakeTimeout", 10_000);
   }
 
   handle(conn: Deno.Conn, ctx: ConnContext): Promise<void> {
@@ -37,7 +40,7 @@ export class Socks4Handler implements Handler {
     };
     let target: string, userid: string;
     try {
-      [target, userid] = await withDeadline(10_000, "SOCKS4 request", async () => {
+      [target, userid] = await withDeadline(this.handshakeTimeoutMs, "SOCKS4 request", async () => {
         const head = await conn.readExact(8, "request");
         if (head[0] !== 4) throw new Error(`bad version ${head[0]}`);
         if (head[1] !== 1) throw new Error(`command ${head[1]} not supported`);

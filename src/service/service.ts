@@ -28,6 +28,8 @@ export class Service {
   readonly #abort = new AbortController();
   #accepting: Promise<void> | null = null;
   connections = 0;
+  /** Connections that ended in an unexpected exception (a bug: handlers answer bad input). */
+  handlerFailures = 0;
   /** Connections open per client IP, for `maxConnectionsPerClient`. */
   readonly #perClient = new Map<string, number>();
   readonly maxConnections: number;
@@ -278,6 +280,7 @@ export class Service {
       await this.handler.handle(conn, ctx);
     } catch (e) {
       // A handler bug must not take the listener down: log it and drop this connection.
+      this.handlerFailures++;
       this.log.error("connection failed", { sid: ctx.sid, remote: ctx.remote, error: e });
     } finally {
       closeQuietly(conn);

@@ -51,6 +51,12 @@ export function renderMetrics(services: Service[], recorders: Map<string, Record
     services.map((s) => [svc(s), s.sink.counters.outputBytes]),
   );
   family(
+    "snoop_handler_failures_total",
+    "counter",
+    "Connections that ended in an unexpected exception (a bug worth reporting).",
+    services.map((s) => [svc(s), s.handlerFailures]),
+  );
+  family(
     "snoop_limit_hits_total",
     "counter",
     "Connections or requests refused or cut by a limit (caps, sizes, deadlines, egress list).",
