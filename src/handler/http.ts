@@ -437,43 +437,57 @@ export class HttpHandler implements Handler {
         clientGone = true;
       }
     };
-    while (ev) {
-      if (ev.type === "head") {
-        const h = ev.head;
-        if (h.status >= 100 && h.status < 200 && h.status !== 101) {
-          // 100 Continue and other interim responses go straight through; the final
-          // response follows after the interim one's (empty) end.
-          await toClient(serializeHead(`HTTP/1.1 ${h.status} ${h.reason}`, []));
-          const end = await this.#readUpstream(upstreamReader, upstream);
-          if (end?.type !== "end") throw new ProxyFailure(502, "bad interim response");
-          ev = await this.#readUpstream(upstreamReader, upstream);
-          continue;
-        }
-        finalHead = h;
-        http.statusCode = h.status;
-        http.response.header = headerMap(h.headers);
-        switched = h.status === 101;
-        const upstreamClose = hasToken(h, "connection", "close") ||
-          (h.version === "HTTP/1.0" && !hasToken(h, "connection", "keep-alive"));
-        if (upstreamClose || ev.framing === "close") upstreamReusable = false;
-        if (ev.framing === "close") closeAfter = true;
-        const out = stripHopByHop(h.headers, {
-          keepFraming: ev.framing === "chunked",
-          keepUpgrade: switched,
-        });
-        if (!switched) {
-          if (closeAfter) out.push(["Connection", "close"]);
-          else if (http.proto === "HTTP/1.0") out.push(["Connection", "keep-alive"]);
-        }
-        await toClient(serializeHead(`HTTP/1.1 ${h.status} ${h.reason}`, out));
-      } else if (ev.type === "body") {
-        s.respBody.add(ev.data);
-        await toClient(ev.wire);
-      } else if (ev.type === "end") {
-        await toClient(ev.wire);
-        break;
-      } else break;
-      ev = await upstreamReader.next();
+    try {
+      while (ev) {
+        if (ev.type === "head") {
+          const h = ev.head;
+          if (h.status >= 100 && h.status < 200 && h.status !== 101) {
+            // 100 Continue and other interim responses go straight through; the final
+            // response follows after the interim one's (empty) end.
+            await toClient(serializeHead(`HTTP/1.1 ${h.status} ${h.reason}`, []));
+            const end = await this.#readUpstream(upstreamReader, upstream);
+            if (end?.type !== "end") throw new ProxyFailure(502, "bad interim response");
+            ev = await this.#readUpstream(upstreamReader, upstream);
+            continue;
+          }
+          finalHead = h;
+          http.statusCode = h.status;
+          http.response.header = headerMap(h.headers);
+          switched = h.status === 101;
+          const upstreamClose = hasToken(h, "connection", "close") ||
+            (h.version === "HTTP/1.0" && !hasToken(h, "connection", "keep-alive"));
+          if (upstreamClose || ev.framing === "close") upstreamReusable = false;
+          if (ev.framing === "close") closeAfter = true;
+          const out = stripHopByHop(h.headers, {
+            keepFraming: ev.framing === "chunked",
+            keepUpgrade: switched,
+          });
+          if (!switched) {
+            if (closeAfter) out.push(["Connection", "close"]);
+            else if (http.proto === "HTTP/1.0") out.push(["Connection", "keep-alive"]);
+          }
+          await toClient(serializeHead(`HTTP/1.1 ${h.status} ${h.reason}`, out));
+        } else if (ev.type === "body") {
+          s.respBody.add(ev.data);
+          await toClient(ev.wire);
+        } else if (ev.type === "end") {
+          await toClient(ev.wire);
+          break;
+        } else break;
+        ev = await upstreamReader.next();
+      }
+    } catch (e) {
+      if (!finalHead) throw e;
+      // The response head (and maybe part of its body) already went to the client: no 502
+      // can follow. Cut the client off so it sees a short body, and record why.
+      closeQuietly(upstream);
+      rec.err = `upstream response broken: ${(e as Error).message}`;
+      http.request.contentLength = s.reqBody.total;
+      http.request.body = s.reqBody.base64();
+      http.response.contentLength = s.respBody.total;
+      http.response.body = s.respBody.base64();
+      ctx.emit(rec);
+      return false;
     }
     if (!finalHead) throw new ProxyFailure(502, "upstream closed the connection before responding");
 
