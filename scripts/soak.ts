@@ -1,0 +1,315 @@
+/**
+ * Soak run: snoop (a child process, as users run it) under mixed load for a while, with its
+ * RSS and open file descriptors sampled from /proc. After the load and a quiet spell, both
+ * must be back within 10% of where they were after a warm-up, or the run fails.
+ *
+ *   deno task soak                       10 minutes
+ *   deno task soak --seconds 60 --json   a short run; the last line is a JSON summary
+ *
+ * Load, all on 127.0.0.1, from --workers loops: forward-proxy requests, CONNECT tunnels
+ * (TLS passed through, sniffed), MITM over HTTP/1.1 and HTTP/2, WebSocket messages through a
+ * TCP forward with WebSocket sniffing, and DNS queries through the dns handler. Records go to
+ * the embedded store, as in the main job. Needs openssl (for the CA and the origin's cert).
+ */
+import { Buffer } from "node:buffer";
+import dgram from "node:dgram";
+import { parseArgs } from "node:util";
+import dnsPacket from "dns-packet";
+import { startDnsServer } from "../tests/helpers/dns_server.ts";
+
+const { values } = parseArgs({
+  options: {
+    seconds: { type: "string", default: "600" },
+    workers: { type: "string", default: "8" },
+    json: { type: "boolean", default: false },
+  },
+});
+const loadMs = Number(values.seconds) * 1000;
+const workers = Number(values.workers);
+const log = (s: string) => values.json ? console.error(s) : console.log(s);
+
+async function sh(cmd: string, args: string[]): Promise<void> {
+  const out = await new Deno.Command(cmd, { args, stdout: "null", stderr: "piped" }).output();
+  if (!out.success) throw new Error(`${cmd} failed: ${new TextDecoder().decode(out.stderr)}`);
+}
+
+async function freePort(): Promise<number> {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
+
+const dir = await Deno.makeTempDir({ prefix: "snoop-soak-" });
+// A CA for interception and a certificate for the HTTPS origin.
+await sh("openssl", ["ecparam", "-genkey", "-name", "prime256v1", "-out", `${dir}/ca.key`]);
+await sh("openssl", [
+  "req",
+  "-new",
+  "-x509",
+  "-days",
+  "2",
+  "-key",
+  `${dir}/ca.key`,
+  "-out",
+  `${dir}/ca.crt`,
+  "-subj",
+  "/CN=snoop soak CA",
+]);
+await Deno.chmod(`${dir}/ca.key`, 0o600);
+await sh("openssl", [
+  "req",
+  "-x509",
+  "-newkey",
+  "rsa:2048",
+  "-nodes",
+  "-days",
+  "2",
+  "-subj",
+  "/CN=localhost",
+  "-addext",
+  "subjectAltName=DNS:localhost,IP:127.0.0.1",
+  "-keyout",
+  `${dir}/origin.key`,
+  "-out",
+  `${dir}/origin.crt`,
+]);
+const originCert = await Deno.readTextFile(`${dir}/origin.crt`);
+const caCert = await Deno.readTextFile(`${dir}/ca.crt`);
+
+// Origins: plain HTTP, HTTPS (h2 and http/1.1 by ALPN), a WebSocket echo; a DNS server.
+const body = "x".repeat(1024);
+const handler = (req: Request) => {
+  if (req.headers.get("upgrade") === "websocket") {
+    const { socket, response } = Deno.upgradeWebSocket(req);
+    socket.onmessage = (e) => socket.send(e.data);
+    return response;
+  }
+  return new Response(body, { headers: { "content-type": "text/plain" } });
+};
+const http = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, handler);
+const https = Deno.serve({
+  hostname: "127.0.0.1",
+  port: 0,
+  cert: originCert,
+  key: await Deno.readTextFile(`${dir}/origin.key`),
+  onListen: () => {},
+}, handler);
+const dns = await startDnsServer({ "soak.test.": "127.0.0.1" });
+
+const [proxyPort, plainPort, wsPort, dnsPort, uiPort] = await Promise.all(
+  Array.from({ length: 5 }, freePort),
+);
+const config = `
+services:
+  - name: mitm
+    addr: 127.0.0.1:${proxyPort}
+    recorders: [{ name: store }]
+    handler:
+      type: auto
+      metadata:
+        sniffing: true
+        sniffing.websocket: true
+        mitm.certFile: ${dir}/ca.crt
+        mitm.keyFile: ${dir}/ca.key
+        mitm.upstreamCA: ${dir}/origin.crt
+  - name: tunnel
+    addr: 127.0.0.1:${plainPort}
+    recorders: [{ name: store }]
+    handler: { type: auto, metadata: { sniffing: true } }
+  - name: ws
+    addr: 127.0.0.1:${wsPort}
+    recorders: [{ name: store }]
+    handler: { type: tcp, metadata: { sniffing: true, sniffing.websocket: true } }
+    forwarder: { nodes: [{ name: origin, addr: "127.0.0.1:${http.addr.port}" }] }
+  - name: dns
+    addr: 127.0.0.1:${dnsPort}
+    recorders: [{ name: store }]
+    listener: { type: udp }
+    handler: { type: dns, metadata: { dns: "udp://127.0.0.1:${dns.port}" } }
+recorders:
+  - name: store
+    store: { path: ${dir}/records.db, maxRecords: 200000 }
+ui: { addr: 127.0.0.1:${uiPort}, store: store }
+`;
+await Deno.writeTextFile(`${dir}/soak.yaml`, config);
+const snoop = new Deno.Command(Deno.execPath(), {
+  args: [
+    "run",
+    "--allow-all",
+    new URL("../mod.ts", import.meta.url).pathname,
+    "-C",
+    `${dir}/soak.yaml`,
+  ],
+  stdout: "null",
+  stderr: "piped",
+}).spawn();
+const stderrDone = snoop.stderr.pipeTo(new WritableStream());
+
+async function waitForPort(port: number) {
+  for (let i = 0; i < 300; i++) {
+    try {
+      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  throw new Error(`snoop did not listen on ${port}`);
+}
+await waitForPort(proxyPort);
+
+/** RSS (KiB) and open descriptors of the snoop process. */
+async function sample(): Promise<{ rssKiB: number; fds: number }> {
+  const status = await Deno.readTextFile(`/proc/${snoop.pid}/status`);
+  const rssKiB = Number(/VmRSS:\s+(\d+)/.exec(status)![1]);
+  let fds = 0;
+  for await (const _ of Deno.readDir(`/proc/${snoop.pid}/fd`)) fds++;
+  return { rssKiB, fds };
+}
+
+// Clients. Each kind is one small step a worker repeats.
+const mitmH2 = Deno.createHttpClient({
+  proxy: { url: `http://127.0.0.1:${proxyPort}` },
+  caCerts: [caCert],
+});
+const mitmH1 = Deno.createHttpClient({
+  proxy: { url: `http://127.0.0.1:${proxyPort}` },
+  caCerts: [caCert],
+  http2: false,
+});
+const tunnel = Deno.createHttpClient({
+  proxy: { url: `http://127.0.0.1:${plainPort}` },
+  caCerts: [originCert],
+});
+const forward = Deno.createHttpClient({ proxy: { url: `http://127.0.0.1:${plainPort}` } });
+const udp = dgram.createSocket("udp4");
+const pendingDns = new Map<number, () => void>();
+udp.on("message", (m: Buffer) => pendingDns.get(dnsPacket.decode(m).id)?.());
+await new Promise<void>((r) => udp.bind(0, "127.0.0.1", () => r()));
+
+const steps: Record<string, () => Promise<void>> = {
+  forward: async () => {
+    const r = await fetch(`http://127.0.0.1:${http.addr.port}/f`, { client: forward });
+    if ((await r.text()).length !== 1024) throw new Error("short body");
+  },
+  tunnel: async () => {
+    const r = await fetch(`https://localhost:${https.addr.port}/t`, { client: tunnel });
+    if ((await r.text()).length !== 1024) throw new Error("short body");
+  },
+  "mitm h1": async () => {
+    const r = await fetch(`https://localhost:${https.addr.port}/h1`, { client: mitmH1 });
+    if ((await r.text()).length !== 1024) throw new Error("short body");
+  },
+  "mitm h2": async () => {
+    const r = await fetch(`https://localhost:${https.addr.port}/h2`, { client: mitmH2 });
+    if ((await r.text()).length !== 1024) throw new Error("short body");
+  },
+  websocket: () =>
+    new Promise<void>((resolve, reject) => {
+      const ws = new WebSocket(`ws://127.0.0.1:${wsPort}/`);
+      let echoed = 0;
+      ws.onopen = () => ws.send("ping 1");
+      ws.onmessage = () => {
+        if (++echoed < 3) ws.send(`ping ${echoed + 1}`);
+        else ws.close();
+      };
+      ws.onclose = () => echoed === 3 ? resolve() : reject(new Error("closed early"));
+      ws.onerror = () => reject(new Error("websocket error"));
+    }),
+  dns: () =>
+    new Promise<void>((resolve, reject) => {
+      const id = Math.floor(Math.random() * 65535);
+      const timer = setTimeout(
+        () => (pendingDns.delete(id), reject(new Error("dns timeout"))),
+        5000,
+      );
+      pendingDns.set(id, () => (clearTimeout(timer), pendingDns.delete(id), resolve()));
+      const q = dnsPacket.encode({
+        type: "query",
+        id,
+        flags: dnsPacket.RECURSION_DESIRED,
+        questions: [{ type: "A", name: "soak.test" }],
+      });
+      udp.send(q, dnsPort, "127.0.0.1");
+    }),
+};
+const done: Record<string, number> = Object.fromEntries(Object.keys(steps).map((k) => [k, 0]));
+const failed: Record<string, number> = { ...done };
+const lastError: Record<string, string> = {};
+
+async function load(ms: number) {
+  const until = Date.now() + ms;
+  const kinds = Object.keys(steps);
+  await Promise.all(Array.from({ length: workers }, async (_, w) => {
+    for (let i = w; Date.now() < until; i++) {
+      const kind = kinds[i % kinds.length];
+      try {
+        await steps[kind]();
+        done[kind]++;
+      } catch (e) {
+        failed[kind]++;
+        lastError[kind] = (e as Error).message;
+      }
+    }
+  }));
+}
+
+const samples: { at: string; rssKiB: number; fds: number }[] = [];
+const quiet = () => new Promise((r) => setTimeout(r, 5000));
+const exitCode = await (async () => {
+  try {
+    log(`soak: ${values.seconds} s of mixed load, ${workers} workers, snoop pid ${snoop.pid}`);
+    samples.push({ at: "start", ...(await sample()) });
+    await load(Math.min(10_000, loadMs / 10)); // warm-up: JIT, caches, pools
+    await quiet();
+    const baseline = await sample();
+    samples.push({ at: "after warm-up (baseline)", ...baseline });
+    const started = Date.now();
+    const every = Math.max(5_000, loadMs / 10);
+    const sampler = setInterval(async () => {
+      const s = await sample().catch(() => null);
+      if (s) samples.push({ at: `${Math.round((Date.now() - started) / 1000)} s`, ...s });
+    }, every);
+    await load(loadMs);
+    clearInterval(sampler);
+    samples.push({ at: "end of load", ...(await sample()) });
+    await quiet();
+    const after = await sample();
+    samples.push({ at: "after 5 s quiet", ...after });
+    const rssRatio = after.rssKiB / baseline.rssKiB;
+    const fdRatio = after.fds / baseline.fds;
+    const ok = rssRatio <= 1.1 && fdRatio <= 1.1;
+    log("\n| when | RSS MiB | open fds |\n|---|---:|---:|");
+    for (const s of samples) log(`| ${s.at} | ${(s.rssKiB / 1024).toFixed(1)} | ${s.fds} |`);
+    log("\n| kind | done | failed |\n|---|---:|---:|");
+    for (const k of Object.keys(steps)) {
+      log(`| ${k} | ${done[k]} | ${failed[k]}${lastError[k] ? ` (${lastError[k]})` : ""} |`);
+    }
+    log(
+      `\nafter the load: RSS ${(rssRatio * 100).toFixed(0)}% and fds ${
+        (fdRatio * 100).toFixed(0)
+      }% of the baseline: ${ok ? "ok" : "FAILED (limit 110%)"}`,
+    );
+    if (values.json) {
+      console.log(
+        JSON.stringify({ ok, baseline, after, rssRatio, fdRatio, done, failed, samples }),
+      );
+    }
+    return ok ? 0 : 1;
+  } catch (e) {
+    console.error(`soak failed: ${(e as Error).stack}`);
+    return 2;
+  }
+})();
+
+for (const c of [mitmH1, mitmH2, tunnel, forward]) c.close();
+udp.close();
+snoop.kill("SIGTERM");
+await snoop.status;
+await stderrDone.catch(() => {});
+await http.shutdown();
+await https.shutdown();
+await dns.close();
+await Deno.remove(dir, { recursive: true });
+Deno.exit(exitCode);
