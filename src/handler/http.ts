@@ -63,6 +63,8 @@ export class HttpHandler implements Handler {
       maxHeaderBytes: md.integer("http.maxHeaderBytes", d.maxHeaderBytes, 256),
       maxHeaderCount: md.integer("http.maxHeaders", d.maxHeaderCount, 1),
       maxChunkLine: md.integer("http.maxChunkLine", d.maxChunkLine, 16),
+      maxChunkExtensions: md.integer("http.maxChunkExtensions", d.maxChunkExtensions, 0),
+      strictHost: d.strictHost,
     };
   }
 

@@ -104,7 +104,9 @@ Deno.test("http1 parser switches to tunnel after 101 and after CONNECT 200", () 
 
 Deno.test("http1 parser holds bytes after an Upgrade request until told", () => {
   const p = new Http1Parser("request");
-  p.push(ascii("GET / HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n\x81\x00"));
+  p.push(
+    ascii("GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n\x81\x00"),
+  );
   assert.equal(p.next()?.type, "head");
   assert.equal(p.next()?.type, "end");
   assert.equal(p.next(), null);
@@ -123,7 +125,7 @@ Deno.test("http1 parser rejects malformed and oversized input with a status", ()
     ["GET / HTTP/2.0\r\n\r\n", 505],
     ["POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400],
     ["POST / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", 400],
-    ["POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", 501],
+    ["POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", 501],
     ["POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400],
     ["POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1\nx\r\n", 400],
     [`GET /${"a".repeat(9000)} HTTP/1.1\r\n\r\n`, 414],

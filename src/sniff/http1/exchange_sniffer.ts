@@ -18,7 +18,7 @@ export interface Http1SnifferEvents {
  * Upgrade or CONNECT request until the response says whether the protocol switched.
  */
 export class Http1ExchangeSniffer {
-  readonly #requests = new Http1Parser("request");
+  readonly #requests = new Http1Parser("request", { strictHost: false });
   readonly #responses = new Http1Parser("response");
   /** Requests waiting for (or reading) their response, oldest first. */
   readonly #pending: HttpExchange[] = [];

@@ -50,6 +50,13 @@ export interface Http1Limits {
   maxHeaderBytes: number;
   maxHeaderCount: number;
   maxChunkLine: number;
+  /** Chunk-extension bytes allowed in one message, all chunks together (Node's 16 KiB). */
+  maxChunkExtensions: number;
+  /**
+   * RFC 9112 §3.2 Host rules for requests: one Host, required in HTTP/1.1 (CONNECT aside).
+   * The proxy enforces them; the passive sniffer records what it sees instead.
+   */
+  strictHost: boolean;
 }
 
 /** Defaults from reliability-limits §0: nginx/Squid line sizes, Envoy/Squid block size. */
@@ -59,6 +66,8 @@ export const DEFAULT_HTTP1_LIMITS: Http1Limits = {
   maxHeaderBytes: 64 * 1024,
   maxHeaderCount: 100,
   maxChunkLine: 4 * 1024,
+  maxChunkExtensions: 16 * 1024,
+  strictHost: true,
 };
 
 type State =
@@ -85,6 +94,8 @@ export class Http1Parser {
   #state: State = "head";
   #remaining = 0;
   #scanFrom = 0;
+  /** Chunk-extension bytes of the current message so far. */
+  #extensionBytes = 0;
   /** Complete lines of the head being scanned, counted by earlier calls. */
   #headLines = 0;
   #trailerStart = 0;
@@ -368,10 +379,18 @@ export class Http1Parser {
       if (/[\0\r\n]/.test(value)) throw new Http1ParseError("invalid character in header value");
       head.headers.push([name, value]);
     }
+    if (this.kind === "request" && this.limits.strictHost) {
+      const hosts = head.headers.filter(([n]) => n.length === 4 && n.toLowerCase() === "host");
+      if (hosts.length > 1) throw new Http1ParseError("more than one Host header");
+      if (hosts.length === 0 && head.version === "HTTP/1.1" && head.method !== "CONNECT") {
+        throw new Http1ParseError("HTTP/1.1 request without Host");
+      }
+    }
     return head;
   }
 
   #startBody(head: Http1Head, wire: Uint8Array): Http1Event {
+    this.#extensionBytes = 0;
     const { framing, length } = this.kind === "request"
       ? requestFraming(head)
       : this.#responseFraming(head);
@@ -451,6 +470,12 @@ export class Http1Parser {
     const line = latin1.decode(buf.subarray(this.#pos, lf - 1));
     const m = /^([0-9a-fA-F]{1,15})[ \t]*(;.*)?$/.exec(line);
     if (!m) throw new Http1ParseError("malformed chunk size");
+    // Extensions are skipped, but many large ones are a cheap way to make a peer work
+    // (CVE-2023-39326 class): their total per message is capped.
+    this.#extensionBytes += m[2]?.length ?? 0;
+    if (this.#extensionBytes > this.limits.maxChunkExtensions) {
+      throw new Http1ParseError("chunk extensions too large");
+    }
     const size = parseInt(m[1], 16);
     if (size === 0) {
       // The last-chunk line stays unconsumed: the end event carries it with the trailers.
@@ -535,7 +560,9 @@ function lastCoding(te: string[]): string {
 /** Content-Length per RFC 9110 §8.6: a list of identical values is one value; else invalid. */
 function contentLength(head: Http1Head): number | null {
   const values = headerValues(head, "content-length");
-  if (values.length === 0) return null;
+  const present = head.headers.some(([n]) => n.toLowerCase() === "content-length");
+  if (values.length === 0 && !present) return null;
+  if (values.length === 0) throw new Http1ParseError("empty Content-Length", 400);
   if (!values.every((v) => /^\d{1,15}$/.test(v)) || new Set(values.map(Number)).size !== 1) {
     throw new Http1ParseError("invalid Content-Length", 400);
   }
