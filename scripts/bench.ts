@@ -18,9 +18,8 @@ import { CertificateAuthority } from "../src/mitm/ca.ts";
 import { LeafIssuer } from "../src/mitm/leaf_issuer.ts";
 import { RecordStore } from "../src/store/record_store.ts";
 import { PgRecordStore } from "../src/store/pg_store.ts";
-import http2 from "node:http2";
-import net from "node:net";
-import tls from "node:tls";
+import { http1Load, http2Load, type LoadResult, percentile } from "./lib/mitm_load.ts";
+import { freePort, waitForPort } from "./lib/processes.ts";
 
 const MiB = 1024 * 1024;
 const encoder = new TextEncoder();
@@ -28,25 +27,6 @@ const encoder = new TextEncoder();
 function machine(): string {
   const cpus = Deno.readTextFileSync("/proc/cpuinfo").match(/model name\s*:\s*(.*)/)?.[1] ?? "?";
   return `${navigator.hardwareConcurrency} × ${cpus}, Deno ${Deno.version.deno}`;
-}
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
-
-async function waitForPort(port: number) {
-  for (let i = 0; i < 200; i++) {
-    try {
-      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
-      return;
-    } catch {
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-  throw new Error(`port ${port} never opened`);
 }
 
 /** A server that sends `bytes` to every connection, then closes. */
@@ -291,27 +271,6 @@ async function certsScenario() {
   }
 }
 
-/** Opens a CONNECT tunnel through the proxy as a node socket. */
-function tunnel(proxyPort: number, target: string): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const s = net.connect(
-      proxyPort,
-      "127.0.0.1",
-      () => s.write(`CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\n\r\n`),
-    );
-    let head = "";
-    const onData = (d: Uint8Array) => {
-      head += new TextDecoder().decode(d);
-      if (!head.includes("\r\n\r\n")) return;
-      s.off("data", onData);
-      if (!/^HTTP\/1\.1 200/.test(head)) reject(new Error(head));
-      else resolve(s);
-    };
-    s.on("data", onData);
-    s.on("error", reject);
-  });
-}
-
 async function mitmScenario() {
   const dir = await Deno.makeTempDir();
   const seconds = 5;
@@ -359,80 +318,13 @@ async function mitmScenario() {
   const rows: string[] = [];
   try {
     await waitForPort(port);
-    // HTTP/1.1: 50 clients, each a TLS connection through CONNECT, requests back to back.
-    {
-      const latencies: number[] = [];
-      const deadline = performance.now() + seconds * 1000;
-      const request = encoder.encode(`GET / HTTP/1.1\r\nHost: ${target}\r\n\r\n`);
-      await Promise.all(Array.from({ length: 50 }, async () => {
-        const raw = await tunnel(port, target);
-        const s = tls.connect({
-          socket: raw,
-          servername: "localhost",
-          ca: [caPem],
-          ALPNProtocols: ["http/1.1"],
-        });
-        await new Promise((r, j) => s.once("secureConnect", r).once("error", j));
-        while (performance.now() < deadline) {
-          const t0 = performance.now();
-          await new Promise<void>((resolve) => {
-            let got = 0;
-            const onData = (d: Uint8Array) => {
-              got += d.length;
-              if (got >= 1024 + 100) {
-                s.off("data", onData);
-                resolve();
-              }
-            };
-            s.on("data", onData);
-            s.write(request);
-          });
-          latencies.push(performance.now() - t0);
-        }
-        s.destroy();
-      }));
-      rows.push(
-        `| HTTP/1.1, 50 keep-alive clients | ${(latencies.length / seconds).toFixed(0)} | ${
-          pct(latencies, 0.5).toFixed(2)
-        } | ${pct(latencies, 0.99).toFixed(2)} |`,
-      );
-    }
-    // HTTP/2: 5 connections, 10 concurrent streams each, new streams as old ones finish.
-    {
-      const latencies: number[] = [];
-      const deadline = performance.now() + seconds * 1000;
-      await Promise.all(Array.from({ length: 5 }, async () => {
-        const raw = await tunnel(port, target);
-        const session = http2.connect(`https://${target}`, {
-          createConnection: () =>
-            tls.connect({
-              socket: raw,
-              servername: "localhost",
-              ca: [caPem],
-              ALPNProtocols: ["h2"],
-            }),
-        });
-        await Promise.all(Array.from({ length: 10 }, async () => {
-          while (performance.now() < deadline) {
-            const t0 = performance.now();
-            await new Promise<void>((resolve, reject) => {
-              const req = session.request({ ":path": "/" });
-              req.on("data", () => {});
-              req.on("end", () => resolve());
-              req.on("error", reject);
-              req.end();
-            });
-            latencies.push(performance.now() - t0);
-          }
-        }));
-        session.close();
-      }));
-      rows.push(
-        `| HTTP/2, 50 streams on 5 connections | ${(latencies.length / seconds).toFixed(0)} | ${
-          pct(latencies, 0.5).toFixed(2)
-        } | ${pct(latencies, 0.99).toFixed(2)} |`,
-      );
-    }
+    const t = { proxyPort: port, target, servername: "localhost", ca: caPem, responseBytes: 1124 };
+    const row = (label: string, r: LoadResult) =>
+      `| ${label} | ${(r.requests / r.seconds).toFixed(0)} | ${
+        percentile(r.latenciesMs, 0.5).toFixed(2)
+      } | ${percentile(r.latenciesMs, 0.99).toFixed(2)} |`;
+    rows.push(row("HTTP/1.1, 50 keep-alive clients", await http1Load(t, 50, seconds)));
+    rows.push(row("HTTP/2, 50 streams on 5 connections", await http2Load(t, 5, 10, seconds)));
   } finally {
     child.kill("SIGKILL");
     await child.status;
@@ -566,6 +458,8 @@ const scenarios: Record<string, () => Promise<void>> = {
   certs: certsScenario,
   mitm: mitmScenario,
   store: storeScenario,
+  // squid, tinyproxy, mitmdump and the direct path side by side (scripts/compare.ts).
+  compare: async () => void await import("./compare.ts"),
 };
 const wanted = Deno.args.length ? Deno.args : Object.keys(scenarios);
 console.log(`## snoop bench — ${new Date().toISOString().slice(0, 10)} — ${machine()}`);

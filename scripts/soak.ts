@@ -14,11 +14,12 @@
  * TCP forward with WebSocket sniffing, and DNS queries through the dns handler. Records go to
  * the embedded store, as in the main job. Needs openssl (for the CA and the origin's cert).
  */
-import { Buffer } from "node:buffer";
+import type { Buffer } from "node:buffer";
 import dgram from "node:dgram";
 import { parseArgs } from "node:util";
 import dnsPacket from "dns-packet";
 import { startDnsServer } from "../tests/helpers/dns_server.ts";
+import { freePort, waitForPort } from "./lib/processes.ts";
 
 const { values } = parseArgs({
   options: {
@@ -39,13 +40,6 @@ const log = (s: string) => values.json ? console.error(s) : console.log(s);
 async function sh(cmd: string, args: string[]): Promise<void> {
   const out = await new Deno.Command(cmd, { args, stdout: "null", stderr: "piped" }).output();
   if (!out.success) throw new Error(`${cmd} failed: ${new TextDecoder().decode(out.stderr)}`);
-}
-
-async function freePort(): Promise<number> {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
 }
 
 const dir = await Deno.makeTempDir({ prefix: "snoop-soak-" });
@@ -120,9 +114,7 @@ const https = Deno.serve({
 }, handler);
 const dns = await startDnsServer({ "soak.test.": "127.0.0.1" });
 
-const [proxyPort, plainPort, wsPort, dnsPort, uiPort] = await Promise.all(
-  Array.from({ length: 5 }, freePort),
-);
+const [proxyPort, plainPort, wsPort, dnsPort, uiPort] = Array.from({ length: 5 }, freePort);
 const config = `
 services:
   - name: mitm
@@ -172,18 +164,7 @@ const stderrDone = snoop.stderr.pipeThrough(new TextDecoderStream()).pipeTo(
   new WritableStream({ write: (t) => void (snoopLog = (snoopLog + t).slice(-20_000)) }),
 );
 
-async function waitForPort(port: number) {
-  for (let i = 0; i < 300; i++) {
-    try {
-      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
-      return;
-    } catch {
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-  throw new Error(`snoop did not listen on ${port}:\n${snoopLog}`);
-}
-await waitForPort(proxyPort);
+await waitForPort(proxyPort, () => snoopLog);
 
 /** RSS (KiB) and open descriptors of the snoop process. */
 async function sample(): Promise<{ rssKiB: number; fds: number }> {

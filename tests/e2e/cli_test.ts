@@ -1,5 +1,14 @@
 import assert from "node:assert/strict";
-import { decode, encode, freePort, needs, run, testCert, waitForPort } from "../helpers/harness.ts";
+import {
+  decode,
+  encode,
+  freePort,
+  needs,
+  run,
+  testCert,
+  until,
+  waitForPort,
+} from "../helpers/harness.ts";
 
 const SNOOP = ["run", "--allow-all", "mod.ts"];
 
@@ -96,7 +105,19 @@ Deno.test("cli SIGTERM closes the listener and lets an open tunnel finish", asyn
       if (done) break;
       log += value;
     }
-    await assert.rejects(() => Deno.connect({ hostname: "127.0.0.1", port }));
+    // The listener closes right after the log line: wait for that, bounded.
+    await until(
+      async () => {
+        try {
+          (await Deno.connect({ hostname: "127.0.0.1", port })).close();
+          return false;
+        } catch {
+          return true;
+        }
+      },
+      "the listener to close",
+      5000,
+    );
     await tunnel.write(encode("still here"));
     assert.equal(decode(buf.subarray(0, (await tunnel.read(buf))!)), "still here");
     tunnel.close();

@@ -1,0 +1,569 @@
+/**
+ * snoop side by side with squid, tinyproxy, mitmproxy's mitmdump and the direct path, measured
+ * the same way in one run (issue 6). Everything listens on 127.0.0.1; nginx is the origin (and
+ * the sink of snoop's http recorder); wrk drives plain HTTP; curl downloads; the MITM load is
+ * scripts/lib/mitm_load.ts (node:tls in Deno: the same generator for every proxy).
+ *
+ *   deno task bench compare              installs missing Debian packages (root), ~10 minutes
+ *   deno task bench compare --quick      1 repeat, 3 s runs, 1,000 idle tunnels
+ *
+ * Prints Markdown tables; README's "Side by side" section shows one run.
+ */
+import { parseArgs } from "node:util";
+import {
+  connectTunnel,
+  http1Load,
+  http2Load,
+  type LoadResult,
+  percentile,
+} from "./lib/mitm_load.ts";
+import {
+  cpuSeconds,
+  freePort,
+  output,
+  type Proc,
+  rssMiB,
+  spawn,
+  waitForPort,
+} from "./lib/processes.ts";
+import type net from "node:net";
+
+const { values } = parseArgs({
+  args: Deno.args.filter((a) => a !== "compare"),
+  options: { quick: { type: "boolean", default: false } },
+});
+const REPEATS = values.quick ? 1 : 3;
+const SECONDS = values.quick ? 3 : 8;
+const MANY_TUNNELS = values.quick ? 1000 : 10_000;
+
+const NEEDED: Record<string, string> = {
+  nginx: "nginx-light",
+  wrk: "wrk",
+  squid: "squid",
+  tinyproxy: "tinyproxy",
+  mitmdump: "mitmproxy",
+  openssl: "openssl",
+  curl: "curl",
+};
+
+async function ensurePackages() {
+  const missing = Object.entries(NEEDED).filter(([bin]) =>
+    !["/usr/bin", "/usr/sbin", "/bin", "/sbin"].some((d) => {
+      try {
+        return Deno.statSync(`${d}/${bin}`).isFile;
+      } catch {
+        return false;
+      }
+    })
+  ).map(([, pkg]) => pkg);
+  if (missing.length === 0) return;
+  console.error(`installing ${missing.join(" ")} (apt-get)…`);
+  await output("apt-get", ["update", "-qq"]);
+  await output("apt-get", ["install", "-y", "-qq", ...missing]);
+}
+
+const dir = await Deno.makeTempDir({ prefix: "snoop-compare-" });
+await Deno.chmod(dir, 0o777); // squid and nginx workers drop to unprivileged users
+
+async function makeCerts() {
+  const o = (args: string[]) => output("openssl", args);
+  await o(["ecparam", "-genkey", "-name", "prime256v1", "-out", `${dir}/ca.key`]);
+  await o([
+    "req",
+    "-new",
+    "-x509",
+    "-days",
+    "2",
+    "-key",
+    `${dir}/ca.key`,
+    "-out",
+    `${dir}/ca.crt`,
+    "-subj",
+    "/CN=compare CA",
+  ]);
+  await o([
+    "req",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-subj",
+    "/CN=localhost",
+    "-keyout",
+    `${dir}/origin.key`,
+    "-out",
+    `${dir}/origin.csr`,
+  ]);
+  await Deno.writeTextFile(`${dir}/origin.ext`, "subjectAltName=DNS:localhost,IP:127.0.0.1\n");
+  await o([
+    "x509",
+    "-req",
+    "-in",
+    `${dir}/origin.csr`,
+    "-CA",
+    `${dir}/ca.crt`,
+    "-CAkey",
+    `${dir}/ca.key`,
+    "-CAcreateserial",
+    "-days",
+    "2",
+    "-extfile",
+    `${dir}/origin.ext`,
+    "-out",
+    `${dir}/origin.crt`,
+  ]);
+  for (const f of ["ca.key", "ca.crt", "origin.key", "origin.crt"]) {
+    await Deno.chmod(`${dir}/${f}`, 0o644);
+  }
+  await Deno.chmod(`${dir}/ca.key`, 0o600);
+}
+
+interface Origin {
+  http: number;
+  https: number;
+  proc: Proc;
+}
+
+async function startNginx(): Promise<Origin> {
+  const http = freePort(), https = freePort();
+  await Deno.mkdir(`${dir}/www`);
+  await Deno.writeFile(`${dir}/www/1k`, new Uint8Array(1024).fill(120));
+  const big = await Deno.open(`${dir}/www/100m`, { write: true, create: true });
+  await big.truncate(100 * 1024 * 1024);
+  big.close();
+  await Deno.writeTextFile(
+    `${dir}/nginx.conf`,
+    `worker_processes 1;
+daemon off;
+pid ${dir}/nginx.pid;
+error_log ${dir}/nginx.err;
+events { worker_connections 30000; }
+http {
+  access_log off;
+  keepalive_requests 10000000;
+  keepalive_timeout 600s;
+  client_body_temp_path ${dir}/nginx-body;
+  server { listen 127.0.0.1:${http}; root ${dir}/www; location /rec { return 204; } }
+  server {
+    listen 127.0.0.1:${https} ssl http2;
+    ssl_certificate ${dir}/origin.crt;
+    ssl_certificate_key ${dir}/origin.key;
+    root ${dir}/www;
+  }
+}
+`,
+  );
+  const proc = spawn("nginx", ["-c", `${dir}/nginx.conf`, "-e", `${dir}/nginx.err`]);
+  await waitForPort(http, proc.log);
+  await waitForPort(https, proc.log);
+  return { http, https, proc };
+}
+
+interface Proxy {
+  name: string;
+  port: number;
+  proc: Proc;
+  /** The CA a client must trust for this proxy's interception. */
+  mitmCA?: string;
+}
+
+async function startSquid(): Promise<Proxy> {
+  const port = freePort();
+  await Deno.writeTextFile(
+    `${dir}/squid.conf`,
+    `http_port 127.0.0.1:${port}
+acl local src 127.0.0.1
+http_access allow local
+http_access deny all
+cache deny all
+cache_mem 8 MB
+access_log none
+cache_log ${dir}/squid-cache.log
+pid_filename ${dir}/squid.pid
+coredump_dir ${dir}
+max_filedescriptors 65536
+via off
+forwarded_for delete
+`,
+  );
+  const proc = spawn("squid", ["-N", "-f", `${dir}/squid.conf`]);
+  await waitForPort(port, proc.log, 30_000);
+  return { name: "squid", port, proc };
+}
+
+async function startTinyproxy(): Promise<Proxy> {
+  const port = freePort();
+  await Deno.writeTextFile(
+    `${dir}/tinyproxy.conf`,
+    `Port ${port}
+Listen 127.0.0.1
+Timeout 600
+MaxClients 20000
+Allow 127.0.0.1
+DisableViaHeader Yes
+LogLevel Critical
+PidFile "${dir}/tinyproxy.pid"
+`,
+  );
+  const proc = spawn("tinyproxy", ["-d", "-c", `${dir}/tinyproxy.conf`]);
+  await waitForPort(port, proc.log);
+  return { name: "tinyproxy", port, proc };
+}
+
+async function startMitmdump(intercept: boolean): Promise<Proxy> {
+  const port = freePort();
+  const confdir = `${dir}/mitmproxy`;
+  const args = [
+    "--listen-host",
+    "127.0.0.1",
+    "--listen-port",
+    String(port),
+    "-q",
+    "--set",
+    `confdir=${confdir}`,
+    "--set",
+    `ssl_verify_upstream_trusted_ca=${dir}/ca.crt`,
+  ];
+  if (!intercept) args.push("--ignore-hosts", ".*");
+  const proc = spawn("mitmdump", args);
+  await waitForPort(port, proc.log, 30_000);
+  return {
+    name: intercept ? "mitmdump (intercepting)" : "mitmdump",
+    port,
+    proc,
+    mitmCA: intercept ? await Deno.readTextFile(`${confdir}/mitmproxy-ca-cert.pem`) : undefined,
+  };
+}
+
+/** snoop as users run it: `deno run` of mod.ts with a config file. */
+async function startSnoop(
+  name: string,
+  opts: { sniffing: boolean; recorder?: string; mitm?: boolean },
+): Promise<Proxy> {
+  const port = freePort();
+  const md: string[] = [];
+  if (opts.sniffing) md.push("sniffing: true");
+  if (opts.mitm) {
+    md.push(`mitm.certFile: ${dir}/ca.crt`, `mitm.keyFile: ${dir}/ca.key`);
+    md.push(`mitm.upstreamCA: ${dir}/ca.crt`, "mitm.insecure: true");
+  }
+  const config = `
+services:
+  - name: bench
+    addr: 127.0.0.1:${port}
+    ${opts.recorder ? "recorders: [{ name: hook }]" : ""}
+    handler:
+      type: http
+      metadata: { maxConnectionsPerClient: 0, maxConnections: 0${
+    md.length ? ", " + md.join(", ") : ""
+  } }
+${opts.recorder ? `recorders:\n  - { name: hook, http: { url: "${opts.recorder}" } }` : ""}
+`;
+  const file = `${dir}/snoop-${port}.yaml`;
+  await Deno.writeTextFile(file, config);
+  const proc = spawn(Deno.execPath(), [
+    "run",
+    "--allow-all",
+    new URL("../mod.ts", import.meta.url).pathname,
+    "-C",
+    file,
+  ]);
+  await waitForPort(port, proc.log);
+  return {
+    name,
+    port,
+    proc,
+    mitmCA: opts.mitm ? await Deno.readTextFile(`${dir}/ca.crt`) : undefined,
+  };
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/** wrk: 50 keep-alive connections, absolute-URI requests through `proxyPort` (or direct). */
+async function wrk(url: string, proxyPort?: number) {
+  const script = `${dir}/abs.lua`;
+  await Deno.writeTextFile(
+    script,
+    `wrk.path = "${url}"\nwrk.headers["Host"] = "${new URL(url).host}"\n`,
+  );
+  const target = proxyPort ? `http://127.0.0.1:${proxyPort}` : new URL(url).origin;
+  const out = await output("wrk", [
+    "-t2",
+    "-c50",
+    `-d${SECONDS}s`,
+    "--latency",
+    ...(proxyPort ? ["-s", script] : []),
+    proxyPort ? target : url,
+  ]);
+  const num = (re: RegExp) => {
+    const m = re.exec(out);
+    return m ? Number(m[1]) : NaN;
+  };
+  const ms = (re: RegExp) => {
+    const m = re.exec(out);
+    if (!m) return NaN;
+    const unit = m[2];
+    return Number(m[1]) * (unit === "us" ? 0.001 : unit === "s" ? 1000 : 1);
+  };
+  return {
+    rps: num(/Requests\/sec:\s+([\d.]+)/),
+    requests: num(/(\d+) requests in/),
+    p50: ms(/50%\s+([\d.]+)(us|ms|s)/),
+    p99: ms(/99%\s+([\d.]+)(us|ms|s)/),
+    errors: num(/Non-2xx or 3xx responses: (\d+)/) || 0,
+    socketErrors: /Socket errors/.test(out) ? out.match(/Socket errors:.*/)![0] : "",
+  };
+}
+
+async function curlSpeed(args: string[]): Promise<number> {
+  const out = await output("curl", ["-s", "-o", "/dev/null", "-w", "%{speed_download}", ...args]);
+  return Number(out) / 1e6;
+}
+
+async function main() {
+  await ensurePackages();
+  await makeCerts();
+  const origin = await startNginx();
+  const url1k = `http://127.0.0.1:${origin.http}/1k`;
+  const procs: Proc[] = [origin.proc];
+  const rows: Record<string, string[]> = { a: [], b: [], c: [], d: [], e: [], f: [] };
+  try {
+    const proxies: Proxy[] = [];
+    const start = async (p: Promise<Proxy>) => {
+      const proxy = await p;
+      procs.push(proxy.proc);
+      proxies.push(proxy);
+      return proxy;
+    };
+    const squid = await start(startSquid());
+    const tiny = await start(startTinyproxy());
+    const mitmdump = await start(startMitmdump(false));
+    const mitmdumpI = await start(startMitmdump(true));
+    const snoopOff = await start(
+      startSnoop("snoop (no sniffing, no recorder)", { sniffing: false }),
+    );
+    const snoopOn = await start(
+      startSnoop("snoop (sniffing + http recorder)", {
+        sniffing: true,
+        recorder: `http://127.0.0.1:${origin.http}/rec`,
+      }),
+    );
+    const snoopDown = await start(
+      startSnoop("snoop (sniffing + recorder down)", {
+        sniffing: true,
+        recorder: `http://127.0.0.1:${freePort()}/rec`,
+      }),
+    );
+    const snoopMitm = await start(
+      startSnoop("snoop (intercepting)", { sniffing: true, mitm: true }),
+    );
+    const idleRss = new Map(proxies.map((p) => [p.name, rssMiB(p.proc.pid)]));
+
+    // (a) plain HTTP forward proxy, and (f) recording.
+    const plain = [squid, tiny, mitmdump, snoopOff, snoopOn, snoopDown];
+    const direct: Awaited<ReturnType<typeof wrk>>[] = [];
+    for (let i = 0; i < REPEATS; i++) direct.push(await wrk(url1k));
+    const directRps = median(direct.map((r) => r.rps));
+    rows.a.push(
+      `| direct (no proxy) | ${directRps.toFixed(0)} | 100% | ${
+        median(direct.map((r) => r.p50)).toFixed(2)
+      } | ${median(direct.map((r) => r.p99)).toFixed(2)} | — |`,
+    );
+    const aResults = new Map<
+      string,
+      { rps: number; p50: number; p99: number; cpuUs: number; errors: number }
+    >();
+    for (const p of plain) {
+      const runs: (Awaited<ReturnType<typeof wrk>> & { cpuUs: number })[] = [];
+      for (let i = 0; i < REPEATS; i++) {
+        const cpu0 = cpuSeconds(p.proc.pid);
+        const r = await wrk(url1k, p.port);
+        const cpu = cpuSeconds(p.proc.pid) - cpu0;
+        runs.push({ ...r, cpuUs: (cpu * 1e6) / r.requests });
+      }
+      const pick = (k: "rps" | "p50" | "p99" | "cpuUs") => median(runs.map((r) => r[k]));
+      const errors = runs.reduce((n, r) => n + r.errors, 0);
+      aResults.set(p.name, {
+        rps: pick("rps"),
+        p50: pick("p50"),
+        p99: pick("p99"),
+        cpuUs: pick("cpuUs"),
+        errors,
+      });
+    }
+    const squidRps = aResults.get("squid")!.rps;
+    for (const [name, r] of aResults) {
+      rows.a.push(
+        `| ${name} | ${r.rps.toFixed(0)} | ${(100 * r.rps / directRps).toFixed(0)}% direct, ${
+          (100 * r.rps / squidRps).toFixed(0)
+        }% squid | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${r.cpuUs.toFixed(0)} |`,
+      );
+    }
+    const off = aResults.get(snoopOff.name)!,
+      on = aResults.get(snoopOn.name)!,
+      down = aResults.get(snoopDown.name)!;
+    rows.f.push(`| recording off | ${off.rps.toFixed(0)} | 100% | ${off.errors} |`);
+    rows.f.push(
+      `| sniffing + http recorder | ${on.rps.toFixed(0)} | ${
+        (100 * on.rps / off.rps).toFixed(0)
+      }% | ${on.errors} |`,
+    );
+    rows.f.push(
+      `| sniffing + recorder down | ${down.rps.toFixed(0)} | ${
+        (100 * down.rps / off.rps).toFixed(0)
+      }% | ${down.errors} |`,
+    );
+
+    // (b) bulk: 100 MiB through a CONNECT tunnel (TLS passthrough) and the plain forward path.
+    const tlsUrl = `https://127.0.0.1:${origin.https}/100m`;
+    const bulk = async (args: string[]) => {
+      const xs = [];
+      for (let i = 0; i < REPEATS; i++) xs.push(await curlSpeed(args));
+      return median(xs);
+    };
+    const directTls = await bulk(["--cacert", `${dir}/ca.crt`, tlsUrl]);
+    const directPlain = await bulk([`http://127.0.0.1:${origin.http}/100m`]);
+    rows.b.push(
+      `| direct (no proxy) | ${directTls.toFixed(0)} | 100% | ${directPlain.toFixed(0)} | 100% |`,
+    );
+    for (const p of [squid, tiny, mitmdump, snoopOff, snoopOn]) {
+      const t = await bulk([
+        "-p",
+        "-x",
+        `127.0.0.1:${p.port}`,
+        "--cacert",
+        `${dir}/ca.crt`,
+        tlsUrl,
+      ]);
+      const f = await bulk(["-x", `127.0.0.1:${p.port}`, `http://127.0.0.1:${origin.http}/100m`]);
+      rows.b.push(
+        `| ${p.name} | ${t.toFixed(0)} | ${(100 * t / directTls).toFixed(0)}% | ${f.toFixed(0)} | ${
+          (100 * f / directPlain).toFixed(0)
+        }% |`,
+      );
+    }
+
+    // (c) MITM HTTPS: 50 HTTP/1.1 clients, and 50 streams over HTTP/2 (5 × 10).
+    for (const p of [mitmdumpI, snoopMitm]) {
+      const t = {
+        proxyPort: p.port,
+        target: `127.0.0.1:${origin.https}`,
+        servername: "localhost",
+        ca: p.mitmCA!,
+        responseBytes: 1024 + 150,
+      };
+      const h1: LoadResult[] = [], h2: LoadResult[] = [];
+      for (let i = 0; i < REPEATS; i++) {
+        h1.push(await http1Load(t, 50, SECONDS));
+        h2.push(await http2Load(t, 5, 10, SECONDS));
+      }
+      const rate = (rs: typeof h1) => median(rs.map((r) => r.requests / r.seconds));
+      const p99 = (rs: typeof h1) => median(rs.map((r) => percentile(r.latenciesMs, 0.99)));
+      rows.c.push(
+        `| ${p.name} | ${rate(h1).toFixed(0)} | ${p99(h1).toFixed(1)} | ${rate(h2).toFixed(0)} | ${
+          p99(h2).toFixed(1)
+        } |`,
+      );
+    }
+
+    // (d) a new host under MITM: first request for a never-seen server name against a repeat.
+    for (const p of [mitmdumpI, snoopMitm]) {
+      const first: number[] = [], repeat: number[] = [];
+      for (let i = 0; i < 20; i++) {
+        const name = `new-${i}-${crypto.randomUUID().slice(0, 8)}.localhost`;
+        for (const into of [first, repeat]) {
+          const t0 = performance.now();
+          await http1Load(
+            {
+              proxyPort: p.port,
+              target: `127.0.0.1:${origin.https}`,
+              servername: name,
+              ca: p.mitmCA!,
+              responseBytes: 1024 + 150,
+            },
+            1,
+            0.001,
+          );
+          into.push(performance.now() - t0);
+        }
+      }
+      rows.d.push(
+        `| ${p.name} | ${median(first).toFixed(1)} | ${median(repeat).toFixed(1)} | ${
+          (median(first) - median(repeat)).toFixed(1)
+        } |`,
+      );
+    }
+
+    // (e) memory: idle, with 1,000 and MANY_TUNNELS idle CONNECT tunnels, after they close.
+    for (const p of [squid, tiny, mitmdump, snoopOn]) {
+      const idle = idleRss.get(p.name)!;
+      const held: net.Socket[] = [];
+      const cells: string[] = [];
+      for (const n of [1000, MANY_TUNNELS]) {
+        while (held.length < n) {
+          const batch = await Promise.all(
+            Array.from(
+              { length: Math.min(200, n - held.length) },
+              () => connectTunnel(p.port, `127.0.0.1:${origin.http}`),
+            ),
+          );
+          held.push(...batch);
+        }
+        await new Promise((r) => setTimeout(r, 1000));
+        const rss = rssMiB(p.proc.pid);
+        cells.push(`${rss.toFixed(0)} (${(((rss - idle) * 1024) / n).toFixed(1)} KiB each)`);
+      }
+      for (const s of held) s.destroy();
+      await new Promise((r) => setTimeout(r, 5000));
+      const after = rssMiB(p.proc.pid);
+      rows.e.push(
+        `| ${p.name} | ${idle.toFixed(0)} | ${cells.join(" | ")} | ${after.toFixed(0)} |`,
+      );
+    }
+  } finally {
+    for (const p of procs.reverse()) await p.stop();
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+  const cpus = (await Deno.readTextFile("/proc/cpuinfo")).match(/model name\s*:\s*(.*)/)?.[1] ??
+    "?";
+  console.log(
+    `\n### Side by side (${navigator.hardwareConcurrency} × ${cpus}, ${REPEATS} repeats of ${SECONDS} s, medians)\n`,
+  );
+  console.log(
+    "(a) plain HTTP forward proxy, 1 KiB responses, wrk -t2 -c50, absolute-URI requests\n",
+  );
+  console.log(
+    "| proxy | req/s | ratio | p50 ms | p99 ms | proxy CPU µs/req |\n|---|---:|---|---:|---:|---:|",
+  );
+  rows.a.forEach((r) => console.log(r));
+  console.log("\n(b) 100 MiB download, curl\n");
+  console.log(
+    "| path | CONNECT tunnel, TLS passthrough MB/s | vs direct | plain forward MB/s | vs direct |\n|---|---:|---:|---:|---:|",
+  );
+  rows.b.forEach((r) => console.log(r));
+  console.log("\n(c) intercepted HTTPS, 1 KiB responses (node:tls load generator in Deno)\n");
+  console.log(
+    "| proxy | HTTP/1.1 50 clients req/s | p99 ms | HTTP/2 50 streams req/s | p99 ms |\n|---|---:|---:|---:|---:|",
+  );
+  rows.c.forEach((r) => console.log(r));
+  console.log(
+    "\n(d) first request to a never-seen host under MITM (tunnel + TLS + GET), median of 20\n",
+  );
+  console.log("| proxy | new host ms | repeat ms | extra ms |\n|---|---:|---:|---:|");
+  rows.d.forEach((r) => console.log(r));
+  console.log(
+    `\n(e) RSS MiB (process tree): idle, 1,000 and ${
+      MANY_TUNNELS.toLocaleString("en")
+    } idle CONNECT tunnels, 5 s after they close\n`,
+  );
+  console.log(
+    `| proxy | idle | 1,000 tunnels | ${
+      MANY_TUNNELS.toLocaleString("en")
+    } tunnels | after |\n|---|---:|---:|---:|---:|`,
+  );
+  rows.e.forEach((r) => console.log(r));
+  console.log("\n(f) recording cost, (a)'s load through snoop\n");
+  console.log("| snoop | req/s | vs off | failed requests |\n|---|---:|---:|---:|");
+  rows.f.forEach((r) => console.log(r));
+}
+
+await main();

@@ -1,0 +1,125 @@
+/**
+ * Child processes for benchmarks: started with a high descriptor limit, measured from /proc
+ * (CPU time and RSS of the whole process tree: squid and nginx fork workers), and stopped.
+ */
+
+export interface Proc {
+  pid: number;
+  stop(): Promise<void>;
+  /** The last lines it wrote to stderr (for an error message). */
+  log(): string;
+}
+
+/** Runs `cmd` with RLIMIT_NOFILE raised (10,000 idle tunnels need 20,000 descriptors). */
+export function spawn(cmd: string, args: string[], env: Record<string, string> = {}): Proc {
+  const child = new Deno.Command("bash", {
+    args: ["-c", 'ulimit -n 65536 2>/dev/null || ulimit -n 20000; exec "$@"', "_", cmd, ...args],
+    stdout: "null",
+    stderr: "piped",
+    env,
+  }).spawn();
+  let tail = "";
+  const reading = child.stderr.pipeThrough(new TextDecoderStream()).pipeTo(
+    new WritableStream({ write: (t) => void (tail = (tail + t).slice(-4000)) }),
+  ).catch(() => {});
+  return {
+    pid: child.pid,
+    log: () => tail,
+    async stop() {
+      for (const pid of [...descendants(child.pid), child.pid]) {
+        try {
+          Deno.kill(pid, "SIGKILL");
+        } catch { /* gone */ }
+      }
+      await child.status;
+      await reading;
+    },
+  };
+}
+
+function statFields(pid: number): string[] | null {
+  try {
+    const text = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    // comm may contain spaces; fields after the closing parenthesis are space-separated.
+    return text.slice(text.lastIndexOf(")") + 2).split(" ");
+  } catch {
+    return null;
+  }
+}
+
+/** Every live process below `root`. */
+export function descendants(root: number): number[] {
+  const parent = new Map<number, number>();
+  for (const e of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(e.name)) continue;
+    const f = statFields(Number(e.name));
+    if (f) parent.set(Number(e.name), Number(f[1]));
+  }
+  const out: number[] = [];
+  const walk = (p: number) => {
+    for (const [pid, pp] of parent) {
+      if (pp === p) {
+        out.push(pid);
+        walk(pid);
+      }
+    }
+  };
+  walk(root);
+  return out;
+}
+
+const TICKS = 100; // USER_HZ on Linux
+
+/** CPU seconds (user + system) of a process and everything below it. */
+export function cpuSeconds(root: number): number {
+  let ticks = 0;
+  for (const pid of [root, ...descendants(root)]) {
+    const f = statFields(pid);
+    if (f) ticks += Number(f[11]) + Number(f[12]); // utime, stime
+  }
+  return ticks / TICKS;
+}
+
+/** Resident memory (MiB) of a process and everything below it. */
+export function rssMiB(root: number): number {
+  let kib = 0;
+  for (const pid of [root, ...descendants(root)]) {
+    try {
+      const m = /VmRSS:\s+(\d+)/.exec(Deno.readTextFileSync(`/proc/${pid}/status`));
+      if (m) kib += Number(m[1]);
+    } catch { /* gone */ }
+  }
+  return kib / 1024;
+}
+
+/** Waits until something listens on `port`; `log` says why not (a child's stderr). */
+export async function waitForPort(port: number, log?: () => string, timeoutMs = 20_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
+      return;
+    } catch {
+      if (Date.now() > deadline) {
+        throw new Error(`nothing listens on ${port}${log ? `:\n${log()}` : ""}`);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+export function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
+
+export async function output(cmd: string, args: string[]): Promise<string> {
+  const out = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" }).output();
+  const text = new TextDecoder().decode(out.stdout);
+  if (!out.success) {
+    throw new Error(`${cmd} ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
+  }
+  return text;
+}
