@@ -6,6 +6,7 @@
  *
  *   deno task bench compare              installs missing Debian packages (root), ~10 minutes
  *   deno task bench compare --quick      1 repeat, 3 s runs, 1,000 idle tunnels
+ *   deno task bench compare --sections e only the memory section (any of a–f)
  *
  * Prints Markdown tables; README's "Side by side" section shows one run.
  */
@@ -30,11 +31,15 @@ import type net from "node:net";
 
 const { values } = parseArgs({
   args: Deno.args.filter((a) => a !== "compare"),
-  options: { quick: { type: "boolean", default: false } },
+  options: {
+    quick: { type: "boolean", default: false },
+    sections: { type: "string", default: "abcdef" },
+  },
 });
 const REPEATS = values.quick ? 1 : 3;
 const SECONDS = values.quick ? 3 : 8;
 const MANY_TUNNELS = values.quick ? 1000 : 10_000;
+const run = (section: string) => values.sections.includes(section);
 
 const NEEDED: Record<string, string> = {
   nginx: "nginx-light",
@@ -359,165 +364,180 @@ async function main() {
     const idleRss = new Map(proxies.map((p) => [p.name, rssMiB(p.proc.pid)]));
 
     // (a) plain HTTP forward proxy, and (f) recording.
-    const plain = [squid, tiny, mitmdump, snoopOff, snoopOn, snoopDown];
-    const direct: Awaited<ReturnType<typeof wrk>>[] = [];
-    for (let i = 0; i < REPEATS; i++) direct.push(await wrk(url1k));
-    const directRps = median(direct.map((r) => r.rps));
-    rows.a.push(
-      `| direct (no proxy) | ${directRps.toFixed(0)} | 100% | ${
-        median(direct.map((r) => r.p50)).toFixed(2)
-      } | ${median(direct.map((r) => r.p99)).toFixed(2)} | — |`,
-    );
-    const aResults = new Map<
-      string,
-      { rps: number; p50: number; p99: number; cpuUs: number; errors: number }
-    >();
-    for (const p of plain) {
-      const runs: (Awaited<ReturnType<typeof wrk>> & { cpuUs: number })[] = [];
-      for (let i = 0; i < REPEATS; i++) {
-        const cpu0 = cpuSeconds(p.proc.pid);
-        const r = await wrk(url1k, p.port);
-        const cpu = cpuSeconds(p.proc.pid) - cpu0;
-        runs.push({ ...r, cpuUs: (cpu * 1e6) / r.requests });
-      }
-      const pick = (k: "rps" | "p50" | "p99" | "cpuUs") => median(runs.map((r) => r[k]));
-      const errors = runs.reduce((n, r) => n + r.errors, 0);
-      aResults.set(p.name, {
-        rps: pick("rps"),
-        p50: pick("p50"),
-        p99: pick("p99"),
-        cpuUs: pick("cpuUs"),
-        errors,
-      });
-    }
-    const squidRps = aResults.get("squid")!.rps;
-    for (const [name, r] of aResults) {
+    if (run("a") || run("f")) await sectionA();
+    async function sectionA() {
+      const plain = [squid, tiny, mitmdump, snoopOff, snoopOn, snoopDown];
+      const direct: Awaited<ReturnType<typeof wrk>>[] = [];
+      for (let i = 0; i < REPEATS; i++) direct.push(await wrk(url1k));
+      const directRps = median(direct.map((r) => r.rps));
       rows.a.push(
-        `| ${name} | ${r.rps.toFixed(0)} | ${(100 * r.rps / directRps).toFixed(0)}% direct, ${
-          (100 * r.rps / squidRps).toFixed(0)
-        }% squid | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${r.cpuUs.toFixed(0)} |`,
+        `| direct (no proxy) | ${directRps.toFixed(0)} | 100% | ${
+          median(direct.map((r) => r.p50)).toFixed(2)
+        } | ${median(direct.map((r) => r.p99)).toFixed(2)} | — |`,
+      );
+      const aResults = new Map<
+        string,
+        { rps: number; p50: number; p99: number; cpuUs: number; errors: number }
+      >();
+      for (const p of plain) {
+        const runs: (Awaited<ReturnType<typeof wrk>> & { cpuUs: number })[] = [];
+        for (let i = 0; i < REPEATS; i++) {
+          const cpu0 = cpuSeconds(p.proc.pid);
+          const r = await wrk(url1k, p.port);
+          const cpu = cpuSeconds(p.proc.pid) - cpu0;
+          runs.push({ ...r, cpuUs: (cpu * 1e6) / r.requests });
+        }
+        const pick = (k: "rps" | "p50" | "p99" | "cpuUs") => median(runs.map((r) => r[k]));
+        const errors = runs.reduce((n, r) => n + r.errors, 0);
+        aResults.set(p.name, {
+          rps: pick("rps"),
+          p50: pick("p50"),
+          p99: pick("p99"),
+          cpuUs: pick("cpuUs"),
+          errors,
+        });
+      }
+      const squidRps = aResults.get("squid")!.rps;
+      for (const [name, r] of aResults) {
+        rows.a.push(
+          `| ${name} | ${r.rps.toFixed(0)} | ${(100 * r.rps / directRps).toFixed(0)}% direct, ${
+            (100 * r.rps / squidRps).toFixed(0)
+          }% squid | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${r.cpuUs.toFixed(0)} |`,
+        );
+      }
+      const off = aResults.get(snoopOff.name)!,
+        on = aResults.get(snoopOn.name)!,
+        down = aResults.get(snoopDown.name)!;
+      rows.f.push(`| recording off | ${off.rps.toFixed(0)} | 100% | ${off.errors} |`);
+      rows.f.push(
+        `| sniffing + http recorder | ${on.rps.toFixed(0)} | ${
+          (100 * on.rps / off.rps).toFixed(0)
+        }% | ${on.errors} |`,
+      );
+      rows.f.push(
+        `| sniffing + recorder down | ${down.rps.toFixed(0)} | ${
+          (100 * down.rps / off.rps).toFixed(0)
+        }% | ${down.errors} |`,
       );
     }
-    const off = aResults.get(snoopOff.name)!,
-      on = aResults.get(snoopOn.name)!,
-      down = aResults.get(snoopDown.name)!;
-    rows.f.push(`| recording off | ${off.rps.toFixed(0)} | 100% | ${off.errors} |`);
-    rows.f.push(
-      `| sniffing + http recorder | ${on.rps.toFixed(0)} | ${
-        (100 * on.rps / off.rps).toFixed(0)
-      }% | ${on.errors} |`,
-    );
-    rows.f.push(
-      `| sniffing + recorder down | ${down.rps.toFixed(0)} | ${
-        (100 * down.rps / off.rps).toFixed(0)
-      }% | ${down.errors} |`,
-    );
 
     // (b) bulk: 100 MiB through a CONNECT tunnel (TLS passthrough) and the plain forward path.
-    const tlsUrl = `https://127.0.0.1:${origin.https}/100m`;
-    const bulk = async (args: string[]) => {
-      const xs = [];
-      for (let i = 0; i < REPEATS; i++) xs.push(await curlSpeed(args));
-      return median(xs);
-    };
-    const directTls = await bulk(["--cacert", `${dir}/ca.crt`, tlsUrl]);
-    const directPlain = await bulk([`http://127.0.0.1:${origin.http}/100m`]);
-    rows.b.push(
-      `| direct (no proxy) | ${directTls.toFixed(0)} | 100% | ${directPlain.toFixed(0)} | 100% |`,
-    );
-    for (const p of [squid, tiny, mitmdump, snoopOff, snoopOn]) {
-      const t = await bulk([
-        "-p",
-        "-x",
-        `127.0.0.1:${p.port}`,
-        "--cacert",
-        `${dir}/ca.crt`,
-        tlsUrl,
-      ]);
-      const f = await bulk(["-x", `127.0.0.1:${p.port}`, `http://127.0.0.1:${origin.http}/100m`]);
+    if (run("b")) await sectionB();
+    async function sectionB() {
+      const tlsUrl = `https://127.0.0.1:${origin.https}/100m`;
+      const bulk = async (args: string[]) => {
+        const xs = [];
+        for (let i = 0; i < REPEATS; i++) xs.push(await curlSpeed(args));
+        return median(xs);
+      };
+      const directTls = await bulk(["--cacert", `${dir}/ca.crt`, tlsUrl]);
+      const directPlain = await bulk([`http://127.0.0.1:${origin.http}/100m`]);
       rows.b.push(
-        `| ${p.name} | ${t.toFixed(0)} | ${(100 * t / directTls).toFixed(0)}% | ${f.toFixed(0)} | ${
-          (100 * f / directPlain).toFixed(0)
-        }% |`,
+        `| direct (no proxy) | ${directTls.toFixed(0)} | 100% | ${directPlain.toFixed(0)} | 100% |`,
       );
+      for (const p of [squid, tiny, mitmdump, snoopOff, snoopOn]) {
+        const t = await bulk([
+          "-p",
+          "-x",
+          `127.0.0.1:${p.port}`,
+          "--cacert",
+          `${dir}/ca.crt`,
+          tlsUrl,
+        ]);
+        const f = await bulk(["-x", `127.0.0.1:${p.port}`, `http://127.0.0.1:${origin.http}/100m`]);
+        rows.b.push(
+          `| ${p.name} | ${t.toFixed(0)} | ${(100 * t / directTls).toFixed(0)}% | ${
+            f.toFixed(0)
+          } | ${(100 * f / directPlain).toFixed(0)}% |`,
+        );
+      }
     }
 
     // (c) MITM HTTPS: 50 HTTP/1.1 clients, and 50 streams over HTTP/2 (5 × 10).
-    for (const p of [mitmdumpI, snoopMitm]) {
-      const t = {
-        proxyPort: p.port,
-        target: `127.0.0.1:${origin.https}`,
-        servername: "localhost",
-        ca: p.mitmCA!,
-        responseBytes: 1024 + 150,
-      };
-      const h1: LoadResult[] = [], h2: LoadResult[] = [];
-      for (let i = 0; i < REPEATS; i++) {
-        h1.push(await http1Load(t, 50, SECONDS));
-        h2.push(await http2Load(t, 5, 10, SECONDS));
+    if (run("c")) await sectionC();
+    async function sectionC() {
+      for (const p of [mitmdumpI, snoopMitm]) {
+        const t = {
+          proxyPort: p.port,
+          target: `127.0.0.1:${origin.https}`,
+          servername: "localhost",
+          ca: p.mitmCA!,
+          responseBytes: 1024 + 150,
+        };
+        const h1: LoadResult[] = [], h2: LoadResult[] = [];
+        for (let i = 0; i < REPEATS; i++) {
+          h1.push(await http1Load(t, 50, SECONDS));
+          h2.push(await http2Load(t, 5, 10, SECONDS));
+        }
+        const rate = (rs: typeof h1) => median(rs.map((r) => r.requests / r.seconds));
+        const p99 = (rs: typeof h1) => median(rs.map((r) => percentile(r.latenciesMs, 0.99)));
+        rows.c.push(
+          `| ${p.name} | ${rate(h1).toFixed(0)} | ${p99(h1).toFixed(1)} | ${
+            rate(h2).toFixed(0)
+          } | ${p99(h2).toFixed(1)} |`,
+        );
       }
-      const rate = (rs: typeof h1) => median(rs.map((r) => r.requests / r.seconds));
-      const p99 = (rs: typeof h1) => median(rs.map((r) => percentile(r.latenciesMs, 0.99)));
-      rows.c.push(
-        `| ${p.name} | ${rate(h1).toFixed(0)} | ${p99(h1).toFixed(1)} | ${rate(h2).toFixed(0)} | ${
-          p99(h2).toFixed(1)
-        } |`,
-      );
     }
 
     // (d) a new host under MITM: first request for a never-seen server name against a repeat.
-    for (const p of [mitmdumpI, snoopMitm]) {
-      const first: number[] = [], repeat: number[] = [];
-      for (let i = 0; i < 20; i++) {
-        const name = `new-${i}-${crypto.randomUUID().slice(0, 8)}.localhost`;
-        for (const into of [first, repeat]) {
-          const t0 = performance.now();
-          await http1Load(
-            {
-              proxyPort: p.port,
-              target: `127.0.0.1:${origin.https}`,
-              servername: name,
-              ca: p.mitmCA!,
-              responseBytes: 1024 + 150,
-            },
-            1,
-            0.001,
-          );
-          into.push(performance.now() - t0);
+    if (run("d")) await sectionD();
+    async function sectionD() {
+      for (const p of [mitmdumpI, snoopMitm]) {
+        const first: number[] = [], repeat: number[] = [];
+        for (let i = 0; i < 20; i++) {
+          const name = `new-${i}-${crypto.randomUUID().slice(0, 8)}.localhost`;
+          for (const into of [first, repeat]) {
+            const t0 = performance.now();
+            await http1Load(
+              {
+                proxyPort: p.port,
+                target: `127.0.0.1:${origin.https}`,
+                servername: name,
+                ca: p.mitmCA!,
+                responseBytes: 1024 + 150,
+              },
+              1,
+              0.001,
+            );
+            into.push(performance.now() - t0);
+          }
         }
+        rows.d.push(
+          `| ${p.name} | ${median(first).toFixed(1)} | ${median(repeat).toFixed(1)} | ${
+            (median(first) - median(repeat)).toFixed(1)
+          } |`,
+        );
       }
-      rows.d.push(
-        `| ${p.name} | ${median(first).toFixed(1)} | ${median(repeat).toFixed(1)} | ${
-          (median(first) - median(repeat)).toFixed(1)
-        } |`,
-      );
     }
 
     // (e) memory: idle, with 1,000 and MANY_TUNNELS idle CONNECT tunnels, after they close.
-    for (const p of [squid, tiny, mitmdump, snoopOn]) {
-      const idle = idleRss.get(p.name)!;
-      const held: net.Socket[] = [];
-      const cells: string[] = [];
-      for (const n of [1000, MANY_TUNNELS]) {
-        while (held.length < n) {
-          const batch = await Promise.all(
-            Array.from(
-              { length: Math.min(200, n - held.length) },
-              () => connectTunnel(p.port, `127.0.0.1:${origin.http}`),
-            ),
-          );
-          held.push(...batch);
+    if (run("e")) await sectionE();
+    async function sectionE() {
+      for (const p of [squid, tiny, mitmdump, snoopOn]) {
+        const idle = idleRss.get(p.name)!;
+        const held: net.Socket[] = [];
+        const cells: string[] = [];
+        for (const n of [1000, MANY_TUNNELS]) {
+          while (held.length < n) {
+            const batch = await Promise.all(
+              Array.from(
+                { length: Math.min(200, n - held.length) },
+                () => connectTunnel(p.port, `127.0.0.1:${origin.http}`),
+              ),
+            );
+            held.push(...batch);
+          }
+          await new Promise((r) => setTimeout(r, 1000));
+          const rss = rssMiB(p.proc.pid);
+          cells.push(`${rss.toFixed(0)} (${(((rss - idle) * 1024) / n).toFixed(1)} KiB each)`);
         }
-        await new Promise((r) => setTimeout(r, 1000));
-        const rss = rssMiB(p.proc.pid);
-        cells.push(`${rss.toFixed(0)} (${(((rss - idle) * 1024) / n).toFixed(1)} KiB each)`);
+        for (const s of held) s.destroy();
+        await new Promise((r) => setTimeout(r, 5000));
+        const after = rssMiB(p.proc.pid);
+        rows.e.push(
+          `| ${p.name} | ${idle.toFixed(0)} | ${cells.join(" | ")} | ${after.toFixed(0)} |`,
+        );
       }
-      for (const s of held) s.destroy();
-      await new Promise((r) => setTimeout(r, 5000));
-      const after = rssMiB(p.proc.pid);
-      rows.e.push(
-        `| ${p.name} | ${idle.toFixed(0)} | ${cells.join(" | ")} | ${after.toFixed(0)} |`,
-      );
     }
   } finally {
     for (const p of procs.reverse()) await p.stop();

@@ -23,7 +23,6 @@ export class ReadTimeout extends Error {
  */
 export class BufferedConn implements Stream {
   #pending: Uint8Array = new Uint8Array(0);
-  #scratch = new Uint8Array(16 * 1024);
   /** A `fill` whose caller stopped waiting (a deadline): the next read takes its bytes. */
   #inflight: Promise<boolean> | null = null;
 
@@ -75,11 +74,14 @@ export class BufferedConn implements Stream {
   /** Reads one chunk into the buffer; false on EOF. */
   fill(): Promise<boolean> {
     if (this.#inflight) return this.#inflight;
-    const reading = this.inner.read(this.#scratch).then((n) => {
+    // Allocated per fill: handshakes fill a few times, then the relay reads the connection
+    // for the rest of its life; a kept scratch buffer would be 16 KiB per idle tunnel.
+    const scratch = new Uint8Array(16 * 1024);
+    const reading = this.inner.read(scratch).then((n) => {
       if (n === null) return false;
       const merged = new Uint8Array(this.#pending.length + n);
       merged.set(this.#pending);
-      merged.set(this.#scratch.subarray(0, n), this.#pending.length);
+      merged.set(scratch.subarray(0, n), this.#pending.length);
       this.#pending = merged;
       return true;
     }).finally(() => {

@@ -27,11 +27,12 @@ export interface RelayResult {
 }
 
 /**
- * Per-direction copy buffer: it starts at 16 KiB (a TLS record; idle tunnels stay small)
- * and grows 4× whenever a read fills it, up to 256 KiB, so bulk transfers take fewer,
- * larger reads. Measured with `deno task bench relay` (numbers in the README).
+ * Per-direction copy buffer: it starts at 4 KiB, so an idle tunnel holds little (two per
+ * tunnel; `deno task bench compare`, (e)), and grows 4× whenever a read fills it, up to
+ * 256 KiB, so bulk transfers reach large reads within four of them (16, 64, 256 KiB).
+ * Measured with `deno task bench relay` (numbers in the README).
  */
-export const RELAY_BUFFER_SIZE = 16 * 1024;
+export const RELAY_BUFFER_SIZE = 4 * 1024;
 export const RELAY_BUFFER_MAX = 256 * 1024;
 
 /**

@@ -1,12 +1,13 @@
 import type { Stream } from "../../net/stream.ts";
 import type { Http1Event, Http1Parser } from "./parser.ts";
 
+const READ_SIZE = 16 * 1024;
+
 /**
  * Pulls HTTP/1 events from a stream: reads more bytes only when the parser needs them.
  * The views in an event are valid until the next call to `next`.
  */
 export class MessageReader {
-  readonly #buf = new Uint8Array(16 * 1024);
   #eof = false;
 
   constructor(readonly stream: Stream, readonly parser: Http1Parser) {}
@@ -17,13 +18,16 @@ export class MessageReader {
       const ev = this.parser.next();
       if (ev) return ev;
       if (this.#eof) return null;
-      const n = await this.stream.read(this.#buf);
+      // A buffer per read, not per reader: a reader stays referenced for a tunnel's whole
+      // life (CONNECT), and 16 KiB held by each idle tunnel adds up (bench compare, (e)).
+      const buf = new Uint8Array(READ_SIZE);
+      const n = await this.stream.read(buf);
       if (n === null) {
         this.#eof = true;
         this.parser.finish();
         continue;
       }
-      this.parser.push(this.#buf.subarray(0, n));
+      this.parser.push(buf.subarray(0, n));
     }
   }
 
