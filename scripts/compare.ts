@@ -319,9 +319,24 @@ async function wrk(url: string, proxyPort?: number) {
   };
 }
 
+/** MB/s of one curl download; 0 when it fails or passes the 60 s bound (mitmdump buffers). */
 async function curlSpeed(args: string[]): Promise<number> {
-  const out = await output("curl", ["-s", "-o", "/dev/null", "-w", "%{speed_download}", ...args]);
-  return Number(out) / 1e6;
+  const out = await new Deno.Command("curl", {
+    args: [
+      "-s",
+      "-o",
+      "/dev/null",
+      "--max-time",
+      "60",
+      "-w",
+      "%{speed_download} %{size_download}",
+      ...args,
+    ],
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  const [speed, size] = new TextDecoder().decode(out.stdout).split(" ").map(Number);
+  return out.success && size === 100 * 1024 * 1024 ? speed / 1e6 : 0;
 }
 
 async function main() {
@@ -364,8 +379,7 @@ async function main() {
     const idleRss = new Map(proxies.map((p) => [p.name, rssMiB(p.proc.pid)]));
 
     // (a) plain HTTP forward proxy, and (f) recording.
-    if (run("a") || run("f")) await sectionA();
-    async function sectionA() {
+    if (run("a") || run("f")) {
       const plain = [squid, tiny, mitmdump, snoopOff, snoopOn, snoopDown];
       const direct: Awaited<ReturnType<typeof wrk>>[] = [];
       for (let i = 0; i < REPEATS; i++) direct.push(await wrk(url1k));
@@ -422,8 +436,7 @@ async function main() {
     }
 
     // (b) bulk: 100 MiB through a CONNECT tunnel (TLS passthrough) and the plain forward path.
-    if (run("b")) await sectionB();
-    async function sectionB() {
+    if (run("b")) {
       const tlsUrl = `https://127.0.0.1:${origin.https}/100m`;
       const bulk = async (args: string[]) => {
         const xs = [];
@@ -454,8 +467,7 @@ async function main() {
     }
 
     // (c) MITM HTTPS: 50 HTTP/1.1 clients, and 50 streams over HTTP/2 (5 × 10).
-    if (run("c")) await sectionC();
-    async function sectionC() {
+    if (run("c")) {
       for (const p of [mitmdumpI, snoopMitm]) {
         const t = {
           proxyPort: p.port,
@@ -480,8 +492,7 @@ async function main() {
     }
 
     // (d) a new host under MITM: first request for a never-seen server name against a repeat.
-    if (run("d")) await sectionD();
-    async function sectionD() {
+    if (run("d")) {
       for (const p of [mitmdumpI, snoopMitm]) {
         const first: number[] = [], repeat: number[] = [];
         for (let i = 0; i < 20; i++) {
@@ -511,21 +522,27 @@ async function main() {
     }
 
     // (e) memory: idle, with 1,000 and MANY_TUNNELS idle CONNECT tunnels, after they close.
-    if (run("e")) await sectionE();
-    async function sectionE() {
+    if (run("e")) {
       for (const p of [squid, tiny, mitmdump, snoopOn]) {
         const idle = idleRss.get(p.name)!;
         const held: net.Socket[] = [];
         const cells: string[] = [];
         for (const n of [1000, MANY_TUNNELS]) {
-          while (held.length < n) {
-            const batch = await Promise.all(
-              Array.from(
-                { length: Math.min(200, n - held.length) },
-                () => connectTunnel(p.port, `127.0.0.1:${origin.http}`),
-              ),
-            );
-            held.push(...batch);
+          try {
+            while (held.length < n) {
+              const batch = await Promise.allSettled(
+                Array.from(
+                  { length: Math.min(200, n - held.length) },
+                  () => connectTunnel(p.port, `127.0.0.1:${origin.http}`),
+                ),
+              );
+              for (const r of batch) if (r.status === "fulfilled") held.push(r.value);
+              const failed = batch.find((r) => r.status === "rejected");
+              if (failed) throw (failed as PromiseRejectedResult).reason;
+            }
+          } catch (e) {
+            cells.push(`failed at ${held.length}: ${String((e as Error).message).split("\n")[0]}`);
+            continue;
           }
           await new Promise((r) => setTimeout(r, 1000));
           const rss = rssMiB(p.proc.pid);

@@ -85,10 +85,16 @@ export async function runTunnel(
     ctx.signal.removeEventListener("abort", onShutdown);
     record.inputBytes += result.inputBytes;
     record.outputBytes += result.outputBytes;
-    if (result.idleTimedOut) record.err = "idle timeout";
-    else if (result.error && !isBenignDisconnect(result.error)) record.err = result.error.message;
-    if (sniffer) sniffer.finish(result);
-    else ctx.emit(record);
+    if (result.idleTimedOut) {
+      record.err = "idle timeout";
+      ctx.sink.limited("tunnel-idle");
+    } else if (result.error && !isBenignDisconnect(result.error)) record.err = result.error.message;
+    if (sniffer) {
+      sniffer.finish(result);
+      // A sniffer that stopped on a limit (HTTP/2 floods, header blocks, frame sizes).
+      const stopped = sniffer.limitHit;
+      if (stopped) ctx.sink.limited(`sniff-${stopped}`);
+    } else ctx.emit(record);
   } finally {
     closeQuietly(client);
     closeQuietly(upstream);

@@ -60,6 +60,14 @@ export class TunnelSniffer {
   #reported = 0;
   #tunnelBytes = { client: 0, server: 0 };
 
+  /** The parser limit that stopped sniffing, if one did ("http1", "http2"), for counting. */
+  get limitHit(): string | undefined {
+    const limit = /too large|too long|too many|over the .* limit|rapid reset/;
+    if (this.#h2?.failed && limit.test(this.#h2.failed)) return "http2";
+    if (this.#h1?.failed && limit.test(this.#h1.failed)) return "http1";
+    return undefined;
+  }
+
   constructor(
     readonly ctx: ConnContext,
     readonly record: Rec,

@@ -69,6 +69,7 @@ recorders: [{ name: hook, http: { url: "${hook.url}" } }]
       const [rec] = (await hook.waitFor(1)) as Rec[];
       assert.equal(rec.err, "idle timeout");
       assert.equal(rec.inputBytes, 1);
+      assert.equal(snoop.services[0].sink.counters.limits.get("tunnel-idle"), 1);
     } finally {
       await snoop.stop(0);
       await server.close();
