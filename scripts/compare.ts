@@ -11,6 +11,7 @@
  * Prints Markdown tables; README's "Side by side" section shows one run.
  */
 import { parseArgs } from "node:util";
+import { makeCertificates } from "./lib/certs.ts";
 import {
   connectTunnel,
   http1Load,
@@ -71,55 +72,9 @@ const dir = await Deno.makeTempDir({ prefix: "snoop-compare-" });
 await Deno.chmod(dir, 0o777); // squid and nginx workers drop to unprivileged users
 
 async function makeCerts() {
-  const o = (args: string[]) => output("openssl", args);
-  await o(["ecparam", "-genkey", "-name", "prime256v1", "-out", `${dir}/ca.key`]);
-  await o([
-    "req",
-    "-new",
-    "-x509",
-    "-days",
-    "2",
-    "-key",
-    `${dir}/ca.key`,
-    "-out",
-    `${dir}/ca.crt`,
-    "-subj",
-    "/CN=compare CA",
-  ]);
-  await o([
-    "req",
-    "-newkey",
-    "rsa:2048",
-    "-nodes",
-    "-subj",
-    "/CN=localhost",
-    "-keyout",
-    `${dir}/origin.key`,
-    "-out",
-    `${dir}/origin.csr`,
-  ]);
-  await Deno.writeTextFile(`${dir}/origin.ext`, "subjectAltName=DNS:localhost,IP:127.0.0.1\n");
-  await o([
-    "x509",
-    "-req",
-    "-in",
-    `${dir}/origin.csr`,
-    "-CA",
-    `${dir}/ca.crt`,
-    "-CAkey",
-    `${dir}/ca.key`,
-    "-CAcreateserial",
-    "-days",
-    "2",
-    "-extfile",
-    `${dir}/origin.ext`,
-    "-out",
-    `${dir}/origin.crt`,
-  ]);
-  for (const f of ["ca.key", "ca.crt", "origin.key", "origin.crt"]) {
-    await Deno.chmod(`${dir}/${f}`, 0o644);
-  }
-  await Deno.chmod(`${dir}/ca.key`, 0o600);
+  await makeCertificates(dir, "compare CA");
+  // nginx's and squid's workers run unprivileged; the CA key stays 0600 (snoop reads it).
+  for (const f of ["ca.crt", "origin.key", "origin.crt"]) await Deno.chmod(`${dir}/${f}`, 0o644);
 }
 
 interface Origin {

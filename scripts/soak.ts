@@ -19,6 +19,7 @@ import dgram from "node:dgram";
 import { parseArgs } from "node:util";
 import dnsPacket from "dns-packet";
 import { startDnsServer } from "../tests/helpers/dns_server.ts";
+import { makeCertificates } from "./lib/certs.ts";
 import { freePort, waitForPort } from "./lib/processes.ts";
 
 const { values } = parseArgs({
@@ -37,60 +38,9 @@ if (!(loadMs > 0) || !(Number(values.warmup) >= 0)) {
 const workers = Number(values.workers);
 const log = (s: string) => values.json ? console.error(s) : console.log(s);
 
-async function sh(cmd: string, args: string[]): Promise<void> {
-  const out = await new Deno.Command(cmd, { args, stdout: "null", stderr: "piped" }).output();
-  if (!out.success) throw new Error(`${cmd} failed: ${new TextDecoder().decode(out.stderr)}`);
-}
-
 const dir = await Deno.makeTempDir({ prefix: "snoop-soak-" });
-// A CA for interception and a certificate for the HTTPS origin.
-await sh("openssl", ["ecparam", "-genkey", "-name", "prime256v1", "-out", `${dir}/ca.key`]);
-await sh("openssl", [
-  "req",
-  "-new",
-  "-x509",
-  "-days",
-  "2",
-  "-key",
-  `${dir}/ca.key`,
-  "-out",
-  `${dir}/ca.crt`,
-  "-subj",
-  "/CN=snoop soak CA",
-]);
-await Deno.chmod(`${dir}/ca.key`, 0o600);
-// The origin's certificate is issued by the same CA: rustls (Deno's fetch) refuses a
-// self-signed CA certificate as a server's own.
-await sh("openssl", [
-  "req",
-  "-newkey",
-  "rsa:2048",
-  "-nodes",
-  "-subj",
-  "/CN=localhost",
-  "-keyout",
-  `${dir}/origin.key`,
-  "-out",
-  `${dir}/origin.csr`,
-]);
-await Deno.writeTextFile(`${dir}/origin.ext`, "subjectAltName=DNS:localhost,IP:127.0.0.1\n");
-await sh("openssl", [
-  "x509",
-  "-req",
-  "-in",
-  `${dir}/origin.csr`,
-  "-CA",
-  `${dir}/ca.crt`,
-  "-CAkey",
-  `${dir}/ca.key`,
-  "-CAcreateserial",
-  "-days",
-  "2",
-  "-extfile",
-  `${dir}/origin.ext`,
-  "-out",
-  `${dir}/origin.crt`,
-]);
+// A CA for interception and a certificate it issued for the HTTPS origin.
+await makeCertificates(dir, "snoop soak CA");
 const originCert = await Deno.readTextFile(`${dir}/origin.crt`);
 const caCert = await Deno.readTextFile(`${dir}/ca.crt`);
 

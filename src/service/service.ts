@@ -243,15 +243,7 @@ export class Service {
   #refuse(conn: Deno.TcpConn, [limit, why]: [string, string]): void {
     this.sink.limited(limit);
     try {
-      const ctx = new ConnContext(
-        this.config.name,
-        "tcp",
-        conn.remoteAddr,
-        conn.localAddr,
-        this.sink,
-        this.log,
-        this.#abort.signal,
-      );
+      const ctx = this.#contextFor(conn);
       const rec = ctx.newRecord();
       rec.err = why;
       ctx.emit(rec);
@@ -259,18 +251,23 @@ export class Service {
     closeQuietly(conn);
   }
 
+  /** Throws when the peer is already gone (its addresses cannot be read). */
+  #contextFor(conn: Deno.TcpConn): ConnContext {
+    return new ConnContext(
+      this.config.name,
+      "tcp",
+      conn.remoteAddr,
+      conn.localAddr,
+      this.sink,
+      this.log,
+      this.#abort.signal,
+    );
+  }
+
   async #serve(conn: Deno.TcpConn): Promise<void> {
     let ctx: ConnContext;
     try {
-      ctx = new ConnContext(
-        this.config.name,
-        "tcp",
-        conn.remoteAddr,
-        conn.localAddr,
-        this.sink,
-        this.log,
-        this.#abort.signal,
-      );
+      ctx = this.#contextFor(conn);
     } catch {
       closeQuietly(conn);
       return;
