@@ -1,5 +1,5 @@
 import { lookup } from "node:dns/promises";
-import { isIP } from "node:net";
+import { ipBytes, isIP } from "./address.ts";
 
 /**
  * An opt-in deny list for destinations (`egress.deny`, `egress.allow`): keeps a proxy that
@@ -28,30 +28,13 @@ export const NAMED_RANGES: Record<string, string[]> = {
 };
 NAMED_RANGES.internal = Object.values(NAMED_RANGES).flat();
 
-/** The address bytes of an IP literal; IPv4-mapped IPv6 (::ffff:a.b.c.d) becomes IPv4. */
-export function ipBytes(ip: string): Uint8Array | null {
-  const plain = ip.replace(/^\[|\]$/g, "").replace(/%.*$/, "");
-  const family = isIP(plain);
-  if (family === 4) return Uint8Array.from(plain.split(".").map(Number));
-  if (family !== 6) return null;
-  let text = plain;
-  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
-  let tail: number[] = [];
-  if (v4) {
-    tail = v4[1].split(".").map(Number);
-    text = text.slice(0, -v4[1].length) + "0:0";
-  }
-  const [head, rest] = text.split("::");
-  const groups = (s: string | undefined) => (s ? s.split(":").filter((g) => g !== "") : []);
-  const left = groups(head), right = groups(rest);
-  const fill = rest === undefined ? [] : Array(8 - left.length - right.length).fill("0");
-  const all = [...left, ...fill, ...right].map((g) => parseInt(g, 16));
-  const bytes = new Uint8Array(16);
-  all.forEach((g, i) => {
-    bytes[2 * i] = g >> 8;
-    bytes[2 * i + 1] = g & 0xff;
-  });
-  if (v4) bytes.set(tail, 12);
+/**
+ * The address bytes of an IP literal (brackets allowed), with IPv4-mapped IPv6
+ * (`::ffff:a.b.c.d`) as the IPv4 address it is, so IPv4 ranges catch it.
+ */
+export function addressBytes(ip: string): Uint8Array | null {
+  const bytes = ipBytes(ip.replace(/^\[|\]$/g, ""));
+  if (!bytes || bytes.length === 4) return bytes;
   const mapped = bytes.subarray(0, 10).every((b) => b === 0) && bytes[10] === 0xff &&
     bytes[11] === 0xff;
   return mapped ? bytes.slice(12) : bytes;
@@ -59,7 +42,7 @@ export function ipBytes(ip: string): Uint8Array | null {
 
 export function parseCidr(text: string): Cidr | null {
   const [ip, prefix] = text.split("/");
-  const bytes = ipBytes(ip);
+  const bytes = addressBytes(ip);
   if (!bytes) return null;
   const max = bytes.length * 8;
   const bits = prefix === undefined ? max : Number(prefix);
@@ -123,7 +106,7 @@ export class EgressGuard {
 
   /** The deny range an address falls in (and no allow range does), or null. */
   deniedBy(address: string): string | null {
-    const ip = ipBytes(address);
+    const ip = addressBytes(address);
     if (!ip) return null;
     if (this.allow.some((c) => contains(c, ip))) return null;
     return this.deny.find((c) => contains(c, ip))?.text ?? null;

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { EgressGuard, ipBytes } from "../../src/net/egress_guard.ts";
+import { addressBytes, EgressGuard } from "../../src/net/egress_guard.ts";
 
 Deno.test("egress guard: named ranges, CIDRs, IPv6 and IPv4-mapped addresses, allow exceptions", () => {
   const guard = EgressGuard.create(["internal", "203.0.113.0/24"], ["10.1.2.0/24"]);
@@ -18,8 +18,8 @@ Deno.test("egress guard: named ranges, CIDRs, IPv6 and IPv4-mapped addresses, al
   assert.equal(denied("2001:db8::1"), null);
   assert.equal(denied("203.0.113.77"), "203.0.113.0/24");
   assert.equal(denied("8.8.8.8"), null);
-  assert.deepEqual([...ipBytes("1:2::3")!], [0, 1, 0, 2, ...Array(10).fill(0), 0, 3]);
-  assert.equal(ipBytes("example.com"), null);
+  assert.deepEqual([...addressBytes("1:2::3")!], [0, 1, 0, 2, ...Array(10).fill(0), 0, 3]);
+  assert.equal(addressBytes("example.com"), null);
 });
 
 Deno.test("egress guard: bad entries are named", () => {
