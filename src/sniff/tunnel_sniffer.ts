@@ -62,9 +62,8 @@ export class TunnelSniffer {
 
   /** The parser limit that stopped sniffing, if one did ("http1", "http2"), for counting. */
   get limitHit(): string | undefined {
-    const limit = /too large|too long|too many|over the .* limit|rapid reset/;
-    if (this.#h2?.failed && limit.test(this.#h2.failed)) return "http2";
-    if (this.#h1?.failed && limit.test(this.#h1.failed)) return "http1";
+    if (this.#h2?.limitHit) return "http2";
+    if (this.#h1?.limitHit) return "http1";
     return undefined;
   }
 

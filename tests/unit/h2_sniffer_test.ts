@@ -112,6 +112,7 @@ Deno.test("h2 sniffer stops on a broken header block without throwing", () => {
   const s = new H2Sniffer({ body: false, maxBodySize: 0 }, (ex) => done.push(ex));
   s.client(concat([ascii(H2_PREFACE), frame(9, 0x4, 1, Uint8Array.of(1, 2, 3))]));
   assert.match(s.failed!, /^http2: /);
+  assert.equal(s.limitHit, false, "a broken block is not a limit");
   s.client(new Uint8Array(100)); // ignored after failure
   assert.equal(done.length, 0);
 });
@@ -176,12 +177,14 @@ Deno.test("h2 sniffer: endless 1-byte CONTINUATION frames stop at the block limi
   const burst = concat(Array.from({ length: 10_000 }, () => one));
   for (let i = 0; i < 20 && !s.failed; i++) s.client(burst);
   assert.equal(s.failed, "http2: header block too large");
+  assert.ok(s.limitHit);
 });
 
 Deno.test("h2 sniffer: a frame length over the sniffer's cap stops sniffing without buffering it", () => {
   const s = new H2Sniffer({ body: false, maxBodySize: 0 }, () => {});
   s.server(Uint8Array.of(0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 1)); // 16 MiB DATA announced
   assert.match(s.failed!, /^http2: frame of 16777215 bytes is over the 1048576 byte limit/);
+  assert.ok(s.limitHit);
 });
 
 Deno.test("h2 sniffer: an HPACK bomb (one 4 KB entry referenced 100 times) hits the list limit", () => {
@@ -200,6 +203,7 @@ Deno.test("h2 sniffer: an HPACK bomb (one 4 KB entry referenced 100 times) hits 
   const first = encoder()(GET("/a"));
   s.client(concat([ascii(H2_PREFACE), frame(1, 0x5, 1, first), frame(1, 0x5, 3, bomb)]));
   assert.equal(s.failed, "http2: header list too large");
+  assert.ok(s.limitHit);
   s.finish();
   assert.deepEqual(done.map((e) => [e.uri, e.error]), [["/a", "http2: header list too large"]]);
 });
@@ -216,6 +220,7 @@ Deno.test("h2 sniffer: rapid reset (HEADERS + RST_STREAM x 600) stops sniffing w
   s.client(concat(parts));
   assert.match(s.failed!, /^http2: rapid reset: 500 of 500 streams reset within 1000 ms/);
   assert.equal(done.length, 500, "records stop once the flood is recognised");
+  assert.ok(s.limitHit);
 });
 
 Deno.test("h2 sniffer: streams beyond the tracked limit are decoded but not recorded", () => {

@@ -1,7 +1,7 @@
 import type { BodyCaptureOptions } from "../../recorder/sink.ts";
 import { monotonicMs } from "../../record/time.ts";
 import { endExchange, type HttpExchange, newExchange } from "../exchange.ts";
-import { headerValue, type Http1Head, Http1Parser } from "./parser.ts";
+import { headerValue, type Http1Head, Http1ParseError, Http1Parser } from "./parser.ts";
 
 export interface Http1SnifferEvents {
   /** A request and its response are complete (or ended with an error). */
@@ -26,6 +26,8 @@ export class Http1ExchangeSniffer {
   #responding: HttpExchange | null = null;
   #switched = false;
   failed: string | undefined;
+  /** Sniffing stopped at a size limit of the parser. */
+  limitHit = false;
   /** Exchanges reported so far. */
   reported = 0;
 
@@ -61,6 +63,8 @@ export class Http1ExchangeSniffer {
 
   #fail(e: unknown) {
     this.failed = `http: ${(e as Error).message}`;
+    // 414 and 431 are the size limits; other parse errors are just malformed traffic.
+    this.limitHit = e instanceof Http1ParseError && (e.status === 414 || e.status === 431);
   }
 
   #drainRequests() {

@@ -1,3 +1,5 @@
+import { SniffLimitError } from "../limit_error.ts";
+
 /**
  * HTTP/2 frame reader (RFC 9113 §4.1), incremental:
  *
@@ -69,7 +71,9 @@ export class H2FrameReader {
         const h = this.#header;
         const length = (h[0] << 16) | (h[1] << 8) | h[2];
         if (length > this.maxFrame) {
-          throw new RangeError(`frame of ${length} bytes is over the ${this.maxFrame} byte limit`);
+          throw new SniffLimitError(
+            `frame of ${length} bytes is over the ${this.maxFrame} byte limit`,
+          );
         }
         this.#frame = {
           type: h[3],

@@ -3,6 +3,7 @@ import { endExchange, type HttpExchange, newExchange } from "../exchange.ts";
 import { H2_PREFACE } from "../detect.ts";
 import { Flag, framePayloadData, FrameType, type H2Frame, H2FrameReader } from "./frame_reader.ts";
 import { HpackDecoder } from "./hpack_decoder.ts";
+import { SniffLimitError } from "../limit_error.ts";
 
 interface StreamState {
   ex: HttpExchange;
@@ -44,6 +45,8 @@ export class H2Sniffer {
   /** A header block split over CONTINUATION frames, per direction. */
   #pendingBlock: { client?: PendingBlock; server?: PendingBlock } = {};
   failed: string | undefined;
+  /** Sniffing stopped at one of H2_SNIFF_LIMITS. */
+  limitHit = false;
 
   constructor(
     readonly capture: BodyCaptureOptions,
@@ -73,6 +76,7 @@ export class H2Sniffer {
       fn();
     } catch (e) {
       this.failed = `http2: ${(e as Error).message}`;
+      this.limitHit = e instanceof SniffLimitError;
     }
   }
 
@@ -103,7 +107,9 @@ export class H2Sniffer {
         pending.wire += f.payload.length + 9;
         pending.size += f.payload.length;
         const size = pending.size;
-        if (size > H2_SNIFF_LIMITS.maxHeaderBlockBytes) throw new Error("header block too large");
+        if (size > H2_SNIFF_LIMITS.maxHeaderBlockBytes) {
+          throw new SniffLimitError("header block too large");
+        }
         if (f.flags & Flag.END_HEADERS) {
           this.#pendingBlock[side] = undefined;
           const block = new Uint8Array(size);
@@ -156,7 +162,7 @@ export class H2Sniffer {
             this.#streamsSeen >= H2_SNIFF_LIMITS.rapidResetMinStreams &&
             this.#earlyResets * 2 > this.#streamsSeen
           ) {
-            throw new Error(
+            throw new SniffLimitError(
               `rapid reset: ${this.#earlyResets} of ${this.#streamsSeen} streams reset within ${H2_SNIFF_LIMITS.rapidResetWindowMs} ms`,
             );
           }

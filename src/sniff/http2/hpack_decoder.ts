@@ -1,5 +1,6 @@
 import { Buffer } from "node:buffer";
 import hpack from "hpack.js";
+import { SniffLimitError } from "../limit_error.ts";
 
 /** Largest dynamic table we follow, whatever a peer announces. */
 const MAX_TABLE = 1024 * 1024;
@@ -33,7 +34,7 @@ export class HpackDecoder {
     let size = 0;
     for (let h = this.#inner.read(); h; h = this.#inner.read()) {
       size += h.name.length + h.value.length + 32;
-      if (size > this.maxListSize) throw new RangeError("header list too large");
+      if (size > this.maxListSize) throw new SniffLimitError("header list too large");
       out.push([h.name, h.value]);
     }
     return out;
