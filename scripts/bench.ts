@@ -18,7 +18,8 @@ import { CertificateAuthority } from "../src/mitm/ca.ts";
 import { LeafIssuer } from "../src/mitm/leaf_issuer.ts";
 import { RecordStore } from "../src/store/record_store.ts";
 import { PgRecordStore } from "../src/store/pg_store.ts";
-import { http1Load, http2Load, type LoadResult, percentile } from "./lib/mitm_load.ts";
+import { http1Load, http2Load, type LoadResult } from "./lib/mitm_load.ts";
+import { median, percentile } from "./lib/stats.ts";
 import { freePort, waitForPort } from "./lib/processes.ts";
 
 const MiB = 1024 * 1024;
@@ -85,8 +86,6 @@ function spawnSnoop(args: string[]) {
     stderr: "null",
   }).spawn();
 }
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function relayScenario() {
   const size = 256 * MiB;
@@ -220,9 +219,6 @@ async function requestsScenario() {
   }
 }
 
-const pct = (xs: number[], q: number) =>
-  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * q))];
-
 /** Issues certificates for new hosts while a 1 ms timer measures how late it fires. */
 async function certsScenario() {
   const dir = await Deno.makeTempDir();
@@ -261,9 +257,9 @@ async function certsScenario() {
       const burst = performance.now() - t0;
       clearInterval(ticker);
       console.log(
-        `| ${kind} | ${pct(times, 0.5).toFixed(2)} | ${pct(times, 0.99).toFixed(2)} | ${
-          sequentialStall.toFixed(1)
-        } | ${burst.toFixed(0)} | ${stall.toFixed(1)} |`,
+        `| ${kind} | ${percentile(times, 0.5).toFixed(2)} | ${
+          percentile(times, 0.99).toFixed(2)
+        } | ${sequentialStall.toFixed(1)} | ${burst.toFixed(0)} | ${stall.toFixed(1)} |`,
       );
     }
   } finally {

@@ -12,13 +12,8 @@
  */
 import { parseArgs } from "node:util";
 import { makeCertificates } from "./lib/certs.ts";
-import {
-  connectTunnel,
-  http1Load,
-  http2Load,
-  type LoadResult,
-  percentile,
-} from "./lib/mitm_load.ts";
+import { connectTunnel, http1Load, http2Load, type LoadResult } from "./lib/mitm_load.ts";
+import { median, percentile } from "./lib/stats.ts";
 import {
   cpuSeconds,
   freePort,
@@ -235,8 +230,6 @@ ${opts.recorder ? `recorders:\n  - { name: hook, http: { url: "${opts.recorder}"
     mitmCA: opts.mitm ? await Deno.readTextFile(`${dir}/ca.crt`) : undefined,
   };
 }
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /** wrk: 50 keep-alive connections, absolute-URI requests through `proxyPort` (or direct). */
 async function wrk(url: string, proxyPort?: number) {

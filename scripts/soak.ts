@@ -20,7 +20,7 @@ import { parseArgs } from "node:util";
 import dnsPacket from "dns-packet";
 import { startDnsServer } from "../tests/helpers/dns_server.ts";
 import { makeCertificates } from "./lib/certs.ts";
-import { freePort, waitForPort } from "./lib/processes.ts";
+import { freePort, rssMiB, waitForPort } from "./lib/processes.ts";
 
 const { values } = parseArgs({
   options: {
@@ -118,11 +118,9 @@ await waitForPort(proxyPort, () => snoopLog);
 
 /** RSS (KiB) and open descriptors of the snoop process. */
 async function sample(): Promise<{ rssKiB: number; fds: number }> {
-  const status = await Deno.readTextFile(`/proc/${snoop.pid}/status`);
-  const rssKiB = Number(/VmRSS:\s+(\d+)/.exec(status)![1]);
   let fds = 0;
   for await (const _ of Deno.readDir(`/proc/${snoop.pid}/fd`)) fds++;
-  return { rssKiB, fds };
+  return { rssKiB: Math.round(rssMiB(snoop.pid) * 1024), fds };
 }
 
 // Clients. Each kind is one small step a worker repeats.

@@ -13,11 +13,6 @@ export interface LoadResult {
   latenciesMs: number[];
 }
 
-export const percentile = (xs: number[], q: number) =>
-  xs.length
-    ? [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * q))]
-    : NaN;
-
 /** Opens a CONNECT tunnel through the proxy as a node socket. */
 export function connectTunnel(proxyPort: number, target: string): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
