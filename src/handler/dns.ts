@@ -3,7 +3,7 @@ import { Buffer } from "node:buffer";
 import { ConfigError } from "../config/config_error.ts";
 import { isIPv6, splitHostPort } from "../net/address.ts";
 import { BufferedConn } from "../net/buffered_conn.ts";
-import { dialTcp } from "../net/dial.ts";
+import { DialError, dialTcp } from "../net/dial.ts";
 import { closeQuietly, writeAll } from "../net/stream.ts";
 import type { ConnContext } from "../service/conn_context.ts";
 import { decodeMessage, messageText, questionFields, servfail } from "../sniff/dns/message.ts";
@@ -131,6 +131,9 @@ export class DnsHandler implements Handler {
         reply = up.network === "udp" ? await this.#udp(up, query) : await this.#tcp(up, query);
         break;
       } catch (e) {
+        if (e instanceof UpstreamTimeout || (e instanceof DialError && e.timedOut)) {
+          ctx.sink.limited("dns-timeout");
+        }
         errors.push(`${up.label}: ${(e as Error).message}`);
       }
     }
@@ -152,7 +155,7 @@ export class DnsHandler implements Handler {
     return new Promise((resolve, reject) => {
       const socket = dgram.createSocket(isIPv6(up.host) ? "udp6" : "udp4");
       const id = (query[0] << 8) | query[1];
-      const timer = setTimeout(() => done(new Error("timeout")), this.timeoutMs);
+      const timer = setTimeout(() => done(new UpstreamTimeout("timeout")), this.timeoutMs);
       const done = (err: Error | null, data?: Uint8Array) => {
         clearTimeout(timer);
         socket.close();
@@ -170,7 +173,11 @@ export class DnsHandler implements Handler {
 
   async #tcp(up: Upstream, query: Uint8Array): Promise<Uint8Array> {
     const conn = new BufferedConn(await dialTcp(up.label.slice(6), this.timeoutMs));
-    const timer = setTimeout(() => closeQuietly(conn), this.timeoutMs);
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      closeQuietly(conn);
+    }, this.timeoutMs);
     try {
       const framed = new Uint8Array(2 + query.length);
       framed[0] = query.length >> 8;
@@ -181,11 +188,16 @@ export class DnsHandler implements Handler {
       const n = (len[0] << 8) | len[1];
       if (n > MAX_MESSAGE) throw new Error("reply too large");
       return await conn.readExact(n, "DNS reply");
+    } catch (e) {
+      throw timedOut ? new UpstreamTimeout("timeout") : e;
     } finally {
       clearTimeout(timer);
       closeQuietly(conn);
     }
   }
 }
+
+/** An upstream resolver did not answer within `timeout`. */
+class UpstreamTimeout extends Error {}
 
 export const dnsHandler = (deps: HandlerDeps): Handler => new DnsHandler(deps);

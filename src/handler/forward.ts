@@ -1,6 +1,6 @@
 import { ConfigError } from "../config/config_error.ts";
 import { splitHostPort } from "../net/address.ts";
-import { DialError, dialTcp } from "../net/dial.ts";
+import { dialTcp } from "../net/dial.ts";
 import { closeQuietly } from "../net/stream.ts";
 import type { ConnContext } from "../service/conn_context.ts";
 import type { Handler, HandlerDeps } from "./handler.ts";
@@ -44,7 +44,7 @@ export class ForwardHandler implements Handler {
       try {
         upstream = await dialTcp(target, this.opts.dialTimeoutMs, this.opts.egress);
       } catch (e) {
-        this.deps.sink.dialError(splitHostPort(target).host, e instanceof DialError && e.denied);
+        this.deps.sink.dialError(splitHostPort(target).host, e);
         lastError = (e as Error).message;
         continue;
       }

@@ -19,6 +19,7 @@ import {
   type Http1Limits,
   Http1ParseError,
   Http1Parser,
+  Http1Truncated,
 } from "../sniff/http1/parser.ts";
 import { VERSION } from "../version.ts";
 import type { Handler, HandlerDeps } from "./handler.ts";
@@ -93,9 +94,7 @@ export class HttpHandler implements Handler {
           );
         } catch (e) {
           if (e instanceof Http1ParseError) {
-            ctx.sink.limited(
-              e.status === 414 || e.status === 431 ? "http-head-size" : "http-malformed",
-            );
+            countParseError(ctx, e);
             await this.#reject(client, ctx, null, e.status, e.message);
           } else if (e instanceof ReadTimeout && first) {
             ctx.sink.limited("header-timeout");
@@ -227,7 +226,7 @@ export class HttpHandler implements Handler {
       this.deps.sink.dial(hostOf(head.target));
       upstream = await dialTcp(head.target, this.opts.dialTimeoutMs, this.opts.egress);
     } catch (e) {
-      this.deps.sink.dialError(hostOf(head.target), e instanceof DialError && e.denied);
+      this.deps.sink.dialError(hostOf(head.target), e);
       return this.#reject(client, ctx, rec, statusForDialError(e), (e as Error).message);
     }
     const fields: [string, string][] = [["Proxy-Agent", this.proxyAgent]];
@@ -333,7 +332,7 @@ export class HttpHandler implements Handler {
           upstream = await dialTcp(target, this.opts.dialTimeoutMs, this.opts.egress);
         }
       } catch (e) {
-        this.deps.sink.dialError(hostname, e instanceof DialError && e.denied);
+        this.deps.sink.dialError(hostname, e);
         await fail(new ProxyFailure(statusForDialError(e), (e as Error).message));
         return false;
       }
@@ -347,7 +346,17 @@ export class HttpHandler implements Handler {
             bodyFinished = true;
           });
         }
-        const first = await this.#readUpstream(upstreamReader, upstream);
+        // A malformed request body ends the exchange at once (400), rather than leaving
+        // the origin waiting for the rest and the client for a 504.
+        const first = await Promise.race([
+          this.#readUpstream(upstreamReader, upstream),
+          bodyDone.then(() => new Promise<never>(() => {}), (e) => {
+            if (e instanceof Http1ParseError && !(e instanceof Http1Truncated)) {
+              throw new ProxyFailure(e.status, `bad request body: ${e.message}`);
+            }
+            return new Promise<never>(() => {}); // a client gone: the upstream read decides
+          }),
+        ]);
         if (first) {
           return await this.#relayResponse(
             client,
@@ -364,6 +373,8 @@ export class HttpHandler implements Handler {
         closeQuietly(upstream);
         const retry = pooled && ev.framing === "none" && !(e instanceof ReadTimeout);
         if (retry) continue;
+        if (e instanceof ReadTimeout) ctx.sink.limited("upstream-timeout");
+        else if (e instanceof Http1ParseError) countParseError(ctx, e, "upstream");
         const failure = e instanceof ProxyFailure
           ? e
           : e instanceof ReadTimeout
@@ -371,7 +382,7 @@ export class HttpHandler implements Handler {
           : e instanceof Http1ParseError
           ? new ProxyFailure(502, `bad upstream response: ${e.message}`)
           : new ProxyFailure(502, (e as Error).message);
-        await bodyDone.catch(() => {});
+        await bodyDone.catch((e) => e instanceof Http1ParseError && countParseError(ctx, e));
         await fail(failure);
         return false;
       }
@@ -382,7 +393,7 @@ export class HttpHandler implements Handler {
   async #sendBody(reader: MessageReader, upstream: Stream, body: BodyCapture, rec: Rec) {
     for (;;) {
       const ev = await reader.next();
-      if (!ev) throw new Http1ParseError("client closed in the middle of the request body");
+      if (!ev) throw new Http1Truncated("client closed in the middle of the request body");
       if (ev.type === "body") {
         body.add(ev.data);
         rec.inputBytes += ev.wire.length;
@@ -480,6 +491,7 @@ export class HttpHandler implements Handler {
       }
     } catch (e) {
       if (!finalHead) throw e;
+      if (e instanceof Http1ParseError) countParseError(ctx, e, "upstream");
       // The response head (and maybe part of its body) already went to the client: no 502
       // can follow. Cut the client off so it sees a short body, and record why.
       closeQuietly(upstream);
@@ -512,6 +524,7 @@ export class HttpHandler implements Handler {
       closeQuietly(upstream);
     }
     await s.bodyDone.catch((e) => {
+      if (e instanceof Http1ParseError) countParseError(ctx, e);
       if (!rec.err && !isBenignDisconnect(e)) rec.err = (e as Error).message;
     });
     http.request.contentLength = s.reqBody.total;
@@ -525,6 +538,22 @@ export class HttpHandler implements Handler {
     } else closeQuietly(upstream);
     return !closeAfter && !clientGone;
   }
+}
+
+/**
+ * Counts a malformed or oversized message (from the client, or the upstream's response) in
+ * `snoop_limit_hits_total`; a peer that closed mid-message is a disconnect and not counted.
+ */
+function countParseError(
+  ctx: ConnContext,
+  e: Http1ParseError,
+  from: "client" | "upstream" = "client",
+) {
+  if (e instanceof Http1Truncated) return;
+  const oversized = e.status === 414 || e.status === 431;
+  ctx.sink.limited(
+    `${from === "upstream" ? "upstream" : "http"}-${oversized ? "head-size" : "malformed"}`,
+  );
 }
 
 function hostOf(target: string): string {

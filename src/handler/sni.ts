@@ -1,6 +1,6 @@
 import { joinHostPort, splitHostPort } from "../net/address.ts";
-import { BufferedConn, withDeadline } from "../net/buffered_conn.ts";
-import { DialError, dialTcp } from "../net/dial.ts";
+import { BufferedConn, ReadTimeout, withDeadline } from "../net/buffered_conn.ts";
+import { dialTcp } from "../net/dial.ts";
 import { closeQuietly } from "../net/stream.ts";
 import type { ConnContext } from "../service/conn_context.ts";
 import { detectProtocol } from "../sniff/detect.ts";
@@ -39,6 +39,7 @@ export class SniHandler implements Handler {
         () => client.close(),
       );
     } catch (e) {
+      if (e instanceof ReadTimeout) ctx.sink.limited("handshake-timeout");
       rec.err = `sni: ${(e as Error).message}`;
       ctx.emit(rec);
       closeQuietly(client);
@@ -61,7 +62,7 @@ export class SniHandler implements Handler {
     try {
       upstream = await dialTcp(target, this.opts.dialTimeoutMs, this.opts.egress);
     } catch (e) {
-      this.deps.sink.dialError(splitHostPort(target).host, e instanceof DialError && e.denied);
+      this.deps.sink.dialError(splitHostPort(target).host, e);
       rec.err = (e as Error).message;
       ctx.emit(rec);
       closeQuietly(client);

@@ -1,6 +1,6 @@
 import { formatIP, joinHostPort, splitHostPort } from "../net/address.ts";
-import { BufferedConn, withDeadline } from "../net/buffered_conn.ts";
-import { DialError, dialTcp } from "../net/dial.ts";
+import { BufferedConn, ReadTimeout, withDeadline } from "../net/buffered_conn.ts";
+import { dialTcp } from "../net/dial.ts";
 import { closeQuietly, writeAll } from "../net/stream.ts";
 import type { ConnContext } from "../service/conn_context.ts";
 import type { Handler, HandlerDeps } from "./handler.ts";
@@ -54,6 +54,7 @@ export class Socks4Handler implements Handler {
         return [joinHostPort(host, port), user];
       }, () => conn.close());
     } catch (e) {
+      if (e instanceof ReadTimeout) ctx.sink.limited("handshake-timeout");
       return fail((e as Error).message);
     }
     rec.host = target;
@@ -68,7 +69,7 @@ export class Socks4Handler implements Handler {
     try {
       upstream = await dialTcp(target, this.opts.dialTimeoutMs, this.opts.egress);
     } catch (e) {
-      this.deps.sink.dialError(splitHostPort(target).host, e instanceof DialError && e.denied);
+      this.deps.sink.dialError(splitHostPort(target).host, e);
       return fail((e as Error).message);
     }
     const granted = Uint8Array.of(0, GRANTED, 0, 0, 0, 0, 0, 0);

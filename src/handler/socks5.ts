@@ -1,7 +1,7 @@
 import dgram from "node:dgram";
 import { Buffer } from "node:buffer";
 import { formatIP, ipBytes, isIPv6, joinHostPort } from "../net/address.ts";
-import { BufferedConn, withDeadline } from "../net/buffered_conn.ts";
+import { BufferedConn, ReadTimeout, withDeadline } from "../net/buffered_conn.ts";
 import { DialError, dialTcp } from "../net/dial.ts";
 import { closeQuietly, writeAll } from "../net/stream.ts";
 import type { ConnContext } from "../service/conn_context.ts";
@@ -111,6 +111,7 @@ export class Socks5Handler implements Handler {
         () => conn.close(),
       );
     } catch (e) {
+      if (e instanceof ReadTimeout) ctx.sink.limited("handshake-timeout");
       rec.err = `socks5: ${(e as Error).message}`;
       ctx.emit(rec);
       closeQuietly(conn);
@@ -131,7 +132,7 @@ export class Socks5Handler implements Handler {
       this.deps.sink.dial(host);
       upstream = await dialTcp(target, this.opts.dialTimeoutMs, this.opts.egress);
     } catch (e) {
-      this.deps.sink.dialError(host, e instanceof DialError && e.denied);
+      this.deps.sink.dialError(host, e);
       return this.#fail(conn, ctx, rec, replyForDialError(e), (e as Error).message);
     }
     try {

@@ -55,6 +55,7 @@ export async function runTunnel(
         if (!(e instanceof MitmError)) throw e;
         record.tls = { ...emptyTls(), ...e.tls };
         record.err = e.message;
+        if (e.limit) ctx.sink.limited(e.limit);
         ctx.log.debug("interception failed", { sid: ctx.sid, error: e.message });
         ctx.emit(record);
         closeQuietly(buffered);

@@ -15,10 +15,22 @@ import { DuplexStream, streamToDuplex } from "./node_stream.ts";
 
 /** An interception that failed, with the text for the record's `err`. */
 export class MitmError extends Error {
-  constructor(message: string, readonly tls: Partial<TlsRecord> = {}) {
+  constructor(
+    message: string,
+    readonly tls: Partial<TlsRecord> = {},
+    /** The limit this failure counts against (a handshake deadline), if any. */
+    readonly limit?: "tls-handshake-timeout",
+  ) {
     super(message);
     this.name = "MitmError";
   }
+}
+
+/** A TLS handshake that did not finish within `mitm.handshakeTimeout`. */
+class HandshakeTimeout extends Error {}
+
+function limitOf(e: unknown): "tls-handshake-timeout" | undefined {
+  return e instanceof HandshakeTimeout ? "tls-handshake-timeout" : undefined;
 }
 
 export interface MitmOptions {
@@ -159,6 +171,7 @@ export class MitmInterceptor {
       clientHello: Buffer.from(clientHelloRaw).toString("hex"),
       serverHello: "",
     };
+    if (hello.ech) record.ech = true;
     const offer = this.options.alpn
       ? [this.options.alpn]
       : hello.alpn.filter((p) => p === "h2" || p === "http/1.1");
@@ -177,7 +190,7 @@ export class MitmInterceptor {
     } catch (e) {
       upstreamSocket.destroy();
       closeQuietly(upstream);
-      throw new MitmError(`upstream TLS: ${(e as Error).message}`, record);
+      throw new MitmError(`upstream TLS: ${(e as Error).message}`, record, limitOf(e));
     }
     const negotiated = upstreamSocket.alpnProtocol || "";
     const cipher = upstreamSocket.getCipher();
@@ -203,6 +216,8 @@ export class MitmInterceptor {
     } catch (e) {
       clientSocket.destroy();
       upstreamSocket.destroy();
+      // A client that stalls has not rejected anything: no passthrough for it.
+      if (e instanceof HandshakeTimeout) throw new MitmError(e.message, record, limitOf(e));
       if (this.options.passthroughRejected) this.rejectedHosts.add(name);
       throw new MitmError(
         `client rejected the certificate for ${name}: ${(e as Error).message}`,
@@ -219,7 +234,7 @@ export class MitmInterceptor {
   #handshake(socket: tls.TLSSocket, event: string, side: string): Promise<void> {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(
-        () => done(new Error(`${side} handshake timed out`)),
+        () => done(new HandshakeTimeout(`${side} handshake timed out`)),
         this.options.handshakeTimeoutMs,
       );
       const done = (err?: Error) => {

@@ -17,6 +17,11 @@ export class DialError extends Error {
     );
     this.name = "DialError";
   }
+
+  /** The limit this failure counts against, if it was one (`snoop_limit_hits_total`). */
+  get limit(): "egress-denied" | "dial-timeout" | undefined {
+    return this.denied ? "egress-denied" : this.timedOut ? "dial-timeout" : undefined;
+  }
 }
 
 /**

@@ -50,6 +50,8 @@ export interface TlsRecord {
   version: string;
   clientHello: string;
   serverHello: string;
+  /** Set (true) only when the client offered Encrypted Client Hello: serverName is the outer SNI. */
+  ech?: boolean;
 }
 
 export interface DnsRecord {

@@ -7,6 +7,7 @@ import {
   redactRecord,
 } from "../record/redaction.ts";
 import type { Recorder } from "./recorder.ts";
+import { DialError } from "../net/dial.ts";
 
 /** How a service's `recorder.service.handler` entry wants records (its `metadata`). */
 export interface CaptureOptions {
@@ -86,9 +87,9 @@ export class RecordSink {
     if (host) this.dialAddress?.record(host);
   }
 
-  /** A dial failed; `denied` when the egress list refused it (counted as a limit). */
-  dialError(host: string, denied = false): void {
-    if (denied) this.limited("egress-denied");
+  /** A dial failed; a deadline or the egress list refusing it also counts as a limit. */
+  dialError(host: string, error: unknown): void {
+    if (error instanceof DialError && error.limit) this.limited(error.limit);
     if (host) this.dialAddressError?.record(host);
   }
 }

@@ -345,6 +345,7 @@ export class TunnelSniffer {
           clientHello: ch ? Buffer.from(ch.raw).toString("hex") : "",
           serverHello: sh ? Buffer.from(sh.raw).toString("hex") : "",
         };
+        if (ch?.hello.ech) rec.tls.ech = true;
         if (t.error) rec.err ??= t.error;
         else if (!ch) rec.err ??= "tls: connection closed before the ClientHello was complete";
         this.ctx.emit(rec);

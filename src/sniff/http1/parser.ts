@@ -44,6 +44,9 @@ export class Http1ParseError extends Error {
   }
 }
 
+/** The peer closed in the middle of a message: a disconnect, not a bad message. */
+export class Http1Truncated extends Http1ParseError {}
+
 export interface Http1Limits {
   maxStartLine: number;
   maxHeaderLine: number;
@@ -215,7 +218,7 @@ export class Http1Parser {
         return this.#readHead();
       case "length": {
         if (this.#available === 0) {
-          if (this.#eof) throw new Http1ParseError("unexpected EOF in body");
+          if (this.#eof) throw new Http1Truncated("unexpected EOF in body");
           return null;
         }
         const n = Math.min(this.#remaining, this.#available);
@@ -228,7 +231,7 @@ export class Http1Parser {
         return this.#readChunkSize();
       case "chunk-data": {
         if (this.#available === 0) {
-          if (this.#eof) throw new Http1ParseError("unexpected EOF in chunk");
+          if (this.#eof) throw new Http1Truncated("unexpected EOF in chunk");
           return null;
         }
         const n = Math.min(this.#remaining, this.#available);
@@ -314,7 +317,7 @@ export class Http1Parser {
     }
     this.#scanFrom = lineStart;
     this.#headLines = lines;
-    if (this.#eof) throw new Http1ParseError("unexpected EOF in message head");
+    if (this.#eof) throw new Http1Truncated("unexpected EOF in message head");
     return null;
   }
 
@@ -458,7 +461,7 @@ export class Http1Parser {
       if (this.#available > this.limits.maxChunkLine) {
         throw new Http1ParseError("chunk size line too long");
       }
-      if (this.#eof) throw new Http1ParseError("unexpected EOF in chunk size");
+      if (this.#eof) throw new Http1Truncated("unexpected EOF in chunk size");
       return null;
     }
     if (lf - this.#pos > this.limits.maxChunkLine) {
@@ -492,7 +495,7 @@ export class Http1Parser {
 
   #readChunkDataEnd(): Http1Event | null {
     if (this.#available < 2) {
-      if (this.#eof) throw new Http1ParseError("unexpected EOF after chunk data");
+      if (this.#eof) throw new Http1Truncated("unexpected EOF after chunk data");
       return null;
     }
     if (this.#buf[this.#pos] !== 0x0d || this.#buf[this.#pos + 1] !== 0x0a) {
@@ -522,7 +525,7 @@ export class Http1Parser {
       throw new Http1ParseError("trailer section too large", 431);
     }
     this.#scanFrom = lineStart;
-    if (this.#eof) throw new Http1ParseError("unexpected EOF in trailers");
+    if (this.#eof) throw new Http1Truncated("unexpected EOF in trailers");
     return null;
   }
 }

@@ -9,14 +9,19 @@
  * answers one of: need more bytes, the parsed hello, or invalid (with why).
  */
 
+/** A malformed hello field: the hello is rejected (the bytes still flow as they are). */
+export class HelloError extends Error {}
+
 export interface ClientHello {
   legacyVersion: number;
   serverName: string;
   /** ALPN protocols offered, in order. */
   alpn: string[];
   cipherSuites: number[];
-  /** From supported_versions, highest first as sent; empty when absent. */
+  /** From supported_versions, as sent (GREASE values left out); empty when absent. */
   supportedVersions: number[];
+  /** An encrypted_client_hello extension (0xfe0d) was offered: the SNI is the outer one. */
+  ech: boolean;
 }
 
 export interface ServerHello {
@@ -84,9 +89,13 @@ export class HelloReader<T> {
           reason: type === 21 ? "TLS alert" : `not a handshake record (type ${type})`,
         };
       }
-      if (raw[at + 1] !== 3) return { status: "invalid", reason: "bad record version" };
+      // legacy_record_version: 0x0301 (allowed in a first ClientHello) to 0x0303 (RFC 8446 §5.1).
+      if (raw[at + 1] !== 3 || raw[at + 2] < 1 || raw[at + 2] > 3) {
+        return { status: "invalid", reason: "bad record version" };
+      }
       const len = (raw[at + 3] << 8) | raw[at + 4];
-      if (len === 0 || len > 16384 + 2048) {
+      // A plaintext fragment is at most 2^14 bytes; zero-length handshake fragments are forbidden.
+      if (len === 0 || len > 16384 + 256) {
         return { status: "invalid", reason: `bad record length ${len}` };
       }
       if (this.#rawLen - at - 5 < len) return { status: "more" };
@@ -118,7 +127,7 @@ class Cursor {
   pos = 0;
   constructor(readonly b: Uint8Array) {}
   need(n: number) {
-    if (this.pos + n > this.b.length) throw new RangeError("truncated hello");
+    if (this.pos + n > this.b.length) throw new HelloError("truncated hello");
   }
   u8(): number {
     this.need(1);
@@ -155,6 +164,22 @@ function readExtensions(c: Cursor, onExt: (type: number, data: Cursor) => void) 
   }
 }
 
+/** RFC 8701 GREASE values (0x?A?A) that clients send to keep servers tolerant. */
+export const isGrease = (v: number) => (v & 0x0f0f) === 0x0a0a && (v >> 8) === (v & 0xff);
+
+const EXT_SERVER_NAME = 0;
+const EXT_ALPN = 16;
+const EXT_SUPPORTED_VERSIONS = 43;
+const EXT_PRE_SHARED_KEY = 41;
+const EXT_ECH = 0xfe0d;
+
+/**
+ * ClientHello body (RFC 8446 §4.1.2):
+ *   legacy_version(2) random(32) session_id<0..32> cipher_suites<2..2^16-2>
+ *   compression_methods<1..2^8-1> extensions<8..2^16-1> (absent in old hellos)
+ * Rejected, as a server would: a field past its length, trailing bytes, duplicate
+ * extensions, pre_shared_key not last, and malformed server_name or ALPN lists.
+ */
 export function parseClientHelloBody(body: Uint8Array): ClientHello {
   const c = new Cursor(body);
   const hello: ClientHello = {
@@ -163,31 +188,88 @@ export function parseClientHelloBody(body: Uint8Array): ClientHello {
     alpn: [],
     cipherSuites: [],
     supportedVersions: [],
+    ech: false,
   };
   c.bytes(32); // random
-  c.bytes(c.u8()); // legacy_session_id
-  const suites = new Cursor(c.bytes(c.u16()));
+  const sessionIdLength = c.u8();
+  if (sessionIdLength > 32) throw new HelloError("session_id longer than 32 bytes");
+  c.bytes(sessionIdLength);
+  const suitesLength = c.u16();
+  if (suitesLength === 0 || suitesLength % 2) {
+    throw new HelloError(`bad cipher_suites length ${suitesLength}`);
+  }
+  const suites = new Cursor(c.bytes(suitesLength));
   while (suites.left >= 2) hello.cipherSuites.push(suites.u16());
-  c.bytes(c.u8()); // compression methods
+  const compressionLength = c.u8();
+  if (compressionLength === 0) throw new HelloError("no compression methods");
+  c.bytes(compressionLength);
+  const seen = new Set<number>();
   readExtensions(c, (type, d) => {
-    if (type === 0 && d.left > 0) {
-      // server_name: list of (name_type(1), length(2), name); 0 = host_name.
-      const list = new Cursor(d.bytes(d.u16()));
-      while (list.left > 0) {
-        const kind = list.u8();
-        const name = list.bytes(list.u16());
-        if (kind === 0 && !hello.serverName) hello.serverName = ascii(name);
-      }
-    } else if (type === 16) {
-      // application_layer_protocol_negotiation: list of (length(1), protocol).
-      const list = new Cursor(d.bytes(d.u16()));
-      while (list.left > 0) hello.alpn.push(ascii(list.bytes(list.u8())));
-    } else if (type === 43) {
-      const list = new Cursor(d.bytes(d.u8()));
-      while (list.left >= 2) hello.supportedVersions.push(list.u16());
+    if (seen.has(EXT_PRE_SHARED_KEY)) {
+      throw new HelloError("pre_shared_key is not the last extension");
     }
+    if (seen.has(type)) throw new HelloError(`duplicate extension ${type}`);
+    seen.add(type);
+    if (type === EXT_SERVER_NAME) hello.serverName = parseServerName(d);
+    else if (type === EXT_ALPN) hello.alpn = parseAlpn(d);
+    else if (type === EXT_SUPPORTED_VERSIONS) {
+      const list = new Cursor(d.bytes(d.u8()));
+      while (list.left >= 2) {
+        const v = list.u16();
+        if (!isGrease(v)) hello.supportedVersions.push(v);
+      }
+    } else if (type === EXT_ECH) hello.ech = true;
   });
+  if (c.left) throw new HelloError("bytes after the extensions");
   return hello;
+}
+
+/**
+ * server_name (RFC 6066 §3): list<1..2^16-1> of name_type(1)=0 | host_name<1..2^16-1>.
+ * One host_name, ASCII letters/digits/hyphens/dots, not an IP literal. Returned in lower
+ * case without a trailing dot, so it is safe in records, log lines and certificate names.
+ */
+function parseServerName(d: Cursor): string {
+  if (d.left === 0) return ""; // a server's empty acknowledgement form
+  const list = new Cursor(d.bytes(d.u16()));
+  if (d.left) throw new HelloError("server_name list length mismatch");
+  if (list.left === 0) throw new HelloError("empty server_name list");
+  let name = "";
+  while (list.left > 0) {
+    const kind = list.u8();
+    const raw = list.bytes(list.u16());
+    if (kind !== 0) throw new HelloError(`server_name type ${kind}`);
+    if (name) throw new HelloError("two host_name entries");
+    if (raw.length === 0 || raw.length > 255) throw new HelloError("bad host_name length");
+    for (const b of raw) {
+      // letters, digits, '-', '.', '_' (seen in the wild); nothing else, NUL and 8-bit included
+      const ok = (b >= 0x61 && b <= 0x7a) || (b >= 0x41 && b <= 0x5a) ||
+        (b >= 0x30 && b <= 0x39) || b === 0x2d || b === 0x2e || b === 0x5f;
+      if (!ok) throw new HelloError("host_name with a byte outside [A-Za-z0-9._-]");
+    }
+    name = ascii(raw).toLowerCase().replace(/\.$/, "");
+    if (!name || name.startsWith(".") || name.includes("..")) {
+      throw new HelloError("host_name with an empty label");
+    }
+    // RFC 6066: "Literal IPv4 and IPv6 addresses are not permitted in HostName."
+    if (/^[0-9.]+$/.test(name)) throw new HelloError("host_name is an IP address");
+  }
+  return name;
+}
+
+/** ALPN (RFC 7301 §3.1): list<2..2^16-1> of protocol names<1..2^8-1>, GREASE names dropped. */
+function parseAlpn(d: Cursor): string[] {
+  const list = new Cursor(d.bytes(d.u16()));
+  if (d.left) throw new HelloError("ALPN list length mismatch");
+  if (list.left === 0) throw new HelloError("empty ALPN list");
+  const protocols: string[] = [];
+  while (list.left > 0) {
+    const name = list.bytes(list.u8());
+    if (name.length === 0) throw new HelloError("empty ALPN protocol name");
+    if (name.length === 2 && isGrease((name[0] << 8) | name[1])) continue;
+    protocols.push(ascii(name));
+  }
+  return protocols;
 }
 
 export function parseServerHelloBody(body: Uint8Array): ServerHello {
