@@ -6,7 +6,14 @@ import { BufferedConn } from "../net/buffered_conn.ts";
 import { DialError, dialTcp } from "../net/dial.ts";
 import { closeQuietly, writeAll } from "../net/stream.ts";
 import type { ConnContext } from "../service/conn_context.ts";
-import { decodeMessage, messageText, questionFields, servfail } from "../sniff/dns/message.ts";
+import {
+  type DecodedMessage,
+  decodeMessage,
+  messageText,
+  questionFields,
+  sameQuestion,
+  servfail,
+} from "../sniff/dns/message.ts";
 import type { Handler, HandlerDeps } from "./handler.ts";
 
 interface Upstream {
@@ -64,11 +71,24 @@ export class DnsHandler implements Handler {
     try {
       for (;;) {
         let query: Uint8Array;
+        let len: Uint8Array;
         try {
-          const len = await client.readExact(2, "DNS length");
-          query = await client.readExact((len[0] << 8) | len[1], "DNS message");
+          len = await client.readExact(2, "DNS length");
         } catch {
-          return; // closed between (or inside) messages
+          return; // closed between messages
+        }
+        const expected = (len[0] << 8) | len[1];
+        try {
+          query = await client.readExact(expected, "DNS message");
+        } catch {
+          // The length prefix promised more than the client sent.
+          const rec = ctx.newRecord(false);
+          rec.network = "tcp";
+          rec.proto = "dns";
+          rec.inputBytes = 2;
+          rec.err = `dns: connection closed inside a ${expected}-byte message`;
+          ctx.emit(rec);
+          return;
         }
         const reply = await this.answer(query, ctx, "tcp");
         if (!reply) return;
@@ -128,7 +148,9 @@ export class DnsHandler implements Handler {
       rec.host = up.label;
       rec.route = up.label;
       try {
-        reply = up.network === "udp" ? await this.#udp(up, query) : await this.#tcp(up, query);
+        reply = up.network === "udp"
+          ? await this.#udp(up, query, decoded)
+          : await this.#tcp(up, query);
         break;
       } catch (e) {
         if (e instanceof UpstreamTimeout || (e instanceof DialError && e.timedOut)) {
@@ -151,11 +173,16 @@ export class DnsHandler implements Handler {
     return reply;
   }
 
-  #udp(up: Upstream, query: Uint8Array): Promise<Uint8Array> {
+  #udp(up: Upstream, query: Uint8Array, decodedQuery: DecodedMessage): Promise<Uint8Array> {
     return new Promise((resolve, reject) => {
       const socket = dgram.createSocket(isIPv6(up.host) ? "udp6" : "udp4");
       const id = (query[0] << 8) | query[1];
-      const timer = setTimeout(() => done(new UpstreamTimeout("timeout")), this.timeoutMs);
+      let dropped = "";
+      const timer = setTimeout(
+        () =>
+          done(new UpstreamTimeout(dropped ? `timeout (dropped a reply: ${dropped})` : "timeout")),
+        this.timeoutMs,
+      );
       const done = (err: Error | null, data?: Uint8Array) => {
         clearTimeout(timer);
         socket.close();
@@ -163,9 +190,22 @@ export class DnsHandler implements Handler {
         else resolve(data!);
       };
       socket.on("error", (e) => done(e));
-      socket.on("message", (msg: Buffer) => {
-        // Only the reply to this query (same id) ends the exchange.
-        if (msg.length >= 2 && ((msg[0] << 8) | msg[1]) === id) done(null, new Uint8Array(msg));
+      socket.on("message", (msg: Buffer, from: { port: number }) => {
+        // Only a well-formed reply from the upstream's port, with this query's id and
+        // question, ends the exchange; anything else (spoofed, stale) is dropped and the
+        // wait goes on (reliability-limits §6.5 #12).
+        if (from.port !== up.port || msg.length < 2 || ((msg[0] << 8) | msg[1]) !== id) return;
+        const bytes = new Uint8Array(msg);
+        try {
+          if (!sameQuestion(decodedQuery, decodeMessage(bytes))) {
+            dropped = "a different question";
+            return;
+          }
+        } catch (e) {
+          dropped = (e as Error).message;
+          return;
+        }
+        done(null, bytes);
       });
       socket.send(Buffer.from(query), up.port, up.host);
     });

@@ -1,5 +1,6 @@
 import dnsPacket from "dns-packet";
 import { Buffer } from "node:buffer";
+import { checkMessage } from "./wire_check.ts";
 
 /**
  * DNS messages for the `dns` handler and its records (RFC 1035 §4): decoded with
@@ -18,7 +19,7 @@ export type DecodedMessage = any;
 
 /** Decodes a message; throws `RangeError` with the reason for a malformed one. */
 export function decodeMessage(bytes: Uint8Array): DecodedMessage {
-  if (bytes.length < 12) throw new RangeError("DNS message shorter than its 12-byte header");
+  checkMessage(bytes);
   try {
     return dnsPacket.decode(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length));
   } catch (e) {
@@ -35,6 +36,13 @@ export function questionFields(msg: DecodedMessage): DnsRecordFields {
     class: q?.class ?? "",
     type: q?.type ?? "",
   };
+}
+
+/** Whether a reply answers this query's question (ids can be guessed; questions must match too). */
+export function sameQuestion(query: DecodedMessage, reply: DecodedMessage): boolean {
+  const q = questionFields(query), r = questionFields(reply);
+  return q.name.toLowerCase() === r.name.toLowerCase() && q.type === r.type &&
+    q.class === r.class;
 }
 
 const fqdn = (name: string) => name.endsWith(".") ? name : `${name}.`;
@@ -67,11 +75,16 @@ function rdata(rr: DecodedMessage): string {
   }
 }
 
-function section(title: string, rrs: DecodedMessage[]): string {
-  if (!rrs?.length) return "";
-  const lines = rrs.filter((rr) => rr.type !== "OPT").map((rr) =>
+/** Records listed per section in a record's text; a 64 KiB message can hold thousands. */
+export const MAX_LISTED = 1000;
+
+function section(title: string, all: DecodedMessage[]): string {
+  if (!all?.length) return "";
+  const rrs = all.filter((rr) => rr.type !== "OPT");
+  const lines = rrs.slice(0, MAX_LISTED).map((rr) =>
     `${fqdn(rr.name)}\t${rr.ttl ?? 0}\t${rr.class ?? "IN"}\t${rr.type}\t${rdata(rr)}`
   );
+  if (rrs.length > MAX_LISTED) lines.push(`;; ... ${rrs.length - MAX_LISTED} more`);
   return lines.length ? `\n;; ${title} SECTION:\n${lines.join("\n")}\n` : "";
 }
 
@@ -98,7 +111,9 @@ export function messageText(msg: DecodedMessage): string {
   }
   if (msg.questions?.length) {
     out += `\n;; QUESTION SECTION:\n${
-      msg.questions.map((q: DecodedMessage) => `;${fqdn(q.name)}\t${q.class}\t ${q.type}`).join(
+      msg.questions.slice(0, MAX_LISTED).map((q: DecodedMessage) =>
+        `;${fqdn(q.name)}\t${q.class}\t ${q.type}`
+      ).join(
         "\n",
       )
     }\n`;
