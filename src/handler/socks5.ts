@@ -26,20 +26,58 @@ const NO_AUTH = 0x00, USER_PASS = 0x02, NO_ACCEPTABLE = 0xff;
 const CMD_CONNECT = 1, CMD_UDP_ASSOCIATE = 3;
 const ATYP_IPV4 = 1, ATYP_DOMAIN = 3, ATYP_IPV6 = 4;
 
-class SocksError extends Error {}
+/** A refused handshake; `rep` is the reply to send first, if the client is owed one. */
+class SocksError extends Error {
+  constructor(message: string, readonly rep?: number) {
+    super(message);
+  }
+}
 
-/** Reads `ATYP | DST.ADDR | DST.PORT`: the address form shared by requests and UDP headers. */
-async function readAddress(conn: BufferedConn): Promise<string> {
+/**
+ * Reads `ATYP | DST.ADDR | DST.PORT` (the address form shared by requests and UDP headers):
+ * the target and how many bytes it took.
+ */
+async function readAddress(conn: BufferedConn): Promise<[string, number]> {
   const atyp = (await conn.readExact(1, "address type"))[0];
   let host: string;
-  if (atyp === ATYP_IPV4) host = formatIP(await conn.readExact(4, "IPv4 address"));
-  else if (atyp === ATYP_IPV6) host = formatIP(await conn.readExact(16, "IPv6 address"));
-  else if (atyp === ATYP_DOMAIN) {
+  let size = 1 + 2;
+  if (atyp === ATYP_IPV4) {
+    host = formatIP(await conn.readExact(4, "IPv4 address"));
+    size += 4;
+  } else if (atyp === ATYP_IPV6) {
+    host = formatIP(await conn.readExact(16, "IPv6 address"));
+    size += 16;
+  } else if (atyp === ATYP_DOMAIN) {
     const len = (await conn.readExact(1, "domain length"))[0];
-    host = new TextDecoder().decode(await conn.readExact(len, "domain"));
-  } else throw new SocksError(`address type ${atyp} not supported`);
+    host = domainName(await conn.readExact(len, "domain"));
+    size += 1 + len;
+  } else throw new SocksError(`address type ${atyp} not supported`, Rep.ADDRESS_TYPE_NOT_SUPPORTED);
   const p = await conn.readExact(2, "port");
-  return joinHostPort(host, (p[0] << 8) | p[1]);
+  return [joinHostPort(host, (p[0] << 8) | p[1]), size];
+}
+
+/**
+ * A DST.ADDR domain: 1–255 bytes of letters, digits, `-`, `_` and `.`. Anything else
+ * (NUL, `/`, `%`, spaces, 8-bit bytes) is refused before it reaches a resolver or a log
+ * line. An IP literal sent as a domain is taken as that address (clients with remote DNS
+ * do this), so allow and deny lists see the address itself.
+ */
+function domainName(name: Uint8Array): string {
+  if (name.length === 0) throw new SocksError("empty domain name", Rep.GENERAL_FAILURE);
+  for (const b of name) {
+    const ok = (b >= 0x61 && b <= 0x7a) || (b >= 0x41 && b <= 0x5a) ||
+      (b >= 0x30 && b <= 0x39) || b === 0x2d || b === 0x2e || b === 0x5f ||
+      b === 0x3a; // ':' only as part of an IPv6 literal, checked below
+    if (!ok) {
+      throw new SocksError("domain name with a byte outside [A-Za-z0-9._-]", Rep.GENERAL_FAILURE);
+    }
+  }
+  const text = String.fromCharCode(...name);
+  if (text.includes(":") && !ipBytes(text)) {
+    throw new SocksError("domain name with a byte outside [A-Za-z0-9._-]", Rep.GENERAL_FAILURE);
+  }
+  const ip = ipBytes(text);
+  return ip ? formatIP(ip) : text.toLowerCase();
 }
 
 /** Encodes `ATYP | ADDR | PORT` for a reply or a UDP header. */
@@ -120,6 +158,7 @@ export class Socks5Handler implements Handler {
     rec.host = target;
     rec.route = target;
     if (cmd === CMD_UDP_ASSOCIATE) return this.#udpAssociate(conn, ctx, rec);
+    if (target.endsWith(":0")) return this.#fail(conn, ctx, rec, Rep.NOT_ALLOWED, "port 0");
     if (this.deps.bypass?.contains(target)) {
       return this.#fail(conn, ctx, rec, Rep.NOT_ALLOWED, "bypass");
     }
@@ -188,10 +227,17 @@ export class Socks5Handler implements Handler {
     rec.outputBytes += 2;
     if (auth) {
       // RFC 1929: VER(1)=1 | ULEN | UNAME | PLEN | PASSWD  →  VER | STATUS
+      // A malformed sub-negotiation gets a failure status too: the server MUST close then.
+      const refuse = async (why: string) => {
+        await writeAll(conn, Uint8Array.of(1, 1)).catch(() => {});
+        return new SocksError(why);
+      };
       const [sub, ulen] = await conn.readExact(2, "auth");
-      if (sub !== 1) throw new SocksError(`bad auth version ${sub}`);
+      if (sub !== 1) throw await refuse(`bad auth version ${sub}`);
+      if (ulen === 0) throw await refuse("empty username");
       const user = new TextDecoder().decode(await conn.readExact(ulen, "username"));
       const plen = (await conn.readExact(1, "password length"))[0];
+      if (plen === 0) throw await refuse("empty password");
       const pass = new TextDecoder().decode(await conn.readExact(plen, "password"));
       rec.inputBytes += 3 + ulen + plen;
       const ok = await auth.verify(user, pass);
@@ -201,18 +247,22 @@ export class Socks5Handler implements Handler {
       rec.clientID = user;
     }
     // VER | CMD | RSV | ATYP | DST.ADDR | DST.PORT
-    const [v, cmd] = await conn.readExact(3, "request");
+    const [v, cmd, rsv] = await conn.readExact(3, "request");
     if (v !== 5) throw new SocksError(`bad request version ${v}`);
-    let target: string;
+    if (rsv !== 0) {
+      await writeAll(conn, reply(Rep.GENERAL_FAILURE)).catch(() => {});
+      throw new SocksError(`reserved byte ${rsv} is not 0`);
+    }
+    let target: string, addressSize: number;
     try {
-      target = await readAddress(conn);
+      [target, addressSize] = await readAddress(conn);
     } catch (e) {
-      if (e instanceof SocksError) {
-        await writeAll(conn, reply(Rep.ADDRESS_TYPE_NOT_SUPPORTED)).catch(() => {});
+      if (e instanceof SocksError && e.rep !== undefined) {
+        await writeAll(conn, reply(e.rep)).catch(() => {});
       }
       throw e;
     }
-    rec.inputBytes += 3 + encodeAddress(...splitTarget(target)).length;
+    rec.inputBytes += 3 + addressSize;
     if (cmd !== CMD_CONNECT && !(cmd === CMD_UDP_ASSOCIATE && this.udp)) {
       await writeAll(conn, reply(Rep.COMMAND_NOT_SUPPORTED)).catch(() => {});
       throw new SocksError(`command ${cmd} not supported`);
@@ -277,11 +327,6 @@ export class Socks5Handler implements Handler {
     closeQuietly(conn);
     ctx.emit(rec);
   }
-}
-
-function splitTarget(target: string): [string, number] {
-  const m = /^\[?(.*?)\]?:(\d+)$/.exec(target)!;
-  return [m[1], Number(m[2])];
 }
 
 /** Parses a SOCKS5 UDP request header; null when malformed. */

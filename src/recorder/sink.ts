@@ -45,7 +45,6 @@ export class RecordSink {
     byProto: new Map<string, number>(),
     /** Limits hit (connection caps, header sizes, deadlines, the egress list), by name. */
     limits: new Map<string, number>(),
-    authFailures: 0,
   };
 
   constructor(

@@ -14,6 +14,7 @@ import {
   until,
 } from "../helpers/harness.ts";
 import { startAlpnOrigin } from "../helpers/tls_origins.ts";
+import { blackhole } from "../helpers/blackhole.ts";
 
 // deno-lint-ignore no-explicit-any
 type Rec = Record<string, any>;
@@ -23,37 +24,6 @@ type Rec = Record<string, any>;
  * and counts in snoop_limit_hits_total{limit}: the dial, upstream-response, SOCKS handshake,
  * DNS upstream and TLS handshake deadlines; a malformed request body; a malformed response.
  */
-
-/**
- * A listener whose accept queue is full: Linux then drops further SYNs, so a connect hangs
- * until the dialler's deadline (the loopback stand-in for an unreachable host).
- */
-async function blackhole(): Promise<{ port: number; close(): void }> {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  const queued: Deno.Conn[] = [];
-  for (let i = 0; i < 4096; i++) {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const attempt = Deno.connect({ hostname: "127.0.0.1", port });
-    const r = await Promise.race([
-      attempt,
-      new Promise<"full">((ok) => timer = setTimeout(() => ok("full"), 200)),
-    ]);
-    clearTimeout(timer);
-    if (r === "full") {
-      attempt.then((c) => c.close(), () => {});
-      break;
-    }
-    queued.push(r);
-  }
-  return {
-    port,
-    close() {
-      for (const c of queued) c.close();
-      listener.close();
-    },
-  };
-}
 
 /** An origin that sends a valid head and then a malformed chunked body. */
 function brokenChunkedOrigin(): { port: number; close(): Promise<void> } {
