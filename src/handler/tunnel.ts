@@ -89,6 +89,14 @@ export async function runTunnel(
     if (result.idleTimedOut) {
       record.err = "idle timeout";
       ctx.sink.limited("tunnel-idle");
+    } else if (
+      result.error instanceof Deno.errors.ConnectionReset ||
+      result.error instanceof Deno.errors.BrokenPipe
+    ) {
+      // A side went away (a reset, or a close) while bytes were still on their way to it:
+      // not the clean end of a tunnel. (Deno reads a reset as EOF; the next write fails.)
+      const side = result.errorSide === "server" ? "upstream" : "client";
+      record.err = `${side} closed the connection with data in flight`;
     } else if (result.error && !isBenignDisconnect(result.error)) record.err = result.error.message;
     if (sniffer) {
       sniffer.finish(result);

@@ -23,6 +23,8 @@ export interface RelayResult {
   outputBytes: number;
   /** The first error that ended the relay early, if any (EOF on both sides is not an error). */
   error?: Error;
+  /** Which connection that error came from (a read from it or a write to it failed). */
+  errorSide?: "client" | "server";
   idleTimedOut: boolean;
 }
 
@@ -50,8 +52,11 @@ export async function relay(
   const result: RelayResult = { inputBytes: 0, outputBytes: 0, idleTimedOut: false };
   let activity = 0;
   let finished = false;
-  const abortBoth = (error?: Error) => {
-    if (error && !result.error) result.error = error;
+  const abortBoth = (error?: Error, side?: "client" | "server") => {
+    if (error && !result.error) {
+      result.error = error;
+      result.errorSide = side;
+    }
     closeQuietly(client);
     closeQuietly(server);
   };
@@ -86,8 +91,10 @@ export async function relay(
 
   const pump = async (src: Stream, dst: Stream, side: "client" | "server") => {
     let buf = new Uint8Array(RELAY_BUFFER_SIZE);
+    let failing: "client" | "server" = side;
     try {
       for (;;) {
+        failing = side;
         const n = await src.read(buf);
         if (n === null) break;
         if (n === buf.length && buf.length < RELAY_BUFFER_MAX) {
@@ -98,6 +105,7 @@ export async function relay(
         }
         activity++;
         const chunk = buf.subarray(0, n);
+        failing = side === "client" ? "server" : "client";
         const written = writeAll(dst, chunk);
         callTap(side, chunk);
         await written;
@@ -106,7 +114,7 @@ export async function relay(
       }
       await dst.closeWrite().catch(() => {});
     } catch (e) {
-      if (!finished) abortBoth(e instanceof Error ? e : new Error(String(e)));
+      if (!finished) abortBoth(e instanceof Error ? e : new Error(String(e)), failing);
     }
   };
 

@@ -8,10 +8,20 @@ import dnsPacket from "dns-packet";
  * arrived. Loopback addresses only, so no answer points anywhere real.
  */
 export async function startDnsServer(zone: Record<string, string>) {
-  const udp = dgram.createSocket("udp4");
-  await new Promise<void>((r) => udp.bind(0, "127.0.0.1", () => r()));
-  const port = udp.address().port;
-  const tcp = Deno.listen({ hostname: "127.0.0.1", port });
+  // The UDP port is picked by the system; TCP on the same number may be taken: pick again.
+  let udp: dgram.Socket, tcp: Deno.TcpListener | undefined, port = 0;
+  for (let attempt = 0;; attempt++) {
+    udp = dgram.createSocket("udp4");
+    await new Promise<void>((r) => udp.bind(0, "127.0.0.1", () => r()));
+    port = udp.address().port;
+    try {
+      tcp = Deno.listen({ hostname: "127.0.0.1", port });
+      break;
+    } catch (e) {
+      udp.close();
+      if (!(e instanceof Deno.errors.AddrInUse) || attempt === 20) throw e;
+    }
+  }
   const queries: string[] = [];
   const answer = (msg: Uint8Array): Uint8Array => {
     const q = dnsPacket.decode(Buffer.from(msg));
