@@ -5,29 +5,7 @@ import { H2_PREFACE } from "../../src/sniff/detect.ts";
 import type { HttpExchange } from "../../src/sniff/exchange.ts";
 import { H2Sniffer } from "../../src/sniff/http2/h2_sniffer.ts";
 import { ascii, concat, everySplit } from "../helpers/chunks.ts";
-
-function frame(type: number, flags: number, stream: number, payload: Uint8Array): Uint8Array {
-  const h = Uint8Array.of(
-    payload.length >> 16,
-    (payload.length >> 8) & 0xff,
-    payload.length & 0xff,
-    type,
-    flags,
-    stream >>> 24,
-    (stream >> 16) & 0xff,
-    (stream >> 8) & 0xff,
-    stream & 0xff,
-  );
-  return concat([h, payload]);
-}
-
-function encoder() {
-  const c = hpack.compressor.create({ table: { size: 4096 } });
-  return (headers: [string, string][]) => {
-    c.write(headers.map(([name, value]) => ({ name, value })));
-    return new Uint8Array(c.read() as Buffer);
-  };
-}
+import { encoder, frame, GET } from "../helpers/h2_frames.ts";
 
 /** A client and server transcript: two streams, the second with a padded, CONTINUED request. */
 function transcript() {
@@ -161,13 +139,6 @@ Deno.test("h2 sniffer follows a dynamic table grown up to the size the other sid
     2,
   ]]);
 });
-
-const GET = (path: string): [string, string][] => [
-  [":method", "GET"],
-  [":scheme", "https"],
-  [":authority", "x"],
-  [":path", path],
-];
 
 Deno.test("h2 sniffer: endless 1-byte CONTINUATION frames stop at the block limit, in linear time", () => {
   const s = new H2Sniffer({ body: false, maxBodySize: 0 }, () => {});

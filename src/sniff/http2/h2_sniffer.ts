@@ -4,12 +4,21 @@ import { H2_PREFACE } from "../detect.ts";
 import { Flag, framePayloadData, FrameType, type H2Frame, H2FrameReader } from "./frame_reader.ts";
 import { HpackDecoder } from "./hpack_decoder.ts";
 import { SniffLimitError } from "../limit_error.ts";
+import { declaredLength, malformedSection } from "./field_rules.ts";
 
 interface StreamState {
   ex: HttpExchange;
   requestDone: boolean;
   startedMs: number;
+  /** The final (non-1xx) response head has been seen: a later HEADERS is trailers. */
+  responseHead: boolean;
 }
+
+/** A connection error (RFC 9113 §5.4.1): the peer will send GOAWAY; sniffing stops here. */
+class H2ProtocolError extends Error {}
+
+const DEFAULT_MAX_FRAME = 16384;
+const SETTINGS_ENABLE_PUSH = 2, SETTINGS_INITIAL_WINDOW = 4, SETTINGS_MAX_FRAME = 5;
 
 /**
  * Limits that keep a hostile peer from making the sniffer grow (reliability-limits §0, §6.3).
@@ -41,6 +50,10 @@ export class H2Sniffer {
   readonly #serverHpack = new HpackDecoder(H2_SNIFF_LIMITS.maxHeaderListBytes);
   #streamsSeen = 0;
   #earlyResets = 0;
+  /** Largest frame each side may send: the SETTINGS_MAX_FRAME_SIZE the other side announced. */
+  #maxFrame = { client: DEFAULT_MAX_FRAME, server: DEFAULT_MAX_FRAME };
+  /** Highest stream the client opened: later ones must be higher; DATA above it is idle. */
+  #lastClientStream = 0;
   readonly #streams = new Map<number, StreamState>();
   /** A header block split over CONTINUATION frames, per direction. */
   #pendingBlock: { client?: PendingBlock; server?: PendingBlock } = {};
@@ -83,10 +96,12 @@ export class H2Sniffer {
   #onFrame(side: "client" | "server", f: H2Frame) {
     const pending = this.#pendingBlock[side];
     if (pending && f.type !== FrameType.CONTINUATION) {
-      throw new Error("expected CONTINUATION");
+      throw new H2ProtocolError("expected CONTINUATION");
     }
+    checkFrame(side, f, this.#maxFrame[side]);
     switch (f.type) {
       case FrameType.HEADERS: {
+        if (side === "client" && !this.#streams.has(f.streamId)) this.#checkNewStream(f.streamId);
         const block = framePayloadData(f);
         if (f.flags & Flag.END_HEADERS) {
           this.#onHeaders(side, f.streamId, block, (f.flags & Flag.END_STREAM) !== 0, f);
@@ -102,7 +117,9 @@ export class H2Sniffer {
         break;
       }
       case FrameType.CONTINUATION: {
-        if (!pending || pending.streamId !== f.streamId) throw new Error("unexpected CONTINUATION");
+        if (!pending || pending.streamId !== f.streamId) {
+          throw new H2ProtocolError("unexpected CONTINUATION");
+        }
         pending.parts.push(f.payload.slice());
         pending.wire += f.payload.length + 9;
         pending.size += f.payload.length;
@@ -126,6 +143,7 @@ export class H2Sniffer {
         break;
       }
       case FrameType.PUSH_PROMISE: {
+        if (side === "client") throw new H2ProtocolError("PUSH_PROMISE from the client");
         // Decode the promised request headers to keep the server's HPACK table in step.
         let p = framePayloadData({ ...f, type: FrameType.DATA });
         p = p.subarray(4);
@@ -134,13 +152,16 @@ export class H2Sniffer {
         break;
       }
       case FrameType.DATA: {
+        if (f.streamId > this.#lastClientStream && f.streamId % 2 === 1) {
+          throw new H2ProtocolError(`DATA on idle stream ${f.streamId}`);
+        }
         const s = this.#streams.get(f.streamId);
         if (!s) break;
         const data = framePayloadData(f);
         if (side === "client") {
           s.ex.requestBody.add(data);
           s.ex.inputBytes += f.payload.length + 9;
-          if (f.flags & Flag.END_STREAM) s.requestDone = true;
+          if (f.flags & Flag.END_STREAM) this.#requestEnded(f.streamId, s);
         } else {
           s.ex.responseBody.add(data);
           s.ex.outputBytes += f.payload.length + 9;
@@ -149,47 +170,108 @@ export class H2Sniffer {
         break;
       }
       case FrameType.RST_STREAM: {
+        if (f.streamId > this.#lastClientStream && f.streamId % 2 === 1) {
+          throw new H2ProtocolError(`RST_STREAM on idle stream ${f.streamId}`);
+        }
         const s = this.#streams.get(f.streamId);
         if (!s) break;
-        const code = f.payload.length >= 4
-          ? ((f.payload[0] << 24) | (f.payload[1] << 16) | (f.payload[2] << 8) | f.payload[3]) >>> 0
-          : -1;
         this.#streams.delete(f.streamId);
-        this.onExchange(endExchange(s.ex, `stream reset by ${side} (code ${code})`));
-        if (performance.now() - s.startedMs < H2_SNIFF_LIMITS.rapidResetWindowMs) {
-          this.#earlyResets++;
-          if (
-            this.#streamsSeen >= H2_SNIFF_LIMITS.rapidResetMinStreams &&
-            this.#earlyResets * 2 > this.#streamsSeen
-          ) {
-            throw new SniffLimitError(
-              `rapid reset: ${this.#earlyResets} of ${this.#streamsSeen} streams reset within ${H2_SNIFF_LIMITS.rapidResetWindowMs} ms`,
-            );
-          }
-        }
+        this.onExchange(endExchange(s.ex, `stream reset by ${side} (code ${u32(f.payload, 0)})`));
+        this.#countEarlyEnd(s);
         break;
       }
       case FrameType.SETTINGS: {
         if (f.flags & Flag.ACK) break;
+        const other = side === "client" ? "server" : "client";
         // Entries of identifier(2) value(4); 0x1 is SETTINGS_HEADER_TABLE_SIZE, which bounds
-        // the table of the *other* direction's encoder.
+        // the table of the *other* direction's encoder; 0x5 bounds the other side's frames.
         for (let i = 0; i + 6 <= f.payload.length; i += 6) {
           const id = (f.payload[i] << 8) | f.payload[i + 1];
-          const value =
-            ((f.payload[i + 2] << 24) | (f.payload[i + 3] << 16) | (f.payload[i + 4] << 8) |
-              f.payload[i + 5]) >>> 0;
+          const value = u32(f.payload, i + 2);
           if (id === 1) {
             (side === "client" ? this.#serverHpack : this.#clientHpack).allowTableSize(value);
+          } else if (id === SETTINGS_ENABLE_PUSH && value > 1) {
+            throw new H2ProtocolError(`SETTINGS_ENABLE_PUSH ${value}`);
+          } else if (id === SETTINGS_INITIAL_WINDOW && value > 0x7fffffff) {
+            throw new H2ProtocolError(`SETTINGS_INITIAL_WINDOW_SIZE ${value} (flow control)`);
+          } else if (id === SETTINGS_MAX_FRAME) {
+            if (value < DEFAULT_MAX_FRAME || value > 0xffffff) {
+              throw new H2ProtocolError(`SETTINGS_MAX_FRAME_SIZE ${value}`);
+            }
+            this.#maxFrame[other] = value;
           }
+        }
+        break;
+      }
+      case FrameType.WINDOW_UPDATE: {
+        if (f.streamId > this.#lastClientStream && f.streamId % 2 === 1) {
+          throw new H2ProtocolError(`WINDOW_UPDATE on idle stream ${f.streamId}`);
+        }
+        const s = this.#streams.get(f.streamId);
+        if (s && (u32(f.payload, 0) & 0x7fffffff) === 0) {
+          this.#malformed(f.streamId, s, `stream: ${side} WINDOW_UPDATE with increment 0`);
+        }
+        break;
+      }
+      case FrameType.PRIORITY: {
+        // A stream that depends on itself is a stream error (RFC 9113 §5.3.1).
+        const s = this.#streams.get(f.streamId);
+        if (s && (u32(f.payload, 0) & 0x7fffffff) === f.streamId) {
+          this.#malformed(f.streamId, s, `stream: ${side} PRIORITY depends on itself`);
         }
         break;
       }
       case FrameType.GOAWAY:
       case FrameType.PING:
-      case FrameType.PRIORITY:
-      case FrameType.WINDOW_UPDATE:
       default:
         break;
+    }
+  }
+
+  /** A client HEADERS that opens a stream: odd, and above every stream it opened before. */
+  #checkNewStream(streamId: number) {
+    if (streamId % 2 === 0) throw new H2ProtocolError(`client opened even stream ${streamId}`);
+    if (streamId <= this.#lastClientStream && !this.#untrackedOpen) {
+      throw new H2ProtocolError(`stream ${streamId} opened after ${this.#lastClientStream}`);
+    }
+    this.#lastClientStream = Math.max(this.#lastClientStream, streamId);
+  }
+
+  /** Some stream went untracked (over the limit): a HEADERS on an old id may be its trailers. */
+  #untrackedOpen = false;
+
+  /** A stream that ends (reset, or found malformed) soon after it began counts toward rapid reset. */
+  #countEarlyEnd(s: StreamState) {
+    if (performance.now() - s.startedMs >= H2_SNIFF_LIMITS.rapidResetWindowMs) return;
+    this.#earlyResets++;
+    if (
+      this.#streamsSeen >= H2_SNIFF_LIMITS.rapidResetMinStreams &&
+      this.#earlyResets * 2 > this.#streamsSeen
+    ) {
+      throw new SniffLimitError(
+        `rapid reset: ${this.#earlyResets} of ${this.#streamsSeen} streams reset within ${H2_SNIFF_LIMITS.rapidResetWindowMs} ms`,
+      );
+    }
+  }
+
+  /**
+   * A malformed stream (RFC 9113 §8.1.1): its peer must reset it, so it is recorded now with
+   * why, and no longer followed. It counts toward rapid reset like a reset does (Envoy's
+   * advisory: local resets are as cheap a flood as client resets).
+   */
+  #malformed(streamId: number, s: StreamState, why: string) {
+    this.#streams.delete(streamId);
+    this.onExchange(endExchange(s.ex, `http2: malformed ${why}`));
+    this.#countEarlyEnd(s);
+  }
+
+  /** The request's END_STREAM: its DATA must add up to its content-length (§8.1.1). */
+  #requestEnded(streamId: number, s: StreamState) {
+    s.requestDone = true;
+    const declared = declaredLength(s.ex.requestHeaders);
+    const got = s.ex.requestBody.total;
+    if (declared !== undefined && declared !== got) {
+      this.#malformed(streamId, s, `request: content-length ${declared} but ${got} bytes of DATA`);
     }
   }
 
@@ -205,13 +287,21 @@ export class H2Sniffer {
     if (side === "client") {
       const existing = this.#streams.get(streamId);
       if (existing) {
-        // Request trailers.
+        // Request trailers: they end the stream and carry no pseudo-headers.
         existing.ex.inputBytes += wire;
-        if (endStream) existing.requestDone = true;
+        const problem = !endStream
+          ? "request: second HEADERS without END_STREAM"
+          : malformedSection(fields, "trailers");
+        if (!endStream) this.#malformed(streamId, existing, problem!);
+        else if (problem) this.#malformed(streamId, existing, `request trailers: ${problem}`);
+        else this.#requestEnded(streamId, existing);
         return;
       }
       this.#streamsSeen++;
-      if (this.#streams.size >= H2_SNIFF_LIMITS.maxTrackedStreams) return;
+      if (this.#streams.size >= H2_SNIFF_LIMITS.maxTrackedStreams) {
+        this.#untrackedOpen = true;
+        return;
+      }
       const pseudo = (name: string) => fields.find(([n]) => n === name)?.[1] ?? "";
       const ex = newExchange(this.capture, {
         proto: "HTTP/2.0",
@@ -222,28 +312,122 @@ export class H2Sniffer {
         requestHeaders: fields.filter(([n]) => !n.startsWith(":")),
       });
       ex.inputBytes += wire;
-      this.#streams.set(streamId, { ex, requestDone: endStream, startedMs: performance.now() });
+      const s: StreamState = {
+        ex,
+        requestDone: false,
+        startedMs: performance.now(),
+        responseHead: false,
+      };
+      this.#streams.set(streamId, s);
+      const problem = malformedSection(fields, "request");
+      if (problem) this.#malformed(streamId, s, `request: ${problem}`);
+      else if (endStream) this.#requestEnded(streamId, s);
       return;
     }
     const s = this.#streams.get(streamId);
     if (!s) return;
     s.ex.outputBytes += wire;
+    if (s.responseHead) {
+      // Response trailers.
+      const problem = malformedSection(fields, "trailers");
+      if (!endStream) this.#malformed(streamId, s, "response: second HEADERS without END_STREAM");
+      else if (problem) this.#malformed(streamId, s, `response trailers: ${problem}`);
+      else this.#complete(streamId);
+      return;
+    }
+    const problem = malformedSection(fields, "response");
+    if (problem) return this.#malformed(streamId, s, `response: ${problem}`);
     const status = Number(fields.find(([n]) => n === ":status")?.[1] ?? 0);
     if (status >= 100 && status < 200) return; // interim response
-    if (s.ex.responseHeaders === null) {
-      s.ex.status = status;
-      s.ex.responseHeaders = fields.filter(([n]) => !n.startsWith(":"));
-    }
+    s.responseHead = true;
+    s.ex.status = status;
+    s.ex.responseHeaders = fields.filter(([n]) => !n.startsWith(":"));
     if (endStream) this.#complete(streamId);
   }
 
+  /** The response's END_STREAM: the exchange is recorded. */
   #complete(streamId: number) {
     const s = this.#streams.get(streamId);
     if (!s) return;
+    const declared = declaredLength(s.ex.responseHeaders ?? []);
+    const bodiless = s.ex.method === "HEAD" || s.ex.status === 204 || s.ex.status === 304;
+    const got = s.ex.responseBody.total;
+    if (declared !== undefined && !bodiless && declared !== got) {
+      return this.#malformed(
+        streamId,
+        s,
+        `response: content-length ${declared} but ${got} bytes of DATA`,
+      );
+    }
     this.#streams.delete(streamId);
     this.onExchange(endExchange(s.ex));
   }
 }
+
+const u32 = (b: Uint8Array, at: number) =>
+  b.length >= at + 4
+    ? ((b[at] << 24) | (b[at + 1] << 16) | (b[at + 2] << 8) | b[at + 3]) >>> 0
+    : -1;
+
+/**
+ * Frame-level rules (RFC 9113 §6) that make a connection error whatever the stream state:
+ * sizes over the receiver's SETTINGS_MAX_FRAME_SIZE, fixed-length frames of the wrong
+ * length, frames on the wrong stream (reliability-limits §6.3 #2, #14, #15, #17).
+ */
+function checkFrame(side: "client" | "server", f: H2Frame, maxFrame: number): void {
+  const len = f.payload.length;
+  const fail = (why: string) => {
+    throw new H2ProtocolError(`${side} ${FRAME_NAMES[f.type] ?? `frame ${f.type}`} ${why}`);
+  };
+  if (len > maxFrame) fail(`of ${len} bytes over SETTINGS_MAX_FRAME_SIZE ${maxFrame}`);
+  switch (f.type) {
+    case FrameType.DATA:
+    case FrameType.HEADERS:
+    case FrameType.CONTINUATION:
+    case FrameType.PUSH_PROMISE:
+      if (f.streamId === 0) fail("on stream 0");
+      break;
+    case FrameType.PRIORITY:
+      if (f.streamId === 0) fail("on stream 0");
+      if (len !== 5) fail(`of length ${len}`);
+      break;
+    case FrameType.RST_STREAM:
+      if (f.streamId === 0) fail("on stream 0");
+      if (len !== 4) fail(`of length ${len}`);
+      break;
+    case FrameType.SETTINGS:
+      if (f.streamId !== 0) fail(`on stream ${f.streamId}`);
+      if (f.flags & Flag.ACK && len !== 0) fail("ACK with a payload");
+      if (len % 6) fail(`of length ${len}`);
+      break;
+    case FrameType.PING:
+      if (f.streamId !== 0) fail(`on stream ${f.streamId}`);
+      if (len !== 8) fail(`of length ${len}`);
+      break;
+    case FrameType.GOAWAY:
+      if (f.streamId !== 0) fail(`on stream ${f.streamId}`);
+      if (len < 8) fail(`of length ${len}`);
+      break;
+    case FrameType.WINDOW_UPDATE:
+      if (len !== 4) fail(`of length ${len}`);
+      // On a stream this is a stream error (the sniffer's switch marks the stream).
+      if (f.streamId === 0 && (u32(f.payload, 0) & 0x7fffffff) === 0) fail("with increment 0");
+      break;
+  }
+}
+
+const FRAME_NAMES: Record<number, string> = {
+  0: "DATA",
+  1: "HEADERS",
+  2: "PRIORITY",
+  3: "RST_STREAM",
+  4: "SETTINGS",
+  5: "PUSH_PROMISE",
+  6: "PING",
+  7: "GOAWAY",
+  8: "WINDOW_UPDATE",
+  9: "CONTINUATION",
+};
 
 interface PendingBlock {
   streamId: number;

@@ -19,7 +19,29 @@ export class HpackDecoder {
   // deno-lint-ignore no-explicit-any
   readonly #inner: any = hpack.decompressor.create({ table: { maxSize: 4096 } });
 
-  constructor(readonly maxListSize = 64 * 1024) {}
+  /** A field was decoded in the current block: a table size update may no longer come. */
+  #fieldSeen = false;
+
+  constructor(readonly maxListSize = 64 * 1024) {
+    // RFC 7541 §4.2: a dynamic table size update must come at the beginning of a block.
+    // hpack.js (pinned 2.1.6) does not check that; its three representation handlers are
+    // wrapped on this instance to do it.
+    const inner = this.#inner;
+    const indexed = inner._processIndexed, literal = inner._processLiteral;
+    const update = inner._processUpdate;
+    inner._processIndexed = (...args: unknown[]) => {
+      this.#fieldSeen = true;
+      return indexed.apply(inner, args);
+    };
+    inner._processLiteral = (...args: unknown[]) => {
+      this.#fieldSeen = true;
+      return literal.apply(inner, args);
+    };
+    inner._processUpdate = (...args: unknown[]) => {
+      if (this.#fieldSeen) throw new Error("table size update after the first field of a block");
+      return update.apply(inner, args);
+    };
+  }
 
   /** The peer of this direction's encoder announced this SETTINGS_HEADER_TABLE_SIZE. */
   allowTableSize(size: number): void {
@@ -28,6 +50,7 @@ export class HpackDecoder {
   }
 
   decode(block: Uint8Array): [string, string][] {
+    this.#fieldSeen = false;
     this.#inner.write(Buffer.from(block));
     this.#inner.execute();
     const out: [string, string][] = [];
