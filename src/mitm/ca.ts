@@ -150,9 +150,14 @@ export class CertificateAuthority {
 }
 
 /** A random positive 16-byte serial (RFC 5280 §4.1.2.2: positive, at most 20 bytes). */
-export function randomSerial(): string {
+/** 16 random bytes, positive and without a leading zero (RFC 5280 §4.1.2.2: ≤ 20 octets). */
+export function randomSerialBytes(): Uint8Array {
   const b = crypto.getRandomValues(new Uint8Array(16));
   b[0] &= 0x7f;
   b[0] |= 0x01;
-  return [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
+  return b;
+}
+
+export function randomSerial(): string {
+  return [...randomSerialBytes()].map((x) => x.toString(16).padStart(2, "0")).join("");
 }

@@ -1,9 +1,7 @@
-import "reflect-metadata";
-import * as x509 from "@peculiar/x509";
 import tls from "node:tls";
 import { setImmediate } from "node:timers";
-import { isIP } from "../net/address.ts";
-import { type CertificateAuthority, randomSerial } from "./ca.ts";
+import { type CertificateAuthority, randomSerialBytes } from "./ca.ts";
+import { LeafTemplate } from "./leaf_template.ts";
 import { toPem } from "./pem.ts";
 
 const DAY = 86_400_000;
@@ -24,14 +22,16 @@ const MAX_CONCURRENT_ISSUES = 2;
 /**
  * Issues leaf certificates for intercepted hosts. One ECDSA P-256 key pair serves every
  * leaf (not the CA's key); each certificate has a random serial, SAN set (DNS name or IP),
- * validity from one day back to 45 days ahead (under the 47-day ceiling), and is signed by
- * the CA with native WebCrypto. A bounded LRU cache keeps TLS contexts; concurrent requests
+ * validity from one day back to 45 days ahead (under the 47-day ceiling), and is built from a
+ * DER template (LeafTemplate) and signed by the CA with native WebCrypto. A bounded LRU cache keeps TLS contexts; concurrent requests
  * for one new host share a single issuance.
  */
 export class LeafIssuer {
   readonly #cache = new Map<string, { context: tls.SecureContext; pem: string; expires: number }>();
   readonly #pending = new Map<string, Promise<tls.SecureContext>>();
   #leafKeys: Promise<{ keys: CryptoKeyPair; pem: string }>;
+  /** Built on first use, from the CA and the leaf key (see LeafTemplate). */
+  #template?: Promise<LeafTemplate>;
   #running = 0;
   readonly #queue: (() => void)[] = [];
   issued = 0;
@@ -81,35 +81,21 @@ export class LeafIssuer {
 
   async #sign(name: string): Promise<tls.SecureContext> {
     const { keys, pem } = await this.#leafKeys;
+    this.#template ??= LeafTemplate.create(this.ca, keys.publicKey);
+    const template = await this.#template;
     const now = Date.now();
-    const ip = isIP(name);
-    const cert = await x509.X509CertificateGenerator.create({
-      serialNumber: randomSerial(),
-      subject: ip ? "O=snoop" : `CN=${name}, O=snoop`,
-      // The CA's name exactly as encoded in its certificate: strict verifiers (rustls,
-      // webpki) compare the bytes, so re-encoding it from text can break the chain.
-      issuer: this.ca.cert.subjectName,
-      notBefore: new Date(now - DAY),
-      notAfter: new Date(now + 45 * DAY),
-      signingKey: this.ca.signingKey,
-      publicKey: keys.publicKey,
-      signingAlgorithm: this.ca.signingAlgorithm,
-      extensions: [
-        new x509.SubjectAlternativeNameExtension([{ type: ip ? "ip" : "dns", value: name }]),
-        new x509.BasicConstraintsExtension(false, undefined, true),
-        new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-        new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
-        await x509.AuthorityKeyIdentifierExtension.create(this.ca.cert),
-      ],
-    });
+    const cert = toPem(
+      "CERTIFICATE",
+      await template.issue(name, randomSerialBytes(), now - DAY, now + 45 * DAY),
+    );
     await nextMacrotask();
     // The chain sent is the leaf then the CA, so clients that have the CA can build it.
     const context = tls.createSecureContext({
-      cert: cert.toString("pem") + "\n" + this.ca.certPem,
+      cert: cert + this.ca.certPem,
       key: pem,
     });
     this.issued++;
-    this.#cache.set(name, { context, pem: cert.toString("pem"), expires: now + 40 * DAY });
+    this.#cache.set(name, { context, pem: cert, expires: now + 40 * DAY });
     while (this.#cache.size > this.maxEntries) {
       this.#cache.delete(this.#cache.keys().next().value!);
     }

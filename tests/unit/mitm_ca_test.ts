@@ -152,3 +152,51 @@ Deno.test("leaf issuer: one issuance for 50 concurrent asks, SAN set, random ser
     await Deno.remove(d, { recursive: true });
   }
 });
+
+Deno.test({
+  name:
+    "leaf template: names, IPv4, IPv6 and a 70-byte name verify with openssl against RSA and ECDSA CAs",
+  ignore: needs("openssl"),
+  async fn() {
+    const d = await Deno.makeTempDir();
+    try {
+      for (const kind of ["ecdsa", "rsa"] as const) {
+        await CertificateAuthority.create(`${d}/${kind}.crt`, `${d}/${kind}.key`, kind);
+        const ca = await CertificateAuthority.load(`${d}/${kind}.crt`, `${d}/${kind}.key`);
+        const issuer = new LeafIssuer(ca);
+        const long = `${"a".repeat(60)}.example`; // 68 bytes: over ub-common-name
+        for (const host of ["www.example.com", "127.0.0.1", "::1", long]) {
+          await issuer.contextFor(host);
+          const pem = issuer.certificatePem(host)!;
+          await Deno.writeTextFile(`${d}/leaf.pem`, pem);
+          const verify = await run("openssl", [
+            "verify",
+            "-CAfile",
+            `${d}/${kind}.crt`,
+            "-purpose",
+            "sslserver",
+            `${d}/leaf.pem`,
+          ]);
+          assert.equal(verify.code, 0, `${kind} ${host}: ${verify.stdout}${verify.stderr}`);
+          const leaf = new X509Certificate(pem);
+          assert.ok(
+            host.includes(":") || host.startsWith("127")
+              ? leaf.checkIP(host)
+              : leaf.checkHost(host),
+          );
+          const text =
+            (await run("openssl", ["x509", "-noout", "-text", "-in", `${d}/leaf.pem`])).stdout;
+          assert.match(text, /X509v3 Basic Constraints: critical\s+CA:FALSE/);
+          assert.match(text, /X509v3 Key Usage: critical\s+Digital Signature/);
+          assert.match(text, /X509v3 Extended Key Usage:\s+TLS Web Server Authentication/);
+          assert.match(text, /X509v3 Authority Key Identifier:/);
+          assert.match(text, /Version: 3 \(0x2\)/);
+          if (host === "www.example.com") assert.match(leaf.subject, /CN=www\.example\.com/);
+          else assert.doesNotMatch(leaf.subject, /CN=/, `${host}: the name is only in the SAN`);
+        }
+      }
+    } finally {
+      await Deno.remove(d, { recursive: true });
+    }
+  },
+});
