@@ -608,3 +608,103 @@ recorders: [{ name: hook, http: { url: "${hook.url}" } }]
     }
   },
 });
+
+Deno.test({
+  name:
+    "mitm: an upstream certificate signed by an mitm.upstreamCA is trusted; one signed by another CA is not",
+  ignore: needs("curl", "openssl"),
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "snoop-upstream-ca-" });
+    const ssl = async (...args: string[]) => {
+      const r = await run("openssl", args);
+      assert.equal(r.code, 0, r.stderr);
+    };
+    const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    for (const name of ["private", "other"]) {
+      await ssl(
+        "req",
+        "-x509",
+        ...ec,
+        "-days",
+        "2",
+        "-subj",
+        `/CN=${name} CA`,
+        "-keyout",
+        `${dir}/${name}.key`,
+        "-out",
+        `${dir}/${name}.crt`,
+      );
+    }
+    await Deno.writeTextFile(
+      `${dir}/ext.cnf`,
+      "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n",
+    );
+    const origins = [];
+    for (const signer of ["private", "other"]) {
+      await ssl(
+        "req",
+        ...ec,
+        "-subj",
+        "/CN=localhost",
+        "-keyout",
+        `${dir}/${signer}-leaf.key`,
+        "-out",
+        `${dir}/leaf.csr`,
+      );
+      await ssl(
+        "x509",
+        "-req",
+        "-in",
+        `${dir}/leaf.csr`,
+        "-CA",
+        `${dir}/${signer}.crt`,
+        "-CAkey",
+        `${dir}/${signer}.key`,
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        `${dir}/ext.cnf`,
+        "-out",
+        `${dir}/${signer}-leaf.crt`,
+      );
+      origins.push(
+        await startOrigin(() => new Response(`signed by ${signer}`), {
+          cert: await Deno.readTextFile(`${dir}/${signer}-leaf.crt`),
+          key: await Deno.readTextFile(`${dir}/${signer}-leaf.key`),
+        }),
+      );
+    }
+    const ca = await makeCa("ecdsa");
+    const hook = await startWebhook();
+    const snoop = await startSnoop(
+      mitmService(hook.url, ca, `        mitm.upstreamCA: ${dir}/private.crt`),
+    );
+    try {
+      const via = (port: number) =>
+        curl(
+          "-s",
+          "--cacert",
+          ca.cert,
+          "-x",
+          `127.0.0.1:${snoop.port()}`,
+          `https://localhost:${port}/`,
+        );
+      assert.equal((await via(origins[0].port)).stdout, "signed by private");
+      const refused = await via(origins[1].port);
+      assert.notEqual(refused.code, 0);
+      assert.equal(origins[1].requests.length, 0);
+      const recs = (await hook.waitFor(2)) as Rec[];
+      assert.ok(
+        recs.some((r) => /^upstream TLS: certificate not trusted/.test(r.err ?? "")),
+        recs.map((r) => r.err).join(" | "),
+      );
+    } finally {
+      await snoop.stop(0);
+      await hook.close();
+      for (const o of origins) await o.close();
+      await Deno.remove(dir, { recursive: true });
+      await Deno.remove(ca.dir, { recursive: true });
+    }
+  },
+});
