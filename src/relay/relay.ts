@@ -29,12 +29,14 @@ export interface RelayResult {
 }
 
 /**
- * Per-direction copy buffer: it starts at 4 KiB, so an idle tunnel holds little (two per
- * tunnel; `deno task bench compare`, (e)), and grows 4× whenever a read fills it, up to
- * 256 KiB, so bulk transfers reach large reads within four of them (16, 64, 256 KiB).
+ * Per-direction copy buffer: it starts small, so an idle tunnel holds little (two per
+ * tunnel, waiting in `read`; `deno task bench compare`, (e)); it grows 4× whenever a read
+ * fills it, up to 256 KiB, so bulk transfers reach large reads within a few of them
+ * (2, 8, 32, 128, 256 KiB); and it shrinks 4× when a read uses less than a sixteenth of it,
+ * so a tunnel that moved a burst and went quiet gives the memory back.
  * Measured with `deno task bench relay` (numbers in the README).
  */
-export const RELAY_BUFFER_SIZE = 4 * 1024;
+export const RELAY_BUFFER_SIZE = 512;
 export const RELAY_BUFFER_MAX = 256 * 1024;
 
 /**
@@ -97,14 +99,15 @@ export async function relay(
         failing = side;
         const n = await src.read(buf);
         if (n === null) break;
-        if (n === buf.length && buf.length < RELAY_BUFFER_MAX) {
-          // The reader had more than we could take: copy what we have, read bigger next time.
-          const grown = new Uint8Array(buf.length * 4);
-          grown.set(buf);
-          buf = grown;
-        }
         activity++;
         const chunk = buf.subarray(0, n);
+        // The chunk keeps the old buffer alive until it is written; the next read uses the
+        // new one.
+        if (n === buf.length && buf.length < RELAY_BUFFER_MAX) {
+          buf = new Uint8Array(buf.length * 4); // the reader had more: read bigger next time
+        } else if (n < buf.length / 16 && buf.length > RELAY_BUFFER_SIZE) {
+          buf = new Uint8Array(buf.length / 4);
+        }
         failing = side === "client" ? "server" : "client";
         const written = writeAll(dst, chunk);
         callTap(side, chunk);

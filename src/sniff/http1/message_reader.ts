@@ -27,7 +27,9 @@ export class MessageReader {
         this.parser.finish();
         continue;
       }
-      this.parser.push(buf.subarray(0, n));
+      // Events are views of what was read; a small read (a CONNECT head, say) is copied out
+      // so that a view kept for a tunnel's life does not keep the whole 16 KiB alive.
+      this.parser.push(n < READ_SIZE / 4 ? buf.slice(0, n) : buf.subarray(0, n));
     }
   }
 
