@@ -10,6 +10,9 @@
  *            and HTTP/2 (50 concurrent streams on 5 connections).
  *   store    one million records into the SQLite store in batches, then filtered queries
  *            and aggregates over them.
+ *   compare  squid, tinyproxy, mitmdump and snoop side by side (scripts/compare.ts).
+ *   tunnels  RSS per idle CONNECT tunnel, snoop next to a minimal Deno relay
+ *            (scripts/idle_tunnels.ts; `--count N`, default 2,000).
  *
  * Prints a Markdown table per scenario with the machine it ran on.
  */
@@ -456,8 +459,12 @@ const scenarios: Record<string, () => Promise<void>> = {
   store: storeScenario,
   // squid, tinyproxy, mitmdump and the direct path side by side (scripts/compare.ts).
   compare: async () => void await import("./compare.ts"),
+  // RSS per idle tunnel, snoop next to the least a Deno relay holds (scripts/idle_tunnels.ts).
+  tunnels: async () => void await import("./idle_tunnels.ts"),
 };
-const wanted = Deno.args.length ? Deno.args : Object.keys(scenarios);
+// Other arguments (--quick, --sections d, --count N) belong to the scenario that reads them.
+const named = Deno.args.filter((a) => Object.hasOwn(scenarios, a));
+const wanted = named.length ? named : Object.keys(scenarios).filter((s) => s !== "tunnels");
 console.log(`## snoop bench — ${new Date().toISOString().slice(0, 10)} — ${machine()}`);
 for (const name of wanted) {
   if (!scenarios[name]) {
