@@ -292,7 +292,16 @@ async function main() {
   await makeCerts();
   const origin = await startNginx();
   const url1k = `http://127.0.0.1:${origin.http}/1k`;
-  const procs: Proc[] = [origin.proc];
+  // The far end of (e)'s idle tunnels: nginx's connection limit answered 502 near 10,000.
+  const holderPort = freePort();
+  const holder = spawn(Deno.execPath(), [
+    "run",
+    "--allow-net",
+    new URL("./lib/tcp_holder.ts", import.meta.url).pathname,
+    String(holderPort),
+  ]);
+  await waitForPort(holderPort, holder.log);
+  const procs: Proc[] = [origin.proc, holder];
   const rows: Record<string, string[]> = { a: [], b: [], c: [], d: [], e: [], f: [] };
   try {
     const proxies: Proxy[] = [];
@@ -481,7 +490,7 @@ async function main() {
               const batch = await Promise.allSettled(
                 Array.from(
                   { length: Math.min(200, n - held.length) },
-                  () => connectTunnel(p.port, `127.0.0.1:${origin.http}`),
+                  () => connectTunnel(p.port, `127.0.0.1:${holderPort}`),
                 ),
               );
               for (const r of batch) if (r.status === "fulfilled") held.push(r.value);
@@ -489,7 +498,9 @@ async function main() {
               if (failed) throw (failed as PromiseRejectedResult).reason;
             }
           } catch (e) {
-            cells.push(`failed at ${held.length}: ${String((e as Error).message).split("\n")[0]}`);
+            cells.push(
+              `failed at ${held.length}: ${String((e as Error).message).split(/\r?\n/)[0]}`,
+            );
             continue;
           }
           await new Promise((r) => setTimeout(r, 1000));

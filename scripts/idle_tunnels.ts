@@ -18,13 +18,15 @@ const COUNT = Number(values.count);
 const encoder = new TextEncoder();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Accepts and holds every connection (the tunnels' far end). */
-const holder = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-const holderPort = (holder.addr as Deno.NetAddr).port;
-const held: Deno.Conn[] = [];
-const holding = (async () => {
-  for await (const c of holder) held.push(c);
-})();
+/** The tunnels' far end, its own process (scripts/lib/tcp_holder.ts). */
+const holderPort = freePort();
+const holder = spawn(Deno.execPath(), [
+  "run",
+  "--allow-net",
+  new URL("./lib/tcp_holder.ts", import.meta.url).pathname,
+  String(holderPort),
+]);
+await waitForPort(holderPort, holder.log);
 
 async function openTunnel(proxyPort: number): Promise<Deno.Conn> {
   const c = await Deno.connect({ hostname: "127.0.0.1", port: proxyPort });
@@ -55,7 +57,6 @@ async function measure(name: string, pid: number, port: number): Promise<string>
     const loaded = rssMiB(pid);
     cells.push(`${(((loaded - before) * 1024) / COUNT).toFixed(1)}`);
     for (const t of tunnels) t.close();
-    for (const c of held.splice(0)) c.close();
     await sleep(5000);
     cells.push(rssMiB(pid).toFixed(0));
   }
@@ -103,8 +104,7 @@ recorders:
   rows.push(await measure("Deno floor (1-byte reads, nothing else)", floor.pid, floorPort));
   await floor.stop();
 } finally {
-  holder.close();
-  await holding.catch(() => {});
+  await holder.stop();
   await Deno.remove(dir, { recursive: true });
 }
 
