@@ -7,7 +7,7 @@
  *   deno task bench tunnels [--count 2000]
  */
 import { parseArgs } from "node:util";
-import { freePort, rssMiB, spawn, waitForPort } from "./lib/processes.ts";
+import { freePort, rssMiB, spawn, startTcpHolder, waitForPort } from "./lib/processes.ts";
 
 const { values } = parseArgs({
   args: Deno.args.filter((a) => a !== "tunnels"),
@@ -18,15 +18,9 @@ const COUNT = Number(values.count);
 const encoder = new TextEncoder();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** The tunnels' far end, its own process (scripts/lib/tcp_holder.ts). */
-const holderPort = freePort();
-const holder = spawn(Deno.execPath(), [
-  "run",
-  "--allow-net",
-  new URL("./lib/tcp_holder.ts", import.meta.url).pathname,
-  String(holderPort),
-]);
-await waitForPort(holderPort, holder.log);
+/** The tunnels' far end, its own process. */
+const holder = await startTcpHolder();
+const holderPort = holder.port;
 
 async function openTunnel(proxyPort: number): Promise<Deno.Conn> {
   const c = await Deno.connect({ hostname: "127.0.0.1", port: proxyPort });
@@ -104,7 +98,7 @@ recorders:
   rows.push(await measure("Deno floor (1-byte reads, nothing else)", floor.pid, floorPort));
   await floor.stop();
 } finally {
-  await holder.stop();
+  await holder.proc.stop();
   await Deno.remove(dir, { recursive: true });
 }
 

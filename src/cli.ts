@@ -8,7 +8,6 @@ import type { Config } from "./config/types.ts";
 import { log, Logger } from "./log.ts";
 import { dataDir, MAIN_JOB_ADDR, MAIN_JOB_UI, mainJobConfig } from "./main_job.ts";
 import { caCommand, ensureCa, trustInstructions } from "./ca_command.ts";
-import { collectCommand } from "./collect_command.ts";
 import { VERSION } from "./version.ts";
 
 export const USAGE = `snoop ${VERSION} — a proxy that records what passes through it
@@ -107,7 +106,11 @@ export function configToPlain(config: Config): Record<string, unknown> {
 /** Runs the command line; resolves with the exit code. */
 export async function main(args: string[]): Promise<number> {
   if (args[0] === "ca") return await caCommand(args.slice(1));
-  if (args[0] === "collect") return await collectCommand(args.slice(1));
+  if (args[0] === "collect") {
+    // Loaded only for this command: it brings the PostgreSQL client.
+    const { collectCommand } = await import("./collect_command.ts");
+    return await collectCommand(args.slice(1));
+  }
   let parsed;
   try {
     parsed = parseArgs({

@@ -14,23 +14,39 @@ export interface LoadResult {
 }
 
 /** Opens a CONNECT tunnel through the proxy as a node socket. */
-export function connectTunnel(proxyPort: number, target: string): Promise<net.Socket> {
+/** A CONNECT tunnel through the proxy, or an error within `timeoutMs` (a proxy at its limit). */
+export function connectTunnel(
+  proxyPort: number,
+  target: string,
+  timeoutMs = 10_000,
+): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
     const s = net.connect(
       proxyPort,
       "127.0.0.1",
       () => s.write(`CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\n\r\n`),
     );
+    const fail = (e: Error) => {
+      clearTimeout(timer);
+      s.destroy();
+      reject(e);
+    };
+    const timer = setTimeout(
+      () => fail(new Error(`no answer to CONNECT in ${timeoutMs} ms`)),
+      timeoutMs,
+    );
     let head = "";
     const onData = (d: Uint8Array) => {
       head += new TextDecoder().decode(d);
       if (!head.includes("\r\n\r\n")) return;
       s.off("data", onData);
-      if (!/^HTTP\/1\.[01] 200/.test(head)) reject(new Error(head));
-      else resolve(s);
+      if (!/^HTTP\/1\.[01] 200/.test(head)) return fail(new Error(head));
+      clearTimeout(timer);
+      resolve(s);
     };
     s.on("data", onData);
-    s.on("error", reject);
+    s.on("error", fail);
+    s.on("close", () => fail(new Error("closed before answering CONNECT")));
   });
 }
 

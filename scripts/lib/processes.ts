@@ -123,3 +123,16 @@ export async function output(cmd: string, args: string[]): Promise<string> {
   }
   return text;
 }
+
+/** scripts/lib/tcp_holder.ts as a child: the far end of idle tunnels, on its own port. */
+export async function startTcpHolder(): Promise<{ port: number; proc: Proc }> {
+  const port = freePort();
+  const proc = spawn(Deno.execPath(), [
+    "run",
+    "--allow-net",
+    new URL("./tcp_holder.ts", import.meta.url).pathname,
+    String(port),
+  ]);
+  await waitForPort(port, proc.log);
+  return { port, proc };
+}

@@ -1,9 +1,7 @@
-import "reflect-metadata";
-import * as x509 from "@peculiar/x509";
+import type * as x509 from "@peculiar/x509";
 import { createPrivateKey, X509Certificate } from "node:crypto";
 import { pemLabels, toPem } from "./pem.ts";
-
-x509.cryptoProvider.set(crypto);
+import { x509Library } from "./x509_library.ts";
 
 /** Why a CA could not be loaded, with the file it concerns. */
 export class CaError extends Error {
@@ -90,8 +88,9 @@ export class CertificateAuthority {
       throw new CaError(keyFile, `${type} keys are not supported (RSA and ECDSA are)`);
     }
     const signingKey = await crypto.subtle.importKey("pkcs8", der, alg, false, ["sign"]);
+    const library = await x509Library();
     return new CertificateAuthority(
-      new x509.X509Certificate(certPem),
+      new library.X509Certificate(certPem),
       certPem,
       signingKey,
       alg,
@@ -126,6 +125,7 @@ export class CertificateAuthority {
       : { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" };
     const keys = await crypto.subtle.generateKey(alg, true, ["sign", "verify"]) as CryptoKeyPair;
     const now = Date.now();
+    const x509 = await x509Library();
     const cert = await x509.X509CertificateGenerator.createSelfSigned({
       serialNumber: randomSerial(),
       name: `CN=${commonName}, O=snoop`,

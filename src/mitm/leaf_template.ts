@@ -1,8 +1,7 @@
-import "reflect-metadata";
-import * as x509 from "@peculiar/x509";
 import { Buffer } from "node:buffer";
 import { ipBytes } from "../net/address.ts";
 import type { CertificateAuthority } from "./ca.ts";
+import { x509Library } from "./x509_library.ts";
 import {
   bytesOf,
   children,
@@ -52,6 +51,7 @@ export class LeafTemplate {
   ) {}
 
   static async create(ca: CertificateAuthority, publicKey: CryptoKey): Promise<LeafTemplate> {
+    const x509 = await x509Library();
     const now = Date.now();
     const prototype = await x509.X509CertificateGenerator.create({
       serialNumber: "01",
