@@ -26,6 +26,7 @@ import type { Handler, HandlerDeps } from "./handler.ts";
 import { isBenignDisconnect, runTunnel } from "./tunnel.ts";
 import { readTunnelOptions, type TunnelOptions } from "./tunnel_options.ts";
 import { statusText } from "./status_text.ts";
+import { concatBytes } from "../util/bytes.ts";
 
 type HeadEvent = Extract<Http1Event, { type: "head" }>;
 type Rec = ReturnType<ConnContext["newRecord"]>;
@@ -441,14 +442,37 @@ export class HttpHandler implements Handler {
     let switched = false;
     let finalHead: Http1Head | undefined;
     let clientGone = false;
-    const toClient = async (bytes: Uint8Array) => {
-      if (clientGone || bytes.length === 0) return;
+    // Bytes for the client are gathered while the upstream's next event is already buffered
+    // and written before waiting on the network: a small response (head and body in one
+    // read) is one write, not two (writes were a third of the CPU profile of bench (a)).
+    // Views of events stay valid meanwhile: the reader never reuses a buffer.
+    const gathered: Uint8Array[] = [];
+    let gatheredBytes = 0;
+    const flush = async () => {
+      if (gathered.length === 0) return;
+      const out = gathered.length === 1 ? gathered[0] : concatBytes(gathered);
+      gathered.length = 0;
+      gatheredBytes = 0;
+      if (clientGone) return;
       try {
-        await writeAll(client, bytes);
-        rec.outputBytes += bytes.length;
+        await writeAll(client, out);
+        rec.outputBytes += out.length;
       } catch {
         clientGone = true;
       }
+    };
+    const toClient = (bytes: Uint8Array): Promise<void> | undefined => {
+      if (clientGone || bytes.length === 0) return;
+      gathered.push(bytes);
+      gatheredBytes += bytes.length;
+      if (gatheredBytes >= 64 * 1024) return flush();
+    };
+    /** The upstream's next event: from what is buffered, or after flushing and reading. */
+    const nextFromUpstream = async () => {
+      const buffered = upstreamReader.parser.next();
+      if (buffered) return buffered;
+      await flush();
+      return await upstreamReader.next();
     };
     try {
       while (ev) {
@@ -458,6 +482,7 @@ export class HttpHandler implements Handler {
             // 100 Continue and other interim responses go straight through; the final
             // response follows after the interim one's (empty) end.
             await toClient(serializeHead(`HTTP/1.1 ${h.status} ${h.reason}`, []));
+            await flush();
             const end = await this.#readUpstream(upstreamReader, upstream);
             if (end?.type !== "end") throw new ProxyFailure(502, "bad interim response");
             ev = await this.#readUpstream(upstreamReader, upstream);
@@ -487,9 +512,11 @@ export class HttpHandler implements Handler {
           await toClient(ev.wire);
           break;
         } else break;
-        ev = await upstreamReader.next();
+        ev = await nextFromUpstream();
       }
+      await flush();
     } catch (e) {
+      await flush(); // what arrived before the failure still goes to the client
       if (!finalHead) throw e;
       if (e instanceof Http1ParseError) countParseError(ctx, e, "upstream");
       // The response head (and maybe part of its body) already went to the client: no 502
@@ -510,6 +537,7 @@ export class HttpHandler implements Handler {
       await s.bodyDone.catch(() => {});
       const early = upstreamReader.parser.takeBuffered();
       await toClient(early);
+      await flush();
       client.unread(clientReader.parser.takeBuffered());
       http.request.contentLength = s.reqBody.total;
       await runTunnel(ctx, client, upstream, rec, this.opts, true);

@@ -4,6 +4,7 @@ import { withDeadline } from "../net/buffered_conn.ts";
 import { dialTcp } from "../net/dial.ts";
 import { closeQuietly, writeAll } from "../net/stream.ts";
 import { QueuedRecorder } from "./queued_recorder.ts";
+import { concatBytes } from "../util/bytes.ts";
 
 const encoder = new TextEncoder();
 
@@ -48,7 +49,7 @@ export class RedisRecorder extends QueuedRecorder {
     }
     if (r.db) setup.push(["SELECT", String(r.db)]);
     if (setup.length) {
-      await writeAll(conn, concat(setup.map(encodeCommand)));
+      await writeAll(conn, concatBytes(setup.map(encodeCommand)));
       const replies = await this.#readReplies(setup.length);
       const bad = replies.find((x) => x.startsWith("-"));
       if (bad) throw new Error(`redis: ${bad.slice(1)}`);
@@ -78,7 +79,7 @@ export class RedisRecorder extends QueuedRecorder {
     try {
       return await withDeadline(10_000, "redis replies", async () => {
         const conn = await this.#connect();
-        await writeAll(conn, concat(batch.map((r) => encodeCommand(this.#command(r)))));
+        await writeAll(conn, concatBytes(batch.map((r) => encodeCommand(this.#command(r)))));
         const replies = await this.#readReplies(batch.length);
         return replies.filter((r) => r.startsWith("-")).length;
       }, () => this.#reset());
@@ -96,14 +97,4 @@ export class RedisRecorder extends QueuedRecorder {
   protected shutdown(): void {
     this.#reset();
   }
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
 }
