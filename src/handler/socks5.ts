@@ -1,6 +1,6 @@
 import dgram from "node:dgram";
 import { Buffer } from "node:buffer";
-import { formatIP, ipBytes, isIPv6, joinHostPort } from "../net/address.ts";
+import { formatIP, ipBytes, isHostNameText, isIPv6, joinHostPort } from "../net/address.ts";
 import { BufferedConn, ReadTimeout, withDeadline } from "../net/buffered_conn.ts";
 import { DialError, dialTcp } from "../net/dial.ts";
 import { closeQuietly, writeAll } from "../net/stream.ts";
@@ -64,20 +64,13 @@ async function readAddress(conn: BufferedConn): Promise<[string, number]> {
  */
 function domainName(name: Uint8Array): string {
   if (name.length === 0) throw new SocksError("empty domain name", Rep.GENERAL_FAILURE);
-  for (const b of name) {
-    const ok = (b >= 0x61 && b <= 0x7a) || (b >= 0x41 && b <= 0x5a) ||
-      (b >= 0x30 && b <= 0x39) || b === 0x2d || b === 0x2e || b === 0x5f ||
-      b === 0x3a; // ':' only as part of an IPv6 literal, checked below
-    if (!ok) {
-      throw new SocksError("domain name with a byte outside [A-Za-z0-9._-]", Rep.GENERAL_FAILURE);
-    }
-  }
   const text = String.fromCharCode(...name);
-  if (text.includes(":") && !ipBytes(text)) {
+  const ip = ipBytes(text);
+  if (ip) return formatIP(ip);
+  if (!isHostNameText(text)) {
     throw new SocksError("domain name with a byte outside [A-Za-z0-9._-]", Rep.GENERAL_FAILURE);
   }
-  const ip = ipBytes(text);
-  return ip ? formatIP(ip) : text.toLowerCase();
+  return text.toLowerCase();
 }
 
 /** Encodes `ATYP | ADDR | PORT` for a reply or a UDP header. */

@@ -117,3 +117,12 @@ export function formatIP(bytes: Uint8Array): string {
   if (bestStart < 0) return hex.join(":");
   return `${hex.slice(0, bestStart).join(":")}::${hex.slice(bestStart + bestLen).join(":")}`;
 }
+
+/**
+ * Whether a name from the wire (SNI, a SOCKS domain) is letters, digits, `-`, `.` and `_`
+ * only (`_` is seen in the wild): nothing that could change meaning in a resolver, a file
+ * path or a log line (NUL, `/`, `%`, spaces, 8-bit bytes).
+ */
+export function isHostNameText(text: string): boolean {
+  return /^[A-Za-z0-9._-]+$/.test(text);
+}

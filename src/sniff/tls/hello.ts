@@ -9,6 +9,8 @@
  * answers one of: need more bytes, the parsed hello, or invalid (with why).
  */
 
+import { isHostNameText } from "../../net/address.ts";
+
 /** A malformed hello field: the hello is rejected (the bytes still flow as they are). */
 export class HelloError extends Error {}
 
@@ -241,13 +243,9 @@ function parseServerName(d: Cursor): string {
     if (kind !== 0) throw new HelloError(`server_name type ${kind}`);
     if (name) throw new HelloError("two host_name entries");
     if (raw.length === 0 || raw.length > 255) throw new HelloError("bad host_name length");
-    for (const b of raw) {
-      // letters, digits, '-', '.', '_' (seen in the wild); nothing else, NUL and 8-bit included
-      const ok = (b >= 0x61 && b <= 0x7a) || (b >= 0x41 && b <= 0x5a) ||
-        (b >= 0x30 && b <= 0x39) || b === 0x2d || b === 0x2e || b === 0x5f;
-      if (!ok) throw new HelloError("host_name with a byte outside [A-Za-z0-9._-]");
-    }
-    name = ascii(raw).toLowerCase().replace(/\.$/, "");
+    const text = ascii(raw);
+    if (!isHostNameText(text)) throw new HelloError("host_name with a byte outside [A-Za-z0-9._-]");
+    name = text.toLowerCase().replace(/\.$/, "");
     if (!name || name.startsWith(".") || name.includes("..")) {
       throw new HelloError("host_name with an empty label");
     }
