@@ -7,6 +7,8 @@
  *   deno task bench tunnels [--count 2000]
  */
 import { parseArgs } from "node:util";
+import type net from "node:net";
+import { connectTunnel } from "./lib/mitm_load.ts";
 import { freePort, rssMiB, spawn, startTcpHolder, waitForPort } from "./lib/processes.ts";
 
 const { values } = parseArgs({
@@ -15,23 +17,10 @@ const { values } = parseArgs({
   strict: false,
 });
 const COUNT = Number(values.count);
-const encoder = new TextEncoder();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The tunnels' far end, its own process. */
 const holder = await startTcpHolder();
-const holderPort = holder.port;
-
-async function openTunnel(proxyPort: number): Promise<Deno.Conn> {
-  const c = await Deno.connect({ hostname: "127.0.0.1", port: proxyPort });
-  await c.write(encoder.encode(`CONNECT 127.0.0.1:${holderPort} HTTP/1.1\r\nHost: x\r\n\r\n`));
-  const answer = new Uint8Array(512);
-  const n = await c.read(answer);
-  if (!n || !new TextDecoder().decode(answer.subarray(0, n)).startsWith("HTTP/1.1 200")) {
-    throw new Error("CONNECT refused");
-  }
-  return c;
-}
 
 async function measure(name: string, pid: number, port: number): Promise<string> {
   await sleep(1000);
@@ -39,18 +28,21 @@ async function measure(name: string, pid: number, port: number): Promise<string>
   const cells: string[] = [];
   for (let round = 0; round < 2; round++) {
     const before = rssMiB(pid);
-    const tunnels: Deno.Conn[] = [];
+    const tunnels: net.Socket[] = [];
     for (let i = 0; i < COUNT; i += 100) {
       tunnels.push(
         ...await Promise.all(
-          Array.from({ length: Math.min(100, COUNT - i) }, () => openTunnel(port)),
+          Array.from(
+            { length: Math.min(100, COUNT - i) },
+            () => connectTunnel(port, `127.0.0.1:${holder.port}`),
+          ),
         ),
       );
     }
     await sleep(2000);
     const loaded = rssMiB(pid);
     cells.push(`${(((loaded - before) * 1024) / COUNT).toFixed(1)}`);
-    for (const t of tunnels) t.close();
+    for (const t of tunnels) t.destroy();
     await sleep(5000);
     cells.push(rssMiB(pid).toFixed(0));
   }
@@ -92,7 +84,7 @@ recorders:
     "--allow-net",
     new URL("./lib/floor_relay.ts", import.meta.url).pathname,
     String(floorPort),
-    String(holderPort),
+    String(holder.port),
   ]);
   await waitForPort(floorPort, floor.log);
   rows.push(await measure("Deno floor (1-byte reads, nothing else)", floor.pid, floorPort));
