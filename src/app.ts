@@ -10,6 +10,7 @@ import { splitHostPort } from "./net/address.ts";
 import { ConfigError } from "./config/config_error.ts";
 import { renderMetrics } from "./web/metrics.ts";
 import { createWebApp } from "./web/web_app.ts";
+import { serveHttp } from "./web/serve.ts";
 
 /** Everything a configuration starts: recorders, bypasses and the services using them. */
 export class App {
@@ -74,15 +75,7 @@ export class App {
       caFile: ui.caFile || undefined,
       metrics: () => renderMetrics(this.services, this.recorders),
     });
-    let listening!: (a: Deno.NetAddr) => void;
-    const ready = new Promise<Deno.NetAddr>((r) => listening = r);
-    const server = Deno.serve({
-      hostname,
-      port,
-      signal: abort.signal,
-      onListen: (a) => listening(a as Deno.NetAddr),
-    }, handler);
-    const addr = await ready;
+    const { server, addr } = await serveHttp(hostname, port, abort.signal, handler);
     this.#ui = { server, abort, addr };
     this.self.add(addr);
     this.log.info("web UI listening", { url: `http://${addr.hostname}:${addr.port}/` });

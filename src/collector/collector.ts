@@ -6,6 +6,7 @@ import { PgRecorder, PgRecordStore } from "../store/pg_store.ts";
 import type { RecordQueries } from "../store/summary.ts";
 import { createWebApp } from "../web/web_app.ts";
 import { LokiPusher } from "./loki.ts";
+import { serveHttp } from "../web/serve.ts";
 
 /**
  * The collector for many proxies (gost-plugins' `recorder` role): it accepts records as
@@ -105,15 +106,12 @@ export class Collector {
       }
       return reply(200);
     };
-    let listening!: (a: Deno.NetAddr) => void;
-    const ready = new Promise<Deno.NetAddr>((r) => listening = r);
-    const server = Deno.serve({
+    const { server, addr } = await serveHttp(
       hostname,
       port,
-      signal: abort.signal,
-      onListen: (a) => listening(a as Deno.NetAddr),
-    }, (req) => req.method === "POST" || req.method === "PUT" ? ingest(req) : web(req));
-    const addr = await ready;
+      abort.signal,
+      (req) => req.method === "POST" || req.method === "PUT" ? ingest(req) : web(req),
+    );
     const collector = new Collector(counts, store, loki, server, abort, addr);
     log.info("collector listening", {
       ingest: `POST http://${addr.hostname}:${addr.port}/`,
