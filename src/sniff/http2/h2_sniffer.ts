@@ -54,6 +54,8 @@ export class H2Sniffer {
   #maxFrame = { client: DEFAULT_MAX_FRAME, server: DEFAULT_MAX_FRAME };
   /** Highest stream the client opened: later ones must be higher; DATA above it is idle. */
   #lastClientStream = 0;
+  /** Some stream went untracked (over the limit): a HEADERS on an old id may be its trailers. */
+  #untrackedOpen = false;
   readonly #streams = new Map<number, StreamState>();
   /** A header block split over CONTINUATION frames, per direction. */
   #pendingBlock: { client?: PendingBlock; server?: PendingBlock } = {};
@@ -236,9 +238,6 @@ export class H2Sniffer {
     }
     this.#lastClientStream = Math.max(this.#lastClientStream, streamId);
   }
-
-  /** Some stream went untracked (over the limit): a HEADERS on an old id may be its trailers. */
-  #untrackedOpen = false;
 
   /** A stream that ends (reset, or found malformed) soon after it began counts toward rapid reset. */
   #countEarlyEnd(s: StreamState) {
