@@ -1,6 +1,7 @@
 import type { Logger } from "../log.ts";
+import { DialError } from "../net/dial.ts";
 import { HttpPoster } from "../net/http_client.ts";
-import { QueuedRecorder } from "../recorder/queued_recorder.ts";
+import { EndpointUnreachable, QueuedRecorder } from "../recorder/queued_recorder.ts";
 
 /**
  * Pushes records to Grafana Loki the way gost-plugins' recorder does
@@ -121,7 +122,9 @@ export class LokiPusher extends QueuedRecorder {
   protected async deliver(batch: string[]): Promise<number> {
     const records = batch.map((b) => JSON.parse(b));
     const body = lokiPushBody(records, () => `${BigInt(Date.now()) * 1_000_000n}`);
-    const status = await this.#poster.post(JSON.stringify(body));
+    const status = await this.#poster.post(JSON.stringify(body)).catch((e) => {
+      throw e instanceof DialError ? new EndpointUnreachable(0, e) : e;
+    });
     if (status >= 300) throw new Error(`loki answered ${status}`);
     return 0;
   }

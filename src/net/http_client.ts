@@ -1,7 +1,7 @@
 import { MessageReader } from "../sniff/http1/message_reader.ts";
 import { Http1Parser } from "../sniff/http1/parser.ts";
 import { withDeadline } from "./buffered_conn.ts";
-import { dialTcp } from "./dial.ts";
+import { DialError, dialTcp } from "./dial.ts";
 import { closeQuietly, type Stream, writeAll } from "./stream.ts";
 
 const encoder = new TextEncoder();
@@ -25,14 +25,21 @@ export class HttpPoster {
     const secure = u.protocol === "https:";
     const port = Number(u.port || (secure ? 443 : 80));
     const host = u.hostname.replace(/^\[(.*)\]$/, "$1");
+    const target = `${host.includes(":") ? `[${host}]` : host}:${port}`;
+    // Either way a failure to connect is a DialError: the recorder holds its records then.
     const conn: Stream = secure
-      ? await Deno.connectTls({ hostname: host, port })
-      : await dialTcp(`${host.includes(":") ? `[${host}]` : host}:${port}`, this.timeoutMs);
+      ? await Deno.connectTls({ hostname: host, port }).catch((e) => {
+        throw new DialError(target, e, false);
+      })
+      : await dialTcp(target, this.timeoutMs);
     this.#conn = conn;
     this.#reader = new MessageReader(conn, new Http1Parser("response"));
   }
 
-  /** POSTs `body`; resolves with the status. Retries once on a stale kept-alive connection. */
+  /**
+   * POSTs `body`; resolves with the status. Retries once on a stale kept-alive connection.
+   * A DialError means nothing was sent.
+   */
   async post(body: string): Promise<number> {
     for (let attempt = 0;; attempt++) {
       const reused = this.#conn !== null;

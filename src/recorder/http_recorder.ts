@@ -1,7 +1,8 @@
 import type { RecorderConfig } from "../config/types.ts";
 import type { Logger } from "../log.ts";
+import { DialError } from "../net/dial.ts";
 import { HttpPoster } from "../net/http_client.ts";
-import { QueuedRecorder } from "./queued_recorder.ts";
+import { EndpointUnreachable, QueuedRecorder } from "./queued_recorder.ts";
 
 /**
  * GOST's `http` recorder: each record is POSTed as it is (JSON body), as GOST and the
@@ -18,11 +19,12 @@ export class HttpRecorder extends QueuedRecorder {
 
   protected async deliver(batch: string[]): Promise<number> {
     let failed = 0;
-    for (const record of batch) {
+    for (const [i, record] of batch.entries()) {
       try {
         const status = await this.#poster.post(record);
         if (status >= 400) throw new Error(`recorder endpoint answered ${status}`);
       } catch (e) {
+        if (e instanceof DialError) throw new EndpointUnreachable(i, e);
         failed++;
         this.log.debug("record not delivered", { recorder: this.name, error: e });
       }

@@ -3,7 +3,7 @@ import type { Logger } from "../log.ts";
 import { withDeadline } from "../net/buffered_conn.ts";
 import { dialTcp } from "../net/dial.ts";
 import { closeQuietly, writeAll } from "../net/stream.ts";
-import { QueuedRecorder } from "./queued_recorder.ts";
+import { EndpointUnreachable, QueuedRecorder } from "./queued_recorder.ts";
 import { concatBytes } from "../util/bytes.ts";
 
 const encoder = new TextEncoder();
@@ -40,7 +40,9 @@ export class RedisRecorder extends QueuedRecorder {
   async #connect(): Promise<Deno.TcpConn> {
     if (this.#conn) return this.#conn;
     const r = this.config.redis;
-    const conn = await dialTcp(r.addr, 5000);
+    const conn = await dialTcp(r.addr, 5000).catch((e) => {
+      throw new EndpointUnreachable(0, e);
+    });
     this.#conn = conn;
     this.#pending = "";
     const setup: string[][] = [];

@@ -2,7 +2,7 @@ import type { RecorderConfig } from "../config/types.ts";
 import type { Logger } from "../log.ts";
 import { dialTcp } from "../net/dial.ts";
 import { writeAll } from "../net/stream.ts";
-import { QueuedRecorder } from "./queued_recorder.ts";
+import { EndpointUnreachable, QueuedRecorder } from "./queued_recorder.ts";
 
 const encoder = new TextEncoder();
 
@@ -19,17 +19,17 @@ export class TcpRecorder extends QueuedRecorder {
 
   protected async deliver(batch: string[]): Promise<number> {
     let failed = 0;
-    for (const record of batch) {
+    for (const [i, record] of batch.entries()) {
+      const conn = await dialTcp(this.config.tcp.addr, this.config.tcp.timeoutMs).catch((e) => {
+        throw new EndpointUnreachable(i, e);
+      });
       try {
-        const conn = await dialTcp(this.config.tcp.addr, this.config.tcp.timeoutMs);
-        try {
-          await writeAll(conn, encoder.encode(record));
-        } finally {
-          conn.close();
-        }
+        await writeAll(conn, encoder.encode(record));
       } catch (e) {
         failed++;
         this.log.debug("record not delivered", { recorder: this.name, error: e });
+      } finally {
+        conn.close();
       }
     }
     return failed;

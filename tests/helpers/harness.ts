@@ -132,13 +132,14 @@ export interface Origin {
 export function startOrigin(
   handler?: (req: Request, body: string) => Response | Promise<Response>,
   tls?: { cert: string; key: string },
+  port = 0,
 ): Promise<Origin> {
   const requests: Origin["requests"] = [];
   return new Promise((resolve) => {
     const ac = new AbortController();
     const server = Deno.serve({
       hostname: "127.0.0.1",
-      port: 0,
+      port,
       signal: ac.signal,
       ...(tls ? { cert: tls.cert, key: tls.key } : {}),
       onListen: ({ port }) => {
@@ -179,7 +180,8 @@ export interface Webhook {
 }
 
 /** A webhook that collects the JSON records an `http` recorder posts. */
-export async function startWebhook(): Promise<Webhook> {
+/** A webhook collecting the JSON records POSTed to it (on `port`, or any free one). */
+export async function startWebhook(port = 0): Promise<Webhook> {
   const records: Record<string, unknown>[] = [];
   const raw: string[] = [];
   const waiters: (() => void)[] = [];
@@ -188,7 +190,7 @@ export async function startWebhook(): Promise<Webhook> {
     records.push(JSON.parse(body));
     waiters.splice(0).forEach((w) => w());
     return new Response("ok");
-  });
+  }, undefined, port);
   return {
     port: origin.port,
     url: origin.url,
