@@ -1,6 +1,7 @@
 import { MessageReader } from "../sniff/http1/message_reader.ts";
 import { Http1Parser } from "../sniff/http1/parser.ts";
-import { withDeadline } from "./buffered_conn.ts";
+import { concatBytes } from "../util/bytes.ts";
+import { ReadTimeout, withDeadline } from "./buffered_conn.ts";
 import { DialError, dialTcp } from "./dial.ts";
 import { closeQuietly, type Stream, writeAll } from "./stream.ts";
 
@@ -15,9 +16,16 @@ export class HttpPoster {
   #conn: Stream | null = null;
   #reader: MessageReader | null = null;
   readonly #url: URL;
+  /** The request head up to the Content-Length value: the same for every POST. */
+  readonly #head: string;
 
   constructor(url: string, readonly timeoutMs: number, readonly headers: Record<string, string>) {
-    this.#url = new URL(url);
+    const u = this.#url = new URL(url);
+    let head = `POST ${u.pathname}${u.search} HTTP/1.1\r\nHost: ${u.host}\r\n`;
+    for (const [k, v] of Object.entries({ "Content-Type": "application/json", ...headers })) {
+      head += `${k}: ${v}\r\n`;
+    }
+    this.#head = head + "Content-Length: ";
   }
 
   async #connect(): Promise<void> {
@@ -41,53 +49,82 @@ export class HttpPoster {
    * A DialError means nothing was sent.
    */
   async post(body: string): Promise<number> {
-    for (let attempt = 0;; attempt++) {
+    const { statuses, error } = await this.postAll([body]);
+    if (statuses.length === 0) throw error;
+    return statuses[0];
+  }
+
+  /**
+   * POSTs every body, pipelined: all requests go out in one write and the responses are
+   * read in order (RFC 9112 §9.3.2), so a batch costs one write, not one per body. What an
+   * answer does not cover is sent again on a new connection: after a response that says
+   * `Connection: close` (RFC 9112 §9.6: the server processed nothing after it), and after a
+   * connection that ended with requests unanswered (at-least-once: a server that processed
+   * a request and died before answering sees it twice). `statuses[i]` answers `bodies[i]`
+   * for the first `statuses.length` bodies; `error` says why the rest got no answer (a
+   * DialError: nothing of the rest was sent; a timeout: they may have arrived).
+   */
+  async postAll(bodies: string[]): Promise<{ statuses: number[]; error?: unknown }> {
+    const statuses: number[] = [];
+    let retriedStale = false;
+    while (statuses.length < bodies.length) {
       const reused = this.#conn !== null;
+      const before = statuses.length;
       try {
-        return await withDeadline(
+        await withDeadline(
           this.timeoutMs,
           "recorder response",
-          () => this.#once(body),
+          () => this.#exchange(bodies.slice(before), statuses),
           () => this.reset(),
         );
       } catch (e) {
         this.reset();
-        if (!reused || attempt > 0) throw e;
+        if (e instanceof ReadTimeout || e instanceof DialError) return { statuses, error: e };
+        if (statuses.length > before) continue; // the rest on a new connection
+        // A kept-alive connection the endpoint had closed answers nothing: one new try.
+        if (reused && !retriedStale) {
+          retriedStale = true;
+          continue;
+        }
+        return { statuses, error: e };
       }
     }
+    return { statuses };
   }
 
-  async #once(body: string): Promise<number> {
+  /**
+   * Sends `bodies` on the connection and appends their answers to `statuses`, until all are
+   * answered or one says `Connection: close` (the connection is then dropped and the caller
+   * goes on with the rest). Throws when the connection ends first.
+   */
+  async #exchange(bodies: string[], statuses: number[]): Promise<void> {
     if (!this.#conn) await this.#connect();
-    const payload = encoder.encode(body);
-    const headers: Record<string, string> = {
-      "Content-Type": "application/json",
-      ...this.headers,
-    };
-    let head =
-      `POST ${this.#url.pathname}${this.#url.search} HTTP/1.1\r\nHost: ${this.#url.host}\r\n`;
-    for (const [k, v] of Object.entries(headers)) head += `${k}: ${v}\r\n`;
-    head += `Content-Length: ${payload.length}\r\n\r\n`;
-    const h = encoder.encode(head);
-    const msg = new Uint8Array(h.length + payload.length);
-    msg.set(h);
-    msg.set(payload, h.length);
-    await writeAll(this.#conn!, msg);
-    this.#reader!.parser.expectResponseTo("POST");
+    const conn = this.#conn!, reader = this.#reader!;
+    await writeAll(conn, concatBytes(bodies.map((b) => this.#request(b))));
+    for (let i = 0; i < bodies.length; i++) reader.parser.expectResponseTo("POST");
     let status = 0;
     let close = false;
-    for (;;) {
-      const ev = await this.#reader!.next();
+    for (let answered = 0; answered < bodies.length;) {
+      const ev = await reader.next();
       if (!ev) throw new Error("recorder endpoint closed the connection");
       if (ev.type === "head") {
         if (ev.head.status >= 100 && ev.head.status < 200) continue;
         status = ev.head.status;
         close = ev.framing === "close" ||
           ev.head.headers.some(([n, v]) => n.toLowerCase() === "connection" && /close/i.test(v));
-      } else if (ev.type === "end" && status) break;
+      } else if (ev.type === "end" && status) {
+        statuses.push(status);
+        answered++;
+        status = 0;
+        if (close) return this.reset();
+      }
     }
-    if (close) this.reset();
-    return status;
+  }
+
+  /** One POST request, head and body. */
+  #request(body: string): Uint8Array {
+    const payload = encoder.encode(body);
+    return concatBytes([encoder.encode(`${this.#head}${payload.length}\r\n\r\n`), payload]);
   }
 
   reset(): void {

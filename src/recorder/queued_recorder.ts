@@ -4,9 +4,14 @@ import type { Recorder, RecorderStats } from "./recorder.ts";
 /**
  * Thrown by a deliverer that could not reach its endpoint (the connection could not be
  * opened), so nothing from `handled` on was sent: those records go back to the queue.
+ * `failed` of the handled ones failed.
  */
 export class EndpointUnreachable extends Error {
-  constructor(readonly handled: number, override readonly cause: unknown) {
+  constructor(
+    readonly handled: number,
+    override readonly cause: unknown,
+    readonly failed = 0,
+  ) {
     super(`recorder endpoint unreachable: ${cause instanceof Error ? cause.message : cause}`);
     this.name = "EndpointUnreachable";
   }
@@ -90,7 +95,8 @@ export abstract class QueuedRecorder implements Recorder {
             this.#drop("error", batch.length);
             continue;
           }
-          this.#written += e.handled;
+          this.#written += e.handled - e.failed;
+          if (e.failed > 0) this.#drop("error", e.failed);
           this.#holdBack(batch.slice(e.handled));
           if (this.#closed) break;
           const now = Date.now();

@@ -185,12 +185,16 @@ export async function startWebhook(port = 0): Promise<Webhook> {
   const records: Record<string, unknown>[] = [];
   const raw: string[] = [];
   const waiters: (() => void)[] = [];
-  const origin = await startOrigin((_req, body) => {
-    raw.push(body);
-    records.push(JSON.parse(body));
-    waiters.splice(0).forEach((w) => w());
-    return new Response("ok");
-  }, undefined, port);
+  const origin = await startOrigin(
+    (_req, body) => {
+      raw.push(body);
+      records.push(JSON.parse(body));
+      waiters.splice(0).forEach((w) => w());
+      return new Response("ok");
+    },
+    undefined,
+    port,
+  );
   return {
     port: origin.port,
     url: origin.url,
