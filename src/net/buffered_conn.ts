@@ -1,3 +1,4 @@
+import { deadline } from "../util/deadlines.ts";
 import type { Stream } from "./stream.ts";
 
 /** Raised when a peer closes before a length-prefixed structure is complete. */
@@ -140,16 +141,16 @@ export async function withDeadline<T>(
 ): Promise<T> {
   if (!(ms > 0)) return await op();
   let timedOut = false;
-  const timer = setTimeout(() => {
+  const timer = deadline(ms, () => {
     timedOut = true;
     onTimeout();
-  }, ms);
+  });
   try {
     return await op();
   } catch (e) {
     if (timedOut) throw new ReadTimeout(what);
     throw e;
   } finally {
-    clearTimeout(timer);
+    timer.cancel();
   }
 }
