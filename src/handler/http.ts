@@ -49,7 +49,7 @@ export class HttpHandler implements Handler {
   readonly headerTimeoutMs: number;
   readonly keepAliveMs: number;
   readonly limits: Http1Limits;
-  readonly pool = new UpstreamPool();
+  readonly pool = new UpstreamPool<PooledUpstream>();
 
   constructor(readonly deps: HandlerDeps) {
     const md = deps.config.handler.metadata;
@@ -245,6 +245,7 @@ export class HttpHandler implements Handler {
     rec.outputBytes = reply.length;
     // Bytes the client sent right behind the CONNECT belong to the tunnel.
     client.unread(reader.parser.takeBuffered());
+    reader.release();
     await runTunnel(ctx, client, upstream, rec, this.opts);
   }
 
@@ -327,10 +328,13 @@ export class HttpHandler implements Handler {
     for (let attempt = 0;; attempt++) {
       const pooled = attempt === 0 ? this.pool.take(target) : undefined;
       try {
-        if (pooled) upstream = pooled;
-        else {
+        if (pooled) {
+          upstream = pooled.conn;
+          upstreamReader = pooled.reader;
+        } else {
           this.deps.sink.dial(hostname);
           upstream = await dialTcp(target, this.opts.dialTimeoutMs, this.opts.egress);
+          upstreamReader = new MessageReader(upstream, new Http1Parser("response", this.limits));
         }
       } catch (e) {
         this.deps.sink.dialError(hostname, e);
@@ -338,7 +342,6 @@ export class HttpHandler implements Handler {
         return false;
       }
       Object.assign(rec, upstreamAddrs(upstream));
-      upstreamReader = new MessageReader(upstream, new Http1Parser("response", this.limits));
       upstreamReader.parser.expectResponseTo(head.method);
       try {
         await writeAll(upstream, upstreamHead);
@@ -445,7 +448,8 @@ export class HttpHandler implements Handler {
     // Bytes for the client are gathered while the upstream's next event is already buffered
     // and written before waiting on the network: a small response (head and body in one
     // read) is one write, not two (writes were a third of the CPU profile of bench (a)).
-    // Views of events stay valid meanwhile: the reader never reuses a buffer.
+    // Views of events stay valid meanwhile: everything gathered is flushed before the
+    // reader reads again (into the same buffer).
     const gathered: Uint8Array[] = [];
     let gatheredBytes = 0;
     const flush = async () => {
@@ -539,6 +543,8 @@ export class HttpHandler implements Handler {
       await toClient(early);
       await flush();
       client.unread(clientReader.parser.takeBuffered());
+      clientReader.release();
+      upstreamReader.release();
       http.request.contentLength = s.reqBody.total;
       await runTunnel(ctx, client, upstream, rec, this.opts, true);
       return false;
@@ -562,7 +568,8 @@ export class HttpHandler implements Handler {
     if (clientGone) rec.err ??= "client closed the connection during the response";
     ctx.emit(rec);
     if (upstreamReusable && !clientGone && upstreamReader.parser.idle) {
-      this.pool.put(s.target, upstream);
+      // Its reader goes along: the parser and read buffer serve the next request too.
+      this.pool.put(s.target, new PooledUpstream(upstream, upstreamReader));
     } else closeQuietly(upstream);
     return !closeAfter && !clientGone;
   }
@@ -594,4 +601,13 @@ export const httpHandler = (deps: HandlerDeps): Handler => new HttpHandler(deps)
 function statusForDialError(e: unknown): number {
   if (e instanceof DialError && e.denied) return 403;
   return e instanceof DialError && e.timedOut ? 504 : 502;
+}
+
+/** An idle upstream connection and its response reader, as the pool keeps them. */
+class PooledUpstream {
+  constructor(readonly conn: Deno.TcpConn, readonly reader: MessageReader) {}
+
+  close(): void {
+    closeQuietly(this.conn);
+  }
 }

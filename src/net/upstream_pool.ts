@@ -1,9 +1,10 @@
 /**
  * Idle upstream connections of the forward proxy, by `host:port`, so keep-alive clients
  * (and different clients to the same origin) reuse them. Bounded per host and in time.
+ * `T` is the connection with whatever goes with it (the HTTP handler keeps its reader).
  */
-export class UpstreamPool {
-  readonly #idle = new Map<string, { conn: Deno.TcpConn; since: number }[]>();
+export class UpstreamPool<T extends { close(): void }> {
+  readonly #idle = new Map<string, { conn: T; since: number }[]>();
   #sweeper: ReturnType<typeof setInterval> | undefined;
 
   /**
@@ -13,14 +14,14 @@ export class UpstreamPool {
    */
   constructor(readonly maxPerHost = 128, readonly idleMs = 30_000) {}
 
-  take(key: string): Deno.TcpConn | undefined {
+  take(key: string): T | undefined {
     const list = this.#idle.get(key);
     const entry = list?.pop();
     if (list && list.length === 0) this.#idle.delete(key);
     return entry?.conn;
   }
 
-  put(key: string, conn: Deno.TcpConn): void {
+  put(key: string, conn: T): void {
     let list = this.#idle.get(key);
     if (!list) this.#idle.set(key, list = []);
     if (list.length >= this.maxPerHost) {
