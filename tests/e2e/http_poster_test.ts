@@ -184,3 +184,19 @@ Deno.test("http poster: bodies left unanswered by a connection that drops are se
     await ep.close();
   }
 });
+
+Deno.test("http poster: bodies beyond ASCII carry their UTF-8 length (é, ☕, 😀, a lone surrogate)", async () => {
+  const ep = endpoint();
+  const poster = new HttpPoster(ep.url, 5000, {});
+  try {
+    const bodies = ['{"s":"café"}', '{"s":"☕ and 😀"}', '{"s":"\ud800"}', '{"s":"ascii"}'];
+    const { statuses, error } = await poster.postAll(bodies);
+    assert.equal(error, undefined);
+    assert.deepEqual(statuses, [204, 204, 204, 204]);
+    // A lone surrogate cannot be UTF-8: it goes out (and comes back) as U+FFFD.
+    assert.deepEqual(ep.bodies, bodies.map((b) => b.replace("\ud800", "\ufffd")));
+  } finally {
+    poster.reset();
+    await ep.close();
+  }
+});

@@ -308,3 +308,49 @@ Deno.test({
     }
   },
 });
+
+Deno.test("http proxy forwards header bytes 0x80–0xFF as they came, both ways", async () => {
+  const cafe = (prefix: string) => new Uint8Array([...encode(prefix + "caf"), 0xe9]);
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const originPort = (listener.addr as Deno.NetAddr).port;
+  let seenByOrigin = new Uint8Array();
+  const serving = (async () => {
+    const conn = await listener.accept();
+    const buf = new Uint8Array(4096);
+    const n = (await conn.read(buf))!;
+    seenByOrigin = buf.slice(0, n);
+    await conn.write(
+      new Uint8Array([
+        ...encode("HTTP/1.1 200 OK\r\n"),
+        ...cafe("X-Name: "),
+        ...encode("\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"),
+      ]),
+    );
+    conn.close();
+  })();
+  const snoop = await startSnoop(
+    `services: [{ name: p, addr: "127.0.0.1:0", handler: { type: http } }]`,
+  );
+  try {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: snoop.port() });
+    await conn.write(
+      new Uint8Array([
+        ...encode(`GET http://127.0.0.1:${originPort}/ HTTP/1.1\r\n`),
+        ...encode(`Host: 127.0.0.1:${originPort}\r\n`),
+        ...cafe("X-Req: "),
+        ...encode("\r\nConnection: close\r\n\r\n"),
+      ]),
+    );
+    const answer = await readAll(conn);
+    conn.close();
+    await serving;
+    const hasBytes = (hay: Uint8Array, needle: Uint8Array) =>
+      hay.some((_, i) => needle.every((b, j) => hay[i + j] === b));
+    assert.ok(hasBytes(seenByOrigin, cafe("X-Req: ")), decode(seenByOrigin));
+    assert.ok(hasBytes(answer, cafe("X-Name: ")), decode(answer));
+    assert.match(decode(answer), /\r\n\r\nok$/);
+  } finally {
+    await snoop.stop(0);
+    listener.close();
+  }
+});

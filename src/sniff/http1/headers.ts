@@ -85,10 +85,48 @@ export function stripHopByHop(
 }
 
 const encoder = new TextEncoder();
+const ASCII = /^[\x00-\x7f]*$/;
+
+/**
+ * A message head as text: start line, fields, the empty line. Its characters are bytes:
+ * the parser reads heads as Latin-1, so a field value's obs-text (0x80–0xFF) is one char.
+ */
+export function headText(startLine: string, fields: [string, string][]): string {
+  let s = startLine + "\r\n";
+  for (const [n, v] of fields) s += `${n}: ${v}\r\n`;
+  return s + "\r\n";
+}
+
+/**
+ * Writes `text` at `at` one byte per char (Latin-1), so header bytes leave as they came in;
+ * UTF-8 would turn an 0xE9 in a value into C3 A9.
+ */
+export function writeLatin1(text: string, out: Uint8Array, at: number): void {
+  if (ASCII.test(text)) {
+    encoder.encodeInto(text, out.subarray(at, at + text.length));
+    return;
+  }
+  for (let i = 0; i < text.length; i++) out[at + i] = text.charCodeAt(i);
+}
 
 /** Serializes a start line and fields into a message head. */
 export function serializeHead(startLine: string, fields: [string, string][]): Uint8Array {
-  let s = startLine + "\r\n";
-  for (const [n, v] of fields) s += `${n}: ${v}\r\n`;
-  return encoder.encode(s + "\r\n");
+  return joinWire([headText(startLine, fields)]);
+}
+
+/**
+ * Head text (Latin-1) and bytes, one after another in one new array: a response head and
+ * the body bytes behind it cost one allocation (a new Uint8Array is 1.5–3.5 µs in Deno 2.9).
+ */
+export function joinWire(parts: (string | Uint8Array)[]): Uint8Array {
+  let total = 0;
+  for (const p of parts) total += p.length;
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const p of parts) {
+    if (typeof p === "string") writeLatin1(p, out, at);
+    else out.set(p, at);
+    at += p.length;
+  }
+  return out;
 }
