@@ -3,6 +3,7 @@ import { Http1Parser } from "../sniff/http1/parser.ts";
 import { ReadTimeout, withDeadline } from "./buffered_conn.ts";
 import { DialError, dialTcp } from "./dial.ts";
 import { closeQuietly, type Stream, writeAll } from "./stream.ts";
+import { isAscii } from "../util/text.ts";
 
 const encoder = new TextEncoder();
 
@@ -136,11 +137,9 @@ export class HttpPoster {
   }
 }
 
-const ASCII = /^[\x00-\x7f]*$/;
-
 /** The UTF-8 length of `s` (Content-Length of a JSON body), without encoding it. */
 function utf8Length(s: string): number {
-  if (ASCII.test(s)) return s.length;
+  if (isAscii(s)) return s.length;
   let n = 0;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);

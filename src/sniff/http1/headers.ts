@@ -1,4 +1,5 @@
 import type { HeaderMap } from "../../record/record.ts";
+import { isAscii } from "../../util/text.ts";
 
 /**
  * Go's `textproto.CanonicalMIMEHeaderKey`: upper-case the first letter and every letter
@@ -85,7 +86,6 @@ export function stripHopByHop(
 }
 
 const encoder = new TextEncoder();
-const ASCII = /^[\x00-\x7f]*$/;
 
 /**
  * A message head as text: start line, fields, the empty line. Its characters are bytes:
@@ -102,7 +102,7 @@ export function headText(startLine: string, fields: [string, string][]): string 
  * UTF-8 would turn an 0xE9 in a value into C3 A9.
  */
 export function writeLatin1(text: string, out: Uint8Array, at: number): void {
-  if (ASCII.test(text)) {
+  if (isAscii(text)) {
     encoder.encodeInto(text, out.subarray(at, at + text.length));
     return;
   }
