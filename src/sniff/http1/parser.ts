@@ -287,8 +287,8 @@ export class Http1Parser {
     // Lines of this head seen by earlier calls count too: the limit must not depend on how
     // the bytes were split (found by the fuzzer).
     let lines = i === this.#pos ? 0 : this.#headLines;
-    for (; i < buf.length; i++) {
-      if (buf[i] !== 0x0a) continue;
+    // Line by line: indexOf finds each LF natively instead of a loop over every byte.
+    for (; (i = buf.indexOf(0x0a, i)) >= 0; i++) {
       const lineLen = i - lineStart;
       const isEmpty = lineLen === 0 || (lineLen === 1 && buf[lineStart] === 0x0d);
       if (isEmpty && lineStart > this.#pos) {
@@ -336,9 +336,13 @@ export class Http1Parser {
       throw new Http1ParseError("header block too large", 431);
     }
     const text = latin1.decode(wire);
-    const lines = text.split("\n").map((l) => l.endsWith("\r") ? l.slice(0, -1) : l);
+    const lines = text.split("\n");
     // The last two entries are the empty line and "" after the final LF.
     lines.length -= 2;
+    for (let i = 0; i < lines.length; i++) {
+      const l = lines[i];
+      if (l.charCodeAt(l.length - 1) === 0x0d) lines[i] = l.slice(0, -1);
+    }
     // Sizes and counts first, as the incremental scan checks them before the head is whole:
     // the same bytes get the same answer however they arrive.
     if (lines.length - 1 > this.limits.maxHeaderCount) {
@@ -378,7 +382,7 @@ export class Http1Parser {
       if (!TOKEN.test(name)) {
         throw new Http1ParseError(`invalid header name ${JSON.stringify(name)}`);
       }
-      const value = line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, "");
+      const value = trimSpaceAndTab(line, colon + 1);
       if (/[\0\r\n]/.test(value)) throw new Http1ParseError("invalid character in header value");
       head.headers.push([name, value]);
     }
@@ -590,4 +594,16 @@ function requestFraming(head: Http1Head): { framing: BodyFraming; length: number
   const cl = contentLength(head);
   if (cl !== null && cl > 0) return { framing: "length", length: cl };
   return { framing: "none", length: 0 };
+}
+
+/** `line` from `from` on without leading and trailing spaces and tabs (OWS, RFC 9110 §5.6.3). */
+function trimSpaceAndTab(line: string, from: number): string {
+  let start = from, end = line.length;
+  while (start < end && isSpaceOrTab(line.charCodeAt(start))) start++;
+  while (end > start && isSpaceOrTab(line.charCodeAt(end - 1))) end--;
+  return line.slice(start, end);
+}
+
+function isSpaceOrTab(c: number): boolean {
+  return c === 0x20 || c === 0x09;
 }
