@@ -7,6 +7,22 @@ import { isAscii } from "../../util/text.ts";
  * Names with characters outside the token set are returned unchanged, as Go does.
  */
 export function canonicalHeaderName(name: string): string {
+  return isCanonical(name) ? name : canonicalize(name);
+}
+
+/** Already canonical (most names on the wire are): nothing to build. */
+function isCanonical(name: string): boolean {
+  let upper = true;
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if (c === 0x20 || c > 0x7e) return true; // returned unchanged anyway
+    if (upper ? c >= 0x61 && c <= 0x7a : c >= 0x41 && c <= 0x5a) return false;
+    upper = c === 0x2d;
+  }
+  return true;
+}
+
+function canonicalize(name: string): string {
   let out = "";
   let upper = true;
   for (let i = 0; i < name.length; i++) {
@@ -22,20 +38,29 @@ export function canonicalHeaderName(name: string): string {
 /**
  * Header fields as Go's `http.Header` after `ReadRequest`: canonical names, values grouped,
  * `Host` moved out (it is `http.host` in the record). `JSON.stringify` of Go's map sorts the
- * keys, so the map is built in sorted order.
+ * keys, so the map is built in sorted order: fields sorted by name (a stable sort keeps the
+ * values of one name in their order), then grouped.
  */
 export function headerMap(fields: [string, string][], dropHost = false): HeaderMap {
-  const grouped = new Map<string, string[]>();
+  const named: [string, string][] = [];
   for (const [name, value] of fields) {
     const key = canonicalHeaderName(name);
     if (dropHost && key === "Host") continue;
-    const list = grouped.get(key);
-    if (list) list.push(value);
-    else grouped.set(key, [value]);
+    named.push([key, value]);
   }
+  named.sort(byName);
   const out: HeaderMap = {};
-  for (const key of [...grouped.keys()].sort()) out[key] = grouped.get(key)!;
+  let last = "";
+  let values: string[] = [];
+  for (const [key, value] of named) {
+    if (key === last) values.push(value);
+    else out[last = key] = values = [value];
+  }
   return out;
+}
+
+function byName(a: [string, string], b: [string, string]): number {
+  return a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0;
 }
 
 /** Hop-by-hop fields (RFC 9110 §7.6.1) plus the proxy ones clients send. */
