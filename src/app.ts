@@ -5,11 +5,10 @@ import { createRecorder } from "./recorder/mod.ts";
 import type { Recorder } from "./recorder/recorder.ts";
 import { Service } from "./service/service.ts";
 import { SelfAddresses } from "./service/self_addresses.ts";
-import { StoreRecorder } from "./recorder/store_recorder.ts";
+import type { StoreRecorder } from "./recorder/store_recorder.ts";
 import { splitHostPort } from "./net/address.ts";
 import { ConfigError } from "./config/config_error.ts";
 import { renderMetrics } from "./web/metrics.ts";
-import { createWebApp } from "./web/web_app.ts";
 import { serveHttp } from "./web/serve.ts";
 
 /** Everything a configuration starts: recorders, bypasses and the services using them. */
@@ -45,7 +44,11 @@ export class App {
   /** Builds every component without listening: every configuration error surfaces here. */
   static async build(config: Config, log: Logger): Promise<App> {
     const bypasses = new Map(config.bypasses.map((b) => [b.name, Bypass.fromConfig(b)]));
-    const recorders = new Map(config.recorders.map((r) => [r.name, createRecorder(r, log)]));
+    const recorders = new Map(
+      await Promise.all(
+        config.recorders.map(async (r) => [r.name, await createRecorder(r, log)] as const),
+      ),
+    );
     const self = new SelfAddresses();
     const services: Service[] = [];
     for (const s of config.services) {
@@ -56,9 +59,8 @@ export class App {
 
   async #startUi(ui: NonNullable<Config["ui"]>): Promise<void> {
     const recorder = this.recorders.get(ui.store);
-    if (!(recorder instanceof StoreRecorder)) {
-      throw new Error(`recorder ${ui.store} is not a store`);
-    }
+    if (recorder?.kind !== "store") throw new Error(`recorder ${ui.store} is not a store`);
+    const { store } = recorder as StoreRecorder;
     const { host, port } = splitHostPort(ui.addr);
     const hostname = host || "0.0.0.0";
     const loopback = hostname === "localhost" || hostname === "::1" || hostname.startsWith("127.");
@@ -69,8 +71,10 @@ export class App {
       );
     }
     const abort = new AbortController();
+    // Loaded here: a proxy without the UI does not carry it (or node:zlib) in its RSS.
+    const { createWebApp } = await import("./web/web_app.ts");
     const handler = createWebApp({
-      store: recorder.store,
+      store,
       token: ui.token || undefined,
       caFile: ui.caFile || undefined,
       metrics: () => renderMetrics(this.services, this.recorders),

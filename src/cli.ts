@@ -7,7 +7,6 @@ import { parseServiceUrl } from "./config/service_url.ts";
 import type { Config } from "./config/types.ts";
 import { log, Logger } from "./log.ts";
 import { dataDir, MAIN_JOB_ADDR, MAIN_JOB_UI, mainJobConfig } from "./main_job.ts";
-import { caCommand, ensureCa, trustInstructions } from "./ca_command.ts";
 import { VERSION } from "./version.ts";
 
 export const USAGE = `snoop ${VERSION} — a proxy that records what passes through it
@@ -105,7 +104,8 @@ export function configToPlain(config: Config): Record<string, unknown> {
 
 /** Runs the command line; resolves with the exit code. */
 export async function main(args: string[]): Promise<number> {
-  if (args[0] === "ca") return await caCommand(args.slice(1));
+  // The CA code (node:crypto, X.509) loads only for the commands that use it: idle RSS.
+  if (args[0] === "ca") return await (await import("./ca_command.ts")).caCommand(args.slice(1));
   if (args[0] === "collect") {
     // Loaded only for this command: it brings the PostgreSQL client.
     const { collectCommand } = await import("./collect_command.ts");
@@ -152,7 +152,8 @@ export async function main(args: string[]): Promise<number> {
   const mainJob = urls.length === 0 && files.length === 0;
 
   let mainCa: { certFile: string; created: boolean } | undefined;
-  if (mainJob && !v.O) mainCa = await ensureCa(dataDir(v.data));
+  const ca = mainJob && !v.O ? await import("./ca_command.ts") : undefined;
+  if (ca) mainCa = await ca.ensureCa(dataDir(v.data));
   let config: Config;
   try {
     config = mainJob
@@ -227,7 +228,7 @@ export async function main(args: string[]): Promise<number> {
     });
     if (mainCa) {
       log.info(`${mainCa.created ? "created" : "intercepting TLS with"} the CA ${mainCa.certFile}`);
-      if (mainCa.created) console.error(trustInstructions(mainCa.certFile));
+      if (mainCa.created) console.error(ca!.trustInstructions(mainCa.certFile));
     }
   }
 

@@ -1,6 +1,6 @@
 import { BufferedConn } from "../net/buffered_conn.ts";
 import { closeQuietly, type Stream } from "../net/stream.ts";
-import { MitmError } from "../mitm/interceptor.ts";
+import { MitmError } from "../mitm/mitm_error.ts";
 import { detectProtocol } from "../sniff/detect.ts";
 import { type ClientHello, newClientHelloReader } from "../sniff/tls/hello.ts";
 import type { HandlerRecord } from "../record/record.ts";

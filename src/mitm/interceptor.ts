@@ -13,19 +13,10 @@ import type { ClientHello } from "../sniff/tls/hello.ts";
 import { CaError, CertificateAuthority } from "./ca.ts";
 import { LeafIssuer } from "./leaf_issuer.ts";
 import { DuplexStream, streamToDuplex } from "./node_stream.ts";
+import type { MitmSettings } from "./mitm_settings.ts";
+import { MitmError } from "./mitm_error.ts";
 
-/** An interception that failed, with the text for the record's `err`. */
-export class MitmError extends Error {
-  constructor(
-    message: string,
-    readonly tls: Partial<TlsRecord> = {},
-    /** The limit this failure counts against (a handshake deadline), if any. */
-    readonly limit?: "tls-handshake-timeout",
-  ) {
-    super(message);
-    this.name = "MitmError";
-  }
-}
+export { MitmError };
 
 /** A TLS handshake that did not finish within `mitm.handshakeTimeout`. */
 class HandshakeTimeout extends Error {}
@@ -78,30 +69,23 @@ export class MitmInterceptor {
   }
 
   /** Reads `mitm.*` options; undefined when interception is not configured. */
-  static async fromMetadata(
+  /** The interceptor for settings `readMitmSettings` found (the CA loaded, files checked). */
+  static async fromSettings(
+    settings: MitmSettings,
     md: Metadata,
     bypasses: Map<string, Bypass>,
     log: Logger,
-  ): Promise<MitmInterceptor | undefined> {
-    const certFile = md.string(["mitm.certFile", "mitm.caCertFile"]);
-    const keyFile = md.string(["mitm.keyFile", "mitm.caKeyFile"]);
-    const alpn = md.string("mitm.alpn");
-    const bypassName = md.string("mitm.bypass");
-    const insecure = md.bool("mitm.insecure", false);
-    const caFiles = md.stringList("mitm.upstreamCA");
-    const passthroughRejected = md.bool("mitm.passthroughRejected", false);
-    const handshakeTimeoutMs = md.duration("mitm.handshakeTimeout", 10_000);
-    if (!certFile && !keyFile) return undefined;
-    if (!certFile || !keyFile) {
-      const missing = certFile ? "mitm.keyFile" : "mitm.certFile";
-      throw new ConfigError(
-        md.whereOf(certFile ? "mitm.certFile" : "mitm.keyFile"),
-        `${missing} must be set too`,
-      );
-    }
-    if (alpn && !["h2", "http/1.1"].includes(alpn)) {
-      throw new ConfigError(md.whereOf("mitm.alpn"), `expected h2 or http/1.1, got "${alpn}"`);
-    }
+  ): Promise<MitmInterceptor> {
+    const {
+      certFile,
+      keyFile,
+      alpn,
+      bypassName,
+      insecure,
+      caFiles,
+      passthroughRejected,
+      handshakeTimeoutMs,
+    } = settings;
     let bypass: Bypass | undefined;
     if (bypassName) {
       bypass = bypasses.get(bypassName);

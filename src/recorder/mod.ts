@@ -4,11 +4,13 @@ import { FileRecorder } from "./file_recorder.ts";
 import { HttpRecorder } from "./http_recorder.ts";
 import type { Recorder } from "./recorder.ts";
 import { RedisRecorder } from "./redis_recorder.ts";
-import { StoreRecorder } from "./store_recorder.ts";
 import { TcpRecorder } from "./tcp_recorder.ts";
 
-/** Recorder kinds by the key that selects them in `recorders:` entries. */
-export function createRecorder(config: RecorderConfig, log: Logger): Recorder {
+/**
+ * Recorder kinds by the key that selects them in `recorders:` entries. The store loads
+ * when configured: node:sqlite is idle RSS a proxy without a store need not carry.
+ */
+export async function createRecorder(config: RecorderConfig, log: Logger): Promise<Recorder> {
   const scoped = log.child(`recorder:${config.name}`);
   switch (config.kind) {
     case "http":
@@ -19,11 +21,13 @@ export function createRecorder(config: RecorderConfig, log: Logger): Recorder {
       return new TcpRecorder(config, scoped);
     case "redis":
       return new RedisRecorder(config, scoped);
-    case "store":
+    case "store": {
+      const { StoreRecorder } = await import("./store_recorder.ts");
       return new StoreRecorder(config.name, config.queueSize, config.store.path, {
         maxAgeMs: config.store.maxAgeMs,
         maxRecords: config.store.maxRecords,
       }, scoped);
+    }
   }
 }
 

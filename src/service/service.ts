@@ -8,7 +8,8 @@ import { Authenticator } from "../handler/auth.ts";
 import type { Handler } from "../handler/handler.ts";
 import { GOST_HANDLERS_UNSUPPORTED, HANDLERS } from "../handler/mod.ts";
 import type { Logger } from "../log.ts";
-import { MitmInterceptor } from "../mitm/interceptor.ts";
+import type { MitmInterceptor } from "../mitm/interceptor.ts";
+import { readMitmSettings } from "../mitm/mitm_settings.ts";
 import { isIPv6, splitHostPort } from "../net/address.ts";
 import { closeQuietly } from "../net/stream.ts";
 import type { Recorder } from "../recorder/recorder.ts";
@@ -79,7 +80,15 @@ export class Service {
         `listener type "${config.listener.type}" is not supported by snoop (tcp and udp are)`,
       );
     }
-    const mitm = await MitmInterceptor.fromMetadata(config.handler.metadata, bypasses, scoped);
+    const mitmSettings = readMitmSettings(config.handler.metadata);
+    const mitm = mitmSettings
+      ? await (await import("../mitm/interceptor.ts")).MitmInterceptor.fromSettings(
+        mitmSettings,
+        config.handler.metadata,
+        bypasses,
+        scoped,
+      )
+      : undefined;
     const auth = config.handler.auth ? await Authenticator.create(config.handler.auth) : undefined;
     const handler = await factory({
       config,
