@@ -1,5 +1,4 @@
 import { autoHandler } from "./auto.ts";
-import { dnsHandler } from "./dns.ts";
 import { forwardHandler } from "./forward.ts";
 import type { HandlerFactory } from "./handler.ts";
 import { httpHandler } from "./http.ts";
@@ -18,7 +17,8 @@ export const HANDLERS: Record<string, HandlerFactory> = {
   tcp: forwardHandler,
   forward: forwardHandler,
   sni: sniHandler,
-  dns: dnsHandler,
+  // Loaded when a DNS service is configured: dns-packet is idle RSS a proxy need not carry.
+  dns: async (deps) => (await import("./dns.ts")).dnsHandler(deps),
 };
 
 /** GOST handler types snoop does not implement (so the error can say "not supported"). */

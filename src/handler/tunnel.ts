@@ -1,6 +1,7 @@
 import { BufferedConn } from "../net/buffered_conn.ts";
 import { closeQuietly, type Stream } from "../net/stream.ts";
 import { MitmError } from "../mitm/mitm_error.ts";
+import { loadHpack } from "../sniff/http2/hpack_decoder.ts";
 import { detectProtocol } from "../sniff/detect.ts";
 import { type ClientHello, newClientHelloReader } from "../sniff/tls/hello.ts";
 import type { HandlerRecord } from "../record/record.ts";
@@ -69,6 +70,7 @@ export async function runTunnel(
   const stop = new AbortController();
   const onShutdown = () => stop.abort();
   ctx.signal.addEventListener("abort", onShutdown, { once: true });
+  if (sniff && ctx.sink.recording) await loadHpack();
   const sniffer = sniff && ctx.sink.recording
     ? new TunnelSniffer(ctx, record, opts, upgraded, (reason) => {
       record.err ??= reason;

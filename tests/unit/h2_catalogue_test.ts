@@ -2,8 +2,12 @@ import assert from "node:assert/strict";
 import { detectProtocol, H2_PREFACE } from "../../src/sniff/detect.ts";
 import type { HttpExchange } from "../../src/sniff/exchange.ts";
 import { H2Sniffer } from "../../src/sniff/http2/h2_sniffer.ts";
+import { loadHpack } from "../../src/sniff/http2/hpack_decoder.ts";
 import { ascii, concat } from "../helpers/chunks.ts";
 import { encoder, frame, GET, headerFrames, literalBlock } from "../helpers/h2_frames.ts";
+
+// The sniffer decodes HPACK with hpack.js, which snoop loads on first use.
+await loadHpack();
 
 /**
  * reliability-limits §6.3 (HTTP/2 frames and HPACK) for snoop's HTTP/2 sniffer. The sniffer

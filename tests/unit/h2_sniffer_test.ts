@@ -4,8 +4,12 @@ import { Buffer } from "node:buffer";
 import { H2_PREFACE } from "../../src/sniff/detect.ts";
 import type { HttpExchange } from "../../src/sniff/exchange.ts";
 import { H2Sniffer } from "../../src/sniff/http2/h2_sniffer.ts";
+import { loadHpack } from "../../src/sniff/http2/hpack_decoder.ts";
 import { ascii, concat, everySplit } from "../helpers/chunks.ts";
 import { encoder, frame, GET } from "../helpers/h2_frames.ts";
+
+// The sniffer decodes HPACK with hpack.js, which snoop loads on first use.
+await loadHpack();
 
 /** A client and server transcript: two streams, the second with a padded, CONTINUED request. */
 function transcript() {

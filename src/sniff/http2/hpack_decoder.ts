@@ -1,6 +1,17 @@
 import { Buffer } from "node:buffer";
-import hpack from "hpack.js";
+import type hpackLibrary from "hpack.js";
 import { SniffLimitError } from "../limit_error.ts";
+
+let hpack: typeof hpackLibrary | undefined;
+
+/**
+ * Loads hpack.js; a tunnel about to be sniffed waits for it (at once after the first time).
+ * Not at start: it and the stream modules it pulls in are ~2 MiB of RSS that a proxy which
+ * never sees HTTP/2 need not carry.
+ */
+export async function loadHpack(): Promise<void> {
+  hpack ??= (await import("hpack.js")).default;
+}
 
 /** Largest dynamic table we follow, whatever a peer announces. */
 const MAX_TABLE = 1024 * 1024;
@@ -17,12 +28,14 @@ const MAX_TABLE = 1024 * 1024;
  */
 export class HpackDecoder {
   // deno-lint-ignore no-explicit-any
-  readonly #inner: any = hpack.decompressor.create({ table: { maxSize: 4096 } });
+  readonly #inner: any;
 
   /** A field was decoded in the current block: a table size update may no longer come. */
   #fieldSeen = false;
 
   constructor(readonly maxListSize = 64 * 1024) {
+    if (!hpack) throw new Error("hpack.js is not loaded: await loadHpack() first");
+    this.#inner = hpack.decompressor.create({ table: { maxSize: 4096 } });
     // RFC 7541 §4.2: a dynamic table size update must come at the beginning of a block.
     // hpack.js (pinned 2.1.6) does not check that; its three representation handlers are
     // wrapped on this instance to do it.
