@@ -350,14 +350,21 @@ async function main() {
         string,
         { rps: number; p50: number; p99: number; cpuUs: number; errors: number }
       >();
-      for (const p of plain) {
-        const runs: (Awaited<ReturnType<typeof wrk>> & { cpuUs: number })[] = [];
-        for (let i = 0; i < REPEATS; i++) {
+      // Round-robin, not one proxy's repeats in a row: the machine's speed drifts over
+      // minutes, and ratios within a run should not depend on who ran when.
+      const runsOf = new Map(
+        plain.map((p) => [p.name, [] as (Awaited<ReturnType<typeof wrk>> & { cpuUs: number })[]]),
+      );
+      for (let i = 0; i < REPEATS; i++) {
+        for (const p of plain) {
           const cpu0 = cpuSeconds(p.proc.pid);
           const r = await wrk(url1k, p.port);
           const cpu = cpuSeconds(p.proc.pid) - cpu0;
-          runs.push({ ...r, cpuUs: (cpu * 1e6) / r.requests });
+          runsOf.get(p.name)!.push({ ...r, cpuUs: (cpu * 1e6) / r.requests });
         }
+      }
+      for (const p of plain) {
+        const runs = runsOf.get(p.name)!;
         const pick = (k: "rps" | "p50" | "p99" | "cpuUs") => median(runs.map((r) => r[k]));
         const errors = runs.reduce((n, r) => n + r.errors, 0);
         aResults.set(p.name, {
@@ -510,8 +517,14 @@ async function main() {
         for (const s of held) s.destroy();
         await new Promise((r) => setTimeout(r, 5000));
         const after = rssMiB(p.proc.pid);
+        // V8 gives its heap back when its memory reducer runs, ~30 s after the last big
+        // collection (--gc-memory-reducer-start-delay-ms): 5 s is too early to see it.
+        await new Promise((r) => setTimeout(r, 30_000));
+        const later = rssMiB(p.proc.pid);
         rows.e.push(
-          `| ${p.name} | ${idle.toFixed(0)} | ${cells.join(" | ")} | ${after.toFixed(0)} |`,
+          `| ${p.name} | ${idle.toFixed(0)} | ${cells.join(" | ")} | ${after.toFixed(0)} | ${
+            later.toFixed(0)
+          } |`,
         );
       }
     }
@@ -549,12 +562,12 @@ async function main() {
   console.log(
     `\n(e) RSS MiB (process tree): idle, 1,000 and ${
       MANY_TUNNELS.toLocaleString("en")
-    } idle CONNECT tunnels, 5 s after they close\n`,
+    } idle CONNECT tunnels, 5 s and 35 s after they close\n`,
   );
   console.log(
     `| proxy | idle | 1,000 tunnels | ${
       MANY_TUNNELS.toLocaleString("en")
-    } tunnels | after |\n|---|---:|---:|---:|---:|`,
+    } tunnels | 5 s after | 35 s after |\n|---|---:|---:|---:|---:|---:|`,
   );
   rows.e.forEach((r) => console.log(r));
   console.log("\n(f) recording cost, (a)'s load through snoop\n");
