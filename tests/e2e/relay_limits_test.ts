@@ -218,3 +218,48 @@ ui: { addr: "127.0.0.1:0", store: store }
     }
   },
 });
+
+Deno.test({
+  name: "relay idle timeout spares a tunnel that keeps talking, past several idle periods",
+  async fn() {
+    const echo = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const echoing = (async () => {
+      const conn = await echo.accept();
+      const buf = new Uint8Array(64);
+      for (let n = await conn.read(buf); n !== null; n = await conn.read(buf)) {
+        await conn.write(buf.subarray(0, n));
+      }
+      conn.close();
+    })();
+    const hook = await startWebhook();
+    const snoop = await startSnoop(`
+services:
+  - name: f
+    addr: 127.0.0.1:0
+    recorders: [{ name: hook }]
+    handler: { type: tcp, metadata: { idleTimeout: 200ms } }
+    forwarder: { nodes: [{ name: t, addr: "127.0.0.1:${(echo.addr as Deno.NetAddr).port}" }] }
+recorders: [{ name: hook, http: { url: "${hook.url}" } }]
+`);
+    try {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port: snoop.port() });
+      const buf = new Uint8Array(8);
+      // A byte every 80 ms for 800 ms: four idle periods long, never 200 ms silent.
+      for (let i = 0; i < 10; i++) {
+        await conn.write(encode("p"));
+        assert.equal(await conn.read(buf), 1, `echo ${i} came back`);
+        await new Promise((r) => setTimeout(r, 80));
+      }
+      conn.close();
+      const [rec] = (await hook.waitFor(1)) as Rec[];
+      assert.equal(rec.err, undefined);
+      assert.equal(rec.inputBytes, 10);
+      assert.equal(snoop.services[0].sink.counters.limits.get("tunnel-idle"), undefined);
+    } finally {
+      await snoop.stop(0);
+      await echoing.catch(() => {});
+      echo.close();
+      await hook.close();
+    }
+  },
+});
