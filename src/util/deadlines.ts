@@ -56,7 +56,10 @@ function cancel(this: Entry) {
   }
 }
 
-/** Calls `fire` in `ms` milliseconds unless cancelled first. */
+/**
+ * Calls `fire` in `ms` milliseconds unless cancelled first. For a few fixed durations (each
+ * has its lane for good); a wait that varies belongs on setTimeout.
+ */
 export function deadline(ms: number, fire: () => void): Deadline {
   let lane = lanes.get(ms);
   if (!lane) lanes.set(ms, lane = { entries: [], head: 0, live: 0 });
