@@ -115,7 +115,11 @@ export class HttpHandler implements Handler {
         if (ev.type !== "head") return;
         first = false;
         if (ev.head.method === "CONNECT") {
-          await this.#connect(client, reader, ev, ctx);
+          // The event's bytes are a view of the reader's read buffer: nothing kept for the
+          // tunnel's life may hold them (4 KiB per idle tunnel).
+          const head = ev.head, headBytes = ev.wire.length;
+          ev = null;
+          await this.#connect(client, reader, head, headBytes, ctx);
           return;
         }
         if (!(await this.#forward(client, reader, ev, ctx))) return;
@@ -201,15 +205,15 @@ export class HttpHandler implements Handler {
   async #connect(
     client: BufferedConn,
     reader: MessageReader,
-    ev: HeadEvent,
+    head: Http1Head,
+    headBytes: number,
     ctx: ConnContext,
   ): Promise<void> {
-    const { head } = ev;
     const rec = ctx.newRecord(false);
     rec.proto = "http";
     rec.host = head.target;
     rec.route = head.target;
-    rec.inputBytes = ev.wire.length;
+    rec.inputBytes = headBytes;
     rec.http = this.#httpRecord(head, "", head.target);
     // The CONNECT has no body: its end event follows at once.
     await reader.next();

@@ -68,7 +68,6 @@ export class MitmInterceptor {
     this.#extraAnchors = options.upstreamCAs.map((pem) => new X509Certificate(pem));
   }
 
-  /** Reads `mitm.*` options; undefined when interception is not configured. */
   /** The interceptor for settings `readMitmSettings` found (the CA loaded, files checked). */
   static async fromSettings(
     settings: MitmSettings,
@@ -76,16 +75,7 @@ export class MitmInterceptor {
     bypasses: Map<string, Bypass>,
     log: Logger,
   ): Promise<MitmInterceptor> {
-    const {
-      certFile,
-      keyFile,
-      alpn,
-      bypassName,
-      insecure,
-      caFiles,
-      passthroughRejected,
-      handshakeTimeoutMs,
-    } = settings;
+    const { certFile, keyFile, bypassName } = settings;
     let bypass: Bypass | undefined;
     if (bypassName) {
       bypass = bypasses.get(bypassName);
@@ -110,7 +100,7 @@ export class MitmInterceptor {
       log.warn("the CA key file can be read by other users: chmod 600 it", { file: keyFile });
     }
     const upstreamCAs: string[] = [];
-    for (const f of caFiles) {
+    for (const f of settings.caFiles) {
       try {
         const pem = await Deno.readTextFile(f);
         new X509Certificate(pem); // a certificate, or the error names the file
@@ -120,12 +110,12 @@ export class MitmInterceptor {
       }
     }
     return new MitmInterceptor(ca, {
-      alpn,
+      alpn: settings.alpn,
       bypass,
-      insecure,
+      insecure: settings.insecure,
       upstreamCAs,
-      passthroughRejected,
-      handshakeTimeoutMs,
+      passthroughRejected: settings.passthroughRejected,
+      handshakeTimeoutMs: settings.handshakeTimeoutMs,
     }, log);
   }
 

@@ -14,6 +14,18 @@ import {
 // deno-lint-ignore no-explicit-any
 type Rec = Record<string, any>;
 
+/** GETs each URL through the proxy with one curl; how many answered 200. */
+async function okThrough(proxyPort: number, urls: string[]): Promise<number> {
+  const r = await curl(
+    "-x",
+    `127.0.0.1:${proxyPort}`,
+    "-w",
+    "%{http_code}\\n",
+    ...urls.flatMap((u) => ["-o", "/dev/null", u]),
+  );
+  return r.stdout.trim().split("\n").filter((c) => c === "200").length;
+}
+
 const proxyWith = (recorder: string, recName = "rec") => `
 services:
   - name: p
@@ -189,14 +201,7 @@ Deno.test({
     let hook: Awaited<ReturnType<typeof startWebhook>> | undefined;
     try {
       const urls = Array.from({ length: 20 }, (_, i) => `${origin.url}/d${i}`);
-      const r = await curl(
-        "-x",
-        `127.0.0.1:${snoop.port()}`,
-        "-w",
-        "%{http_code}\\n",
-        ...urls.flatMap((u) => ["-o", "/dev/null", u]),
-      );
-      assert.equal(r.stdout.trim().split("\n").filter((c) => c === "200").length, 20);
+      assert.equal(await okThrough(snoop.port(), urls), 20);
       assert.equal(origin.requests.length, 20);
       const rec = snoop.recorders.get("rec")!;
       // A retry takes the batch out of the queue for a moment: poll for the resting state.
@@ -225,14 +230,7 @@ Deno.test({
     http: { url: "http://127.0.0.1:${freePort()}/", timeout: 1s }`));
     try {
       const urls = Array.from({ length: 12 }, (_, i) => `${origin.url}/s${i}`);
-      const r = await curl(
-        "-x",
-        `127.0.0.1:${snoop.port()}`,
-        "-w",
-        "%{http_code}\\n",
-        ...urls.flatMap((u) => ["-o", "/dev/null", u]),
-      );
-      assert.equal(r.stdout.trim().split("\n").filter((c) => c === "200").length, 12);
+      assert.equal(await okThrough(snoop.port(), urls), 12);
       const rec = snoop.recorders.get("rec")!;
       await until(
         () => rec.stats().queued === 5 && rec.stats().dropped.queue_full === 7,
@@ -261,14 +259,7 @@ Deno.test({
     http: { url: "http://127.0.0.1:${hang.port}/", timeout: 30s }`));
     try {
       const urls = Array.from({ length: 30 }, (_, i) => `${origin.url}/h${i}`);
-      const r = await curl(
-        "-x",
-        `127.0.0.1:${snoop.port()}`,
-        "-w",
-        "%{http_code}\\n",
-        ...urls.flatMap((u) => ["-o", "/dev/null", u]),
-      );
-      assert.equal(r.stdout.trim().split("\n").filter((c) => c === "200").length, 30);
+      assert.equal(await okThrough(snoop.port(), urls), 30);
       const stats = snoop.recorders.get("rec")!.stats();
       // One record is in flight (hanging), five wait in the queue, the rest were dropped.
       assert.equal(stats.queued, 5);
