@@ -8,9 +8,10 @@ import { isAscii } from "../util/text.ts";
 const encoder = new TextEncoder();
 
 /**
- * A minimal HTTP/1.1 client on one kept-alive connection, for recorders and the collector.
- * It never consults HTTP_PROXY/HTTPS_PROXY (records must not loop through a proxy, least
- * of all this one), and it reuses the proxy's own parser.
+ * A minimal HTTP/1.1 client on one kept-alive connection, for recorders and the collector:
+ * POSTs one at a time (`post`) or pipelined (`postAll`). It never consults
+ * HTTP_PROXY/HTTPS_PROXY (records must not loop through a proxy, least of all this one), and
+ * it reuses the proxy's own parser.
  */
 export class HttpPoster {
   #conn: Stream | null = null;
