@@ -17,6 +17,7 @@ import {
 } from "../sniff/http1/headers.ts";
 import { MessageReader } from "../sniff/http1/message_reader.ts";
 import {
+  type BodyFraming,
   DEFAULT_HTTP1_LIMITS,
   hasToken,
   headerValue,
@@ -33,7 +34,6 @@ import { isBenignDisconnect, runTunnel } from "./tunnel.ts";
 import { readTunnelOptions, type TunnelOptions } from "./tunnel_options.ts";
 import { statusText } from "./status_text.ts";
 
-type HeadEvent = Extract<Http1Event, { type: "head" }>;
 type Rec = ReturnType<ConnContext["newRecord"]>;
 
 /** Why the forward proxy gave up on a request, with the status the client gets. */
@@ -117,12 +117,15 @@ export class HttpHandler implements Handler {
         if (ev.head.method === "CONNECT") {
           // The event's bytes are a view of the reader's read buffer: nothing kept for the
           // tunnel's life may hold them (4 KiB per idle tunnel).
-          const head = ev.head, headBytes = ev.wire.length;
+          const { head } = ev, headBytes = ev.wire.length;
           ev = null;
           await this.#connect(client, reader, head, headBytes, ctx);
           return;
         }
-        if (!(await this.#forward(client, reader, ev, ctx))) return;
+        // As for CONNECT: a request that upgrades keeps this frame for the tunnel's life.
+        const { head, framing } = ev, headBytes = ev.wire.length;
+        ev = null;
+        if (!(await this.#forward(client, reader, head, framing, headBytes, ctx))) return;
       }
     } finally {
       release();
@@ -265,13 +268,14 @@ export class HttpHandler implements Handler {
   async #forward(
     client: BufferedConn,
     reader: MessageReader,
-    ev: HeadEvent,
+    head: Http1Head,
+    framing: BodyFraming,
+    headBytes: number,
     ctx: ConnContext,
   ): Promise<boolean> {
-    const { head } = ev;
     const rec = ctx.newRecord(false);
     rec.proto = "http";
-    rec.inputBytes = ev.wire.length;
+    rec.inputBytes = headBytes;
     const capture = this.deps.sink.capture;
     const reqBody = new BodyCapture(capture.body, capture.maxBodySize);
     const respBody = new BodyCapture(capture.body, capture.maxBodySize);
@@ -317,7 +321,7 @@ export class HttpHandler implements Handler {
       : hasToken(head, "connection", "close");
     const upgrading = hasToken(head, "connection", "upgrade") && !!headerValue(head, "upgrade");
     const fields = stripHopByHop(head.headers.filter(([n]) => n.toLowerCase() !== "host"), {
-      keepFraming: ev.framing === "chunked",
+      keepFraming: framing === "chunked",
       keepUpgrade: upgrading,
     });
     // An HTTP/1.0 client cannot read chunked: ask the origin in 1.0 so it will not send it.
@@ -331,7 +335,7 @@ export class HttpHandler implements Handler {
     let upstream: Deno.TcpConn | undefined;
     let upstreamReader: MessageReader | undefined;
     let bodyDone: Promise<void> = Promise.resolve();
-    let bodyFinished = ev.framing === "none";
+    let bodyFinished = framing === "none";
     // A pooled connection the origin closed while idle fails before any response byte:
     // a request without a body is then retried once on a fresh connection.
     for (let attempt = 0;; attempt++) {
@@ -361,7 +365,7 @@ export class HttpHandler implements Handler {
         }
         // A malformed request body ends the exchange at once (400), rather than leaving
         // the origin waiting for the rest and the client for a 504.
-        const first = await Promise.race([
+        let first: Http1Event | null = await Promise.race([
           this.#readUpstream(upstreamReader, upstream),
           bodyDone.then(() => new Promise<never>(() => {}), (e) => {
             if (e instanceof Http1ParseError && !(e instanceof Http1Truncated)) {
@@ -371,7 +375,7 @@ export class HttpHandler implements Handler {
           }),
         ]);
         if (first) {
-          return await this.#relayResponse(
+          const relaying = this.#relayResponse(
             client,
             reader,
             upstream,
@@ -380,11 +384,13 @@ export class HttpHandler implements Handler {
             { rec, respBody, reqBody, bodyDone, clientWantsClose, target, ctx },
             () => bodyFinished,
           );
+          first = null; // a view of the reader's buffer: not kept while an upgrade lasts
+          return await relaying;
         }
         throw new ProxyFailure(502, "upstream closed the connection before responding");
       } catch (e) {
         closeQuietly(upstream);
-        const retry = pooled && ev.framing === "none" && !(e instanceof ReadTimeout);
+        const retry = pooled && framing === "none" && !(e instanceof ReadTimeout);
         if (retry) continue;
         if (e instanceof ReadTimeout) ctx.sink.limited("upstream-timeout");
         else if (e instanceof Http1ParseError) countParseError(ctx, e, "upstream");
@@ -434,7 +440,7 @@ export class HttpHandler implements Handler {
     clientReader: MessageReader,
     upstream: Deno.TcpConn,
     upstreamReader: MessageReader,
-    firstEvent: Http1Event,
+    firstEvent: Http1Event | null,
     s: {
       rec: Rec;
       respBody: BodyCapture;
@@ -449,6 +455,8 @@ export class HttpHandler implements Handler {
     const { rec, ctx } = s;
     const http = rec.http!;
     let ev: Http1Event | null = firstEvent;
+    // Not kept for the life of an upgraded connection: it views the reader's buffer.
+    firstEvent = null;
     let closeAfter = s.clientWantsClose;
     let upstreamReusable = true;
     let switched = false;
