@@ -114,17 +114,15 @@ export class HttpHandler implements Handler {
         if (!ev) return; // clean close between requests
         if (ev.type !== "head") return;
         first = false;
-        if (ev.head.method === "CONNECT") {
-          // The event's bytes are a view of the reader's read buffer: nothing kept for the
-          // tunnel's life may hold them (4 KiB per idle tunnel).
-          const { head } = ev, headBytes = ev.wire.length;
-          ev = null;
+        // The event's bytes are a view of the reader's read buffer, and a CONNECT or an
+        // upgrade keeps this frame for the tunnel's life (4 KiB per idle tunnel): keep only
+        // what is needed.
+        const { head, framing } = ev, headBytes = ev.wire.length;
+        ev = null;
+        if (head.method === "CONNECT") {
           await this.#connect(client, reader, head, headBytes, ctx);
           return;
         }
-        // As for CONNECT: a request that upgrades keeps this frame for the tunnel's life.
-        const { head, framing } = ev, headBytes = ev.wire.length;
-        ev = null;
         if (!(await this.#forward(client, reader, head, framing, headBytes, ctx))) return;
       }
     } finally {

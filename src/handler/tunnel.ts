@@ -70,8 +70,9 @@ export async function runTunnel(
   const stop = new AbortController();
   const onShutdown = () => stop.abort();
   ctx.signal.addEventListener("abort", onShutdown, { once: true });
-  if (sniff && ctx.sink.recording) await loadHpack();
-  const sniffer = sniff && ctx.sink.recording
+  const sniffing = sniff && ctx.sink.recording;
+  if (sniffing) await loadHpack(); // at once after the first sniffed tunnel
+  const sniffer = sniffing
     ? new TunnelSniffer(ctx, record, opts, upgraded, (reason) => {
       record.err ??= reason;
       stop.abort();
