@@ -1,12 +1,12 @@
+import { CdpSession } from "./cdp_session.ts";
+
 /**
  * Headless Chromium driven over the DevTools protocol (CDP) with Deno's own WebSocket:
  * evaluate script in the page, wait for conditions, take screenshots. Bounded: every call
  * has a deadline, and `close` kills every process of the profile.
  */
 export class Browser {
-  #ws!: WebSocket;
-  #id = 0;
-  #pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  #session?: CdpSession;
 
   private constructor(readonly child: Deno.ChildProcess, readonly profile: string) {}
 
@@ -47,19 +47,7 @@ export class Browser {
           "";
         if (!wsUrl) await new Promise((r) => setTimeout(r, 50));
       }
-      browser.#ws = new WebSocket(wsUrl);
-      await new Promise((resolve, reject) => {
-        browser.#ws.onopen = resolve;
-        browser.#ws.onerror = () => reject(new Error("CDP connection failed"));
-      });
-      browser.#ws.onmessage = (e) => {
-        const msg = JSON.parse(String(e.data));
-        const p = msg.id !== undefined ? browser.#pending.get(msg.id) : undefined;
-        if (!p) return;
-        browser.#pending.delete(msg.id);
-        if (msg.error) p.reject(new Error(msg.error.message));
-        else p.resolve(msg.result);
-      };
+      browser.#session = await CdpSession.connect(wsUrl);
       return browser;
     } catch (e) {
       await browser.close();
@@ -68,24 +56,8 @@ export class Browser {
   }
 
   send(method: string, params: Record<string, unknown> = {}, timeoutMs = 15_000): Promise<unknown> {
-    const id = ++this.#id;
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#pending.delete(id);
-        reject(new Error(`${method} timed out`));
-      }, timeoutMs);
-      this.#pending.set(id, {
-        resolve: (v) => {
-          clearTimeout(timer);
-          resolve(v);
-        },
-        reject: (e) => {
-          clearTimeout(timer);
-          reject(e);
-        },
-      });
-      this.#ws.send(JSON.stringify({ id, method, params }));
-    });
+    if (!this.#session) return Promise.reject(new Error("no CDP session"));
+    return this.#session.send(method, params, timeoutMs);
   }
 
   /** Evaluates an expression (awaiting promises) and returns its value. */
@@ -120,9 +92,7 @@ export class Browser {
   }
 
   async close(): Promise<void> {
-    try {
-      this.#ws?.close();
-    } catch { /* closed */ }
+    this.#session?.close();
     try {
       this.child.kill("SIGKILL");
     } catch { /* gone */ }
