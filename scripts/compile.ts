@@ -29,6 +29,8 @@ for (const target of wanted) {
       "--allow-write",
       "--allow-env",
       "--allow-sys",
+      // malloc_trim when idle (src/util/idle_collection.ts); nothing else loads a library.
+      "--allow-ffi",
       "--target",
       target,
       "--output",

@@ -8,6 +8,7 @@ import type { Config } from "./config/types.ts";
 import { log, Logger } from "./log.ts";
 import { dataDir, MAIN_JOB_ADDR, MAIN_JOB_UI, mainJobConfig } from "./main_job.ts";
 import { VERSION } from "./version.ts";
+import { startIdleCollection } from "./util/idle_collection.ts";
 
 export const USAGE = `snoop ${VERSION} — a proxy that records what passes through it
 
@@ -236,7 +237,15 @@ export async function main(args: string[]): Promise<number> {
     const onSignal = (sig: Deno.Signal) => () => resolve(sig);
     for (const sig of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(sig, onSignal(sig));
   });
+  const idle = startIdleCollection({}, (c) =>
+    log.debug("idle: full garbage collection", {
+      rssBeforeMiB: Math.round(c.rssBeforeMiB),
+      rssAfterMiB: Math.round(c.rssAfterMiB),
+      tookMs: Math.round(c.tookMs),
+      trimmed: c.trimmed,
+    }));
   const sig = await stopped;
+  idle.stop();
   log.info("shutting down", { signal: sig, graceMs });
   await app.stop(graceMs);
   for (const [name, r] of app.recorders) {
