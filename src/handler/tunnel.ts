@@ -68,8 +68,7 @@ export async function runTunnel(
   const sniff = upgraded ? opts.websocket : opts.sniffing;
   // The tunnel ends on shutdown, or when the sniffer gives up on the upstream.
   const stop = new AbortController();
-  const onShutdown = () => stop.abort();
-  ctx.signal.addEventListener("abort", onShutdown, { once: true });
+  const cancelOnShutdown = ctx.shutdown.onShutdown(() => stop.abort());
   const sniffing = sniff && ctx.sink.recording;
   if (sniffing) await loadHpack(); // at once after the first sniffed tunnel
   const sniffer = sniffing
@@ -86,7 +85,6 @@ export async function runTunnel(
       onTapError: (e) => ctx.log.debug("sniffer stopped", { sid: ctx.sid, error: e }),
       signal: stop.signal,
     });
-    ctx.signal.removeEventListener("abort", onShutdown);
     record.inputBytes += result.inputBytes;
     record.outputBytes += result.outputBytes;
     if (result.idleTimedOut) {
@@ -108,6 +106,7 @@ export async function runTunnel(
       if (stopped) ctx.sink.limited(`sniff-${stopped}`);
     } else ctx.emit(record);
   } finally {
+    cancelOnShutdown();
     closeQuietly(client);
     closeQuietly(upstream);
   }

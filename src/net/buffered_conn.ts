@@ -1,5 +1,5 @@
 import { deadline } from "../util/deadlines.ts";
-import type { Stream } from "./stream.ts";
+import { closeQuietly, type Stream } from "./stream.ts";
 
 /** Raised when a peer closes before a length-prefixed structure is complete. */
 export class UnexpectedEof extends Error {
@@ -125,7 +125,7 @@ export class BufferedConn implements Stream {
     return this.inner.closeWrite();
   }
   close(): void {
-    this.inner.close();
+    closeQuietly(this.inner);
   }
 }
 

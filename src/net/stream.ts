@@ -18,11 +18,21 @@ export async function writeAll(w: Pick<Stream, "write">, p: Uint8Array): Promise
   while (off < p.length) off += await w.write(off === 0 ? p : p.subarray(off));
 }
 
-/** Closes a stream, ignoring "already closed". */
+/**
+ * Streams `closeQuietly` closed. A connection on its way out is closed by each layer that
+ * held it (the relay, the tunnel, the handler, the service): each close after the first made
+ * the runtime build a BadResource error, stack trace and all, which was about a third of the
+ * CPU of closing a tunnel (a CPU profile of 3,000 idle tunnels closing).
+ */
+const closed = new WeakSet<object>();
+
+/** Closes a stream once, ignoring "already closed". */
 export function closeQuietly(s: { close(): void } | undefined | null): void {
+  if (!s || closed.has(s)) return;
+  closed.add(s);
   try {
-    s?.close();
+    s.close();
   } catch {
-    // Already closed.
+    // Closed some other way.
   }
 }

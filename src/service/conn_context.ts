@@ -1,9 +1,11 @@
 import { addrIP, formatAddr } from "../net/address.ts";
+import { closeQuietly } from "../net/stream.ts";
 import type { HandlerRecord } from "../record/record.ts";
 import { newSid } from "../record/sid.ts";
 import { monotonicMs, nowNanos } from "../record/time.ts";
 import type { RecordSink } from "../recorder/sink.ts";
 import type { Logger } from "../log.ts";
+import type { Shutdown } from "./shutdown.ts";
 
 /** What a handler knows about one accepted connection. */
 export class ConnContext {
@@ -21,8 +23,8 @@ export class ConnContext {
     localAddr: Deno.Addr,
     readonly sink: RecordSink,
     readonly log: Logger,
-    /** Aborted when the service shuts down: tunnels close. */
-    readonly signal: AbortSignal,
+    /** The service's shutdown: open connections and tunnels close at it. */
+    readonly shutdown: Shutdown,
   ) {
     this.remote = formatAddr(remoteAddr);
     this.local = formatAddr(localAddr);
@@ -52,14 +54,7 @@ export class ConnContext {
 
   /** Closes `stream` when the service shuts down; returns the function that cancels this. */
   closeOnShutdown(stream: { close(): void }): () => void {
-    const onAbort = () => {
-      try {
-        stream.close();
-      } catch { /* already closed */ }
-    };
-    if (this.signal.aborted) onAbort();
-    this.signal.addEventListener("abort", onAbort, { once: true });
-    return () => this.signal.removeEventListener("abort", onAbort);
+    return this.shutdown.onShutdown(() => closeQuietly(stream));
   }
 
   /** Stamps the duration and queues the record. */

@@ -16,6 +16,7 @@ import type { Recorder } from "../recorder/recorder.ts";
 import { type CaptureOptions, DEFAULT_CAPTURE, RecordSink } from "../recorder/sink.ts";
 import { ConnContext } from "./conn_context.ts";
 import { SelfAddresses } from "./self_addresses.ts";
+import { Shutdown } from "./shutdown.ts";
 
 /**
  * A service is a listener plus a handler (GOST's vocabulary), with the recorders and the
@@ -26,7 +27,7 @@ export class Service {
   #listener: Deno.TcpListener | null = null;
   #udp: dgram.Socket | null = null;
   readonly #active = new Set<Promise<void>>();
-  readonly #abort = new AbortController();
+  readonly #shutdown = new Shutdown();
   #accepting: Promise<void> | null = null;
   connections = 0;
   /** Connections that ended in an unexpected exception (a bug: handlers answer bad input). */
@@ -183,7 +184,7 @@ export class Service {
         local,
         this.sink,
         this.log,
-        this.#abort.signal,
+        this.#shutdown,
       );
       this.sink.clientIP(ctx.clientIP);
       const data = new Uint8Array(msg.buffer, msg.byteOffset, msg.length);
@@ -269,7 +270,7 @@ export class Service {
       conn.localAddr,
       this.sink,
       this.log,
-      this.#abort.signal,
+      this.#shutdown,
     );
   }
 
@@ -317,8 +318,10 @@ export class Service {
       ]);
       clearTimeout(timer);
     }
-    this.#abort.abort();
-    // Aborting closes every tunnel; handlers then finish within their own deadlines. A
+    for (const error of this.#shutdown.trigger()) {
+      this.log.warn("closing a connection at shutdown failed", { error });
+    }
+    // The shutdown closes every tunnel; handlers then finish within their own deadlines. A
     // last bound keeps shutdown from ever hanging on one that does not.
     const left = [...this.#active];
     if (left.length > 0) {

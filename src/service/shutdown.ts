@@ -1,0 +1,49 @@
+/**
+ * A service's shutdown, as the connections it serves wait for it: each open connection (and
+ * each tunnel) registers what to do and unregisters it when it ends.
+ *
+ * Why not an AbortSignal's "abort" listeners: they are a list, and removing one scans it. With
+ * thousands of tunnels open, every close scanned thousands: closing 3,000 idle tunnels spent
+ * 24% of its CPU in `removeEventListener` (a CPU profile through the inspector). A Set adds
+ * and removes in constant time.
+ */
+export class Shutdown {
+  #callbacks = new Set<() => void>();
+  #triggered = false;
+
+  get triggered(): boolean {
+    return this.#triggered;
+  }
+
+  /** Calls `fn` at shutdown (at once if it already came); returns what unregisters it. */
+  onShutdown(fn: () => void): () => void {
+    if (this.#triggered) {
+      fn();
+      return () => {};
+    }
+    // A wrapper of its own, so the same function registered twice is two registrations.
+    const callback = () => fn();
+    this.#callbacks.add(callback);
+    return () => void this.#callbacks.delete(callback);
+  }
+
+  /**
+   * Runs every registered callback once; one that throws does not stop the others. Returns
+   * what they threw, for the caller to log.
+   */
+  trigger(): unknown[] {
+    if (this.#triggered) return [];
+    this.#triggered = true;
+    const callbacks = [...this.#callbacks];
+    this.#callbacks.clear();
+    const errors: unknown[] = [];
+    for (const callback of callbacks) {
+      try {
+        callback();
+      } catch (e) {
+        errors.push(e);
+      }
+    }
+    return errors;
+  }
+}
