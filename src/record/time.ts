@@ -16,18 +16,28 @@ export function monotonicMs(): number {
 
 const pad = (n: number, w = 2) => String(n).padStart(w, "0");
 
+/** The formatted second a record's time falls in, with its zone: records come many a second. */
+let cachedSecond = NaN;
+let cachedSecondText = "";
+let cachedZone = "";
+
 export function formatRFC3339Nano(nanos: bigint): string {
   const ms = Number(nanos / 1_000_000n);
   const frac = Number(nanos % 1_000_000_000n);
-  const d = new Date(ms);
-  const offsetMin = -d.getTimezoneOffset();
-  const date = `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
-  const time = `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+  const second = Math.floor(ms / 1000);
+  if (second !== cachedSecond) {
+    const d = new Date(ms);
+    const offsetMin = -d.getTimezoneOffset();
+    cachedSecondText = `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${
+      pad(d.getHours())
+    }:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+    cachedZone = offsetMin === 0
+      ? "Z"
+      : `${offsetMin > 0 ? "+" : "-"}${pad(Math.floor(Math.abs(offsetMin) / 60))}:${
+        pad(Math.abs(offsetMin) % 60)
+      }`;
+    cachedSecond = second;
+  }
   const fraction = frac === 0 ? "" : "." + String(frac).padStart(9, "0").replace(/0+$/, "");
-  const zone = offsetMin === 0
-    ? "Z"
-    : `${offsetMin > 0 ? "+" : "-"}${pad(Math.floor(Math.abs(offsetMin) / 60))}:${
-      pad(Math.abs(offsetMin) % 60)
-    }`;
-  return `${date}T${time}${fraction}${zone}`;
+  return cachedSecondText + fraction + cachedZone;
 }
