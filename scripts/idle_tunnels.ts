@@ -3,13 +3,21 @@
  * recorder whose endpoint is down, as in compare (e)) and for the least a Deno relay can
  * hold (scripts/lib/floor_relay.ts), each as its own process, with the same client; then
  * RSS 5 s after the tunnels close, and after a second round (does it come back or grow?).
+ * Also the CPU time (from /proc) per tunnel opened and per tunnel closed.
  *
  *   deno task bench tunnels [--count 2000]
  */
 import { parseArgs } from "node:util";
 import type net from "node:net";
 import { connectTunnel } from "./lib/mitm_load.ts";
-import { freePort, rssMiB, spawn, startTcpHolder, waitForPort } from "./lib/processes.ts";
+import {
+  cpuSeconds,
+  freePort,
+  rssMiB,
+  spawn,
+  startTcpHolder,
+  waitForPort,
+} from "./lib/processes.ts";
 
 const { values } = parseArgs({
   args: Deno.args.filter((a) => a !== "tunnels"),
@@ -28,6 +36,7 @@ async function measure(name: string, pid: number, port: number): Promise<string>
   const cells: string[] = [];
   for (let round = 0; round < 2; round++) {
     const before = rssMiB(pid);
+    const cpuBeforeOpen = cpuSeconds(pid);
     const tunnels: net.Socket[] = [];
     for (let i = 0; i < COUNT; i += 100) {
       tunnels.push(
@@ -41,10 +50,13 @@ async function measure(name: string, pid: number, port: number): Promise<string>
     }
     await sleep(2000);
     const loaded = rssMiB(pid);
+    const openUs = ((cpuSeconds(pid) - cpuBeforeOpen) * 1e6) / COUNT;
     cells.push(`${(((loaded - before) * 1024) / COUNT).toFixed(1)}`);
+    const cpuBeforeClose = cpuSeconds(pid);
     for (const t of tunnels) t.destroy();
     await sleep(5000);
-    cells.push(rssMiB(pid).toFixed(0));
+    const closeUs = ((cpuSeconds(pid) - cpuBeforeClose) * 1e6) / COUNT;
+    cells.push(`${openUs.toFixed(0)} / ${closeUs.toFixed(0)}`, rssMiB(pid).toFixed(0));
   }
   return `| ${name} | ${idle.toFixed(0)} | ${cells.join(" | ")} |`;
 }
@@ -98,7 +110,7 @@ console.log(
   `\n### tunnels: RSS per idle CONNECT tunnel, ${COUNT.toLocaleString("en")} at a time\n`,
 );
 console.log(
-  "| process | idle MiB | round 1 KiB/tunnel | 5 s after closing MiB | round 2 KiB/tunnel | 5 s after closing MiB |",
+  "| process | idle MiB | round 1 KiB/tunnel | open / close µs CPU | 5 s after closing MiB | round 2 KiB/tunnel | open / close µs CPU | 5 s after closing MiB |",
 );
-console.log("|---|---:|---:|---:|---:|---:|");
+console.log("|---|---:|---:|---:|---:|---:|---:|---:|");
 rows.forEach((r) => console.log(r));
