@@ -13,6 +13,8 @@
  *   compare  squid, tinyproxy, mitmdump and snoop side by side (scripts/compare.ts).
  *   tunnels  RSS per idle CONNECT tunnel, snoop next to a minimal Deno relay
  *            (scripts/idle_tunnels.ts; `--count N`, default 2,000).
+ *   recording  what recording costs, by recorder, all modes running side by side
+ *            (scripts/recording_cost.ts; `--builds DIR` adds another checkout: an A/B).
  *
  * Prints a Markdown table per scenario with the machine it ran on.
  */
@@ -461,10 +463,14 @@ const scenarios: Record<string, () => Promise<void>> = {
   compare: async () => void await import("./compare.ts"),
   // RSS per idle tunnel, snoop next to the least a Deno relay holds (scripts/idle_tunnels.ts).
   tunnels: async () => void await import("./idle_tunnels.ts"),
+  // What recording costs, by recorder, side by side (scripts/recording_cost.ts).
+  recording: async () => void await import("./recording_cost.ts"),
 };
 // Other arguments (--quick, --sections d, --count N) belong to the scenario that reads them.
 const named = Deno.args.filter((a) => Object.hasOwn(scenarios, a));
-const wanted = named.length ? named : Object.keys(scenarios).filter((s) => s !== "tunnels");
+const wanted = named.length
+  ? named
+  : Object.keys(scenarios).filter((s) => s !== "tunnels" && s !== "recording");
 console.log(`## snoop bench — ${new Date().toISOString().slice(0, 10)} — ${machine()}`);
 for (const name of wanted) {
   if (!scenarios[name]) {

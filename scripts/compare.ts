@@ -14,6 +14,8 @@ import { parseArgs } from "node:util";
 import { makeCertificates } from "./lib/certs.ts";
 import { connectTunnel, http1Load, http2Load, type LoadResult } from "./lib/mitm_load.ts";
 import { median, percentile } from "./lib/stats.ts";
+import { startNginx } from "./lib/nginx_origin.ts";
+import { wrk } from "./lib/wrk.ts";
 import {
   cpuSeconds,
   freePort,
@@ -73,47 +75,6 @@ async function makeCerts() {
   await makeCertificates(dir, "compare CA");
   // nginx's and squid's workers run unprivileged; the CA key stays 0600 (snoop reads it).
   for (const f of ["ca.crt", "origin.key", "origin.crt"]) await Deno.chmod(`${dir}/${f}`, 0o644);
-}
-
-interface Origin {
-  http: number;
-  https: number;
-  proc: Proc;
-}
-
-async function startNginx(): Promise<Origin> {
-  const http = freePort(), https = freePort();
-  await Deno.mkdir(`${dir}/www`);
-  await Deno.writeFile(`${dir}/www/1k`, new Uint8Array(1024).fill(120));
-  const big = await Deno.open(`${dir}/www/100m`, { write: true, create: true });
-  await big.truncate(100 * 1024 * 1024);
-  big.close();
-  await Deno.writeTextFile(
-    `${dir}/nginx.conf`,
-    `worker_processes 1;
-daemon off;
-pid ${dir}/nginx.pid;
-error_log ${dir}/nginx.err;
-events { worker_connections 30000; }
-http {
-  access_log off;
-  keepalive_requests 10000000;
-  keepalive_timeout 600s;
-  client_body_temp_path ${dir}/nginx-body;
-  server { listen 127.0.0.1:${http}; root ${dir}/www; location /rec { return 204; } }
-  server {
-    listen 127.0.0.1:${https} ssl http2;
-    ssl_certificate ${dir}/origin.crt;
-    ssl_certificate_key ${dir}/origin.key;
-    root ${dir}/www;
-  }
-}
-`,
-  );
-  const proc = spawn("nginx", ["-c", `${dir}/nginx.conf`, "-e", `${dir}/nginx.err`]);
-  await waitForPort(http, proc.log);
-  await waitForPort(https, proc.log);
-  return { http, https, proc };
 }
 
 interface Proxy {
@@ -238,42 +199,6 @@ ${opts.recorder ? `recorders:\n  - { name: hook, http: { url: "${opts.recorder}"
   };
 }
 
-/** wrk: 50 keep-alive connections, absolute-URI requests through `proxyPort` (or direct). */
-async function wrk(url: string, proxyPort?: number) {
-  const script = `${dir}/abs.lua`;
-  await Deno.writeTextFile(
-    script,
-    `wrk.path = "${url}"\nwrk.headers["Host"] = "${new URL(url).host}"\n`,
-  );
-  const target = proxyPort ? `http://127.0.0.1:${proxyPort}` : new URL(url).origin;
-  const out = await output("wrk", [
-    "-t2",
-    "-c50",
-    `-d${SECONDS}s`,
-    "--latency",
-    ...(proxyPort ? ["-s", script] : []),
-    proxyPort ? target : url,
-  ]);
-  const num = (re: RegExp) => {
-    const m = re.exec(out);
-    return m ? Number(m[1]) : NaN;
-  };
-  const ms = (re: RegExp) => {
-    const m = re.exec(out);
-    if (!m) return NaN;
-    const unit = m[2];
-    return Number(m[1]) * (unit === "us" ? 0.001 : unit === "s" ? 1000 : 1);
-  };
-  return {
-    rps: num(/Requests\/sec:\s+([\d.]+)/),
-    requests: num(/(\d+) requests in/),
-    p50: ms(/50%\s+([\d.]+)(us|ms|s)/),
-    p99: ms(/99%\s+([\d.]+)(us|ms|s)/),
-    errors: num(/Non-2xx or 3xx responses: (\d+)/) || 0,
-    socketErrors: /Socket errors/.test(out) ? out.match(/Socket errors:.*/)![0] : "",
-  };
-}
-
 /** MB/s of one curl download; 0 when it fails or passes the 60 s bound (mitmdump buffers). */
 async function curlSpeed(args: string[]): Promise<number> {
   const out = await new Deno.Command("curl", {
@@ -297,7 +222,7 @@ async function curlSpeed(args: string[]): Promise<number> {
 async function main() {
   await ensurePackages();
   await makeCerts();
-  const origin = await startNginx();
+  const origin = await startNginx(dir);
   const url1k = `http://127.0.0.1:${origin.http}/1k`;
   // The far end of (e)'s idle tunnels: nginx's connection limit answered 502 near 10,000.
   const holder = await startTcpHolder();
@@ -339,7 +264,7 @@ async function main() {
     if (run("a") || run("f")) {
       const plain = [squid, tiny, mitmdump, snoopOff, snoopOn, snoopDown];
       const direct: Awaited<ReturnType<typeof wrk>>[] = [];
-      for (let i = 0; i < REPEATS; i++) direct.push(await wrk(url1k));
+      for (let i = 0; i < REPEATS; i++) direct.push(await wrk(url1k, SECONDS, dir));
       const directRps = median(direct.map((r) => r.rps));
       rows.a.push(
         `| direct (no proxy) | ${directRps.toFixed(0)} | 100% | ${
@@ -358,7 +283,7 @@ async function main() {
       for (let i = 0; i < REPEATS; i++) {
         for (const p of plain) {
           const cpu0 = cpuSeconds(p.proc.pid);
-          const r = await wrk(url1k, p.port);
+          const r = await wrk(url1k, SECONDS, dir, p.port);
           const cpu = cpuSeconds(p.proc.pid) - cpu0;
           runsOf.get(p.name)!.push({ ...r, cpuUs: (cpu * 1e6) / r.requests });
         }

@@ -1,0 +1,55 @@
+import { output } from "./processes.ts";
+
+export interface WrkResult {
+  rps: number;
+  requests: number;
+  /** Milliseconds. */
+  p50: number;
+  p99: number;
+  errors: number;
+  socketErrors: string;
+}
+
+/**
+ * wrk for `seconds`: 2 threads, 50 keep-alive connections, GETs of `url` directly or, with
+ * `proxyPort`, as absolute-URI requests to that proxy (a Lua script written into `dir`).
+ */
+export async function wrk(
+  url: string,
+  seconds: number,
+  dir: string,
+  proxyPort?: number,
+): Promise<WrkResult> {
+  const script = `${dir}/abs.lua`;
+  await Deno.writeTextFile(
+    script,
+    `wrk.path = "${url}"\nwrk.headers["Host"] = "${new URL(url).host}"\n`,
+  );
+  const target = proxyPort ? `http://127.0.0.1:${proxyPort}` : new URL(url).origin;
+  const out = await output("wrk", [
+    "-t2",
+    "-c50",
+    `-d${seconds}s`,
+    "--latency",
+    ...(proxyPort ? ["-s", script] : []),
+    proxyPort ? target : url,
+  ]);
+  const num = (re: RegExp) => {
+    const m = re.exec(out);
+    return m ? Number(m[1]) : NaN;
+  };
+  const ms = (re: RegExp) => {
+    const m = re.exec(out);
+    if (!m) return NaN;
+    const unit = m[2];
+    return Number(m[1]) * (unit === "us" ? 0.001 : unit === "s" ? 1000 : 1);
+  };
+  return {
+    rps: num(/Requests\/sec:\s+([\d.]+)/),
+    requests: num(/(\d+) requests in/),
+    p50: ms(/50%\s+([\d.]+)(us|ms|s)/),
+    p99: ms(/99%\s+([\d.]+)(us|ms|s)/),
+    errors: num(/Non-2xx or 3xx responses: (\d+)/) || 0,
+    socketErrors: /Socket errors/.test(out) ? out.match(/Socket errors:.*/)![0] : "",
+  };
+}

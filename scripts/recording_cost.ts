@@ -1,0 +1,139 @@
+/**
+ * `deno task bench recording`: what recording costs, side by side. snoop runs once per
+ * recording mode, all at the same time, under compare (a)'s load (wrk -t2 -c50, 1 KiB
+ * responses from nginx, absolute-URI requests); wrk goes to each in turn for `--rounds`
+ * rounds of `--seconds`, so the machine's drift (tens of percent over minutes here) falls on
+ * every mode alike. Medians of req/s, p99, snoop's CPU per request and the http recorder's
+ * endpoint's (a second nginx, answering 204) from /proc.
+ *
+ *   deno task bench recording [--rounds 6] [--seconds 3] [--modes off,down,http,file]
+ *                             [--builds DIR,...]   (other checkouts' mod.ts, for an A/B)
+ *
+ * Modes: `off` no sniffing, no recorder; `down` sniffing and an http recorder whose endpoint
+ * is down (records are built, then dropped); `http` sniffing and an http recorder to nginx;
+ * `file` sniffing and a file recorder.
+ */
+import { parseArgs } from "node:util";
+import { startNginx } from "./lib/nginx_origin.ts";
+import { cpuSeconds, freePort, type Proc, spawn, waitForPort } from "./lib/processes.ts";
+import { median } from "./lib/stats.ts";
+import { wrk } from "./lib/wrk.ts";
+
+const { values } = parseArgs({
+  args: Deno.args.filter((a) => a !== "recording"),
+  options: {
+    rounds: { type: "string", default: "6" },
+    seconds: { type: "string", default: "3" },
+    modes: { type: "string", default: "off,down,http,file" },
+    builds: { type: "string", default: "" },
+  },
+  strict: false,
+});
+const ROUNDS = Number(values.rounds);
+const SECONDS = Number(values.seconds);
+const MODES = String(values.modes).split(",");
+const here = new URL("../mod.ts", import.meta.url).pathname;
+const BUILDS = [
+  here,
+  ...String(values.builds).split(",").filter(Boolean).map((d) => `${d}/mod.ts`),
+];
+for (const m of MODES) {
+  if (!["off", "down", "http", "file"].includes(m)) {
+    console.error(`unknown mode ${m}: off, down, http or file`);
+    Deno.exit(2);
+  }
+}
+
+interface Runner {
+  build: number;
+  label: string;
+  mode: string;
+  port: number;
+  proc: Proc;
+  rps: number[];
+  p99: number[];
+  cpuUs: number[];
+  endpointUs: number[];
+}
+
+const dir = await Deno.makeTempDir({ prefix: "snoop-recording-" });
+await Deno.chmod(dir, 0o777); // nginx's worker runs unprivileged
+const procs: Proc[] = [];
+try {
+  const origin = await startNginx(dir, { tls: false, name: "origin" });
+  procs.push(origin.proc);
+  const endpoint = await startNginx(dir, { tls: false, name: "endpoint" });
+  procs.push(endpoint.proc);
+  const runners: Runner[] = [];
+  for (const [b, mod] of BUILDS.entries()) {
+    for (const mode of MODES) {
+      const port = freePort();
+      const recorder = mode === "file"
+        ? `{ name: hook, file: { path: "${dir}/records-${port}.jsonl" } }`
+        : `{ name: hook, http: { url: "http://127.0.0.1:${
+          mode === "http" ? endpoint.http : freePort()
+        }/rec" } }`;
+      const config = `
+services:
+  - name: bench
+    addr: 127.0.0.1:${port}
+    ${mode === "off" ? "" : "recorders: [{ name: hook }]"}
+    handler:
+      type: http
+      metadata: { maxConnectionsPerClient: 0, maxConnections: 0, sniffing: ${mode !== "off"} }
+${mode === "off" ? "" : `recorders:\n  - ${recorder}`}
+`;
+      await Deno.writeTextFile(`${dir}/snoop-${port}.yaml`, config);
+      const proc = spawn(Deno.execPath(), [
+        "run",
+        "--allow-all",
+        mod,
+        "-C",
+        `${dir}/snoop-${port}.yaml`,
+      ]);
+      procs.push(proc);
+      await waitForPort(port, proc.log);
+      const label = BUILDS.length > 1 ? `${b === 0 ? "this checkout" : mod} ${mode}` : mode;
+      runners.push({
+        build: b,
+        label,
+        mode,
+        port,
+        proc,
+        rps: [],
+        p99: [],
+        cpuUs: [],
+        endpointUs: [],
+      });
+    }
+  }
+  const url = `http://127.0.0.1:${origin.http}/1k`;
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const r of runners) {
+      const cpu = cpuSeconds(r.proc.pid), endpointCpu = cpuSeconds(endpoint.proc.pid);
+      const w = await wrk(url, SECONDS, dir, r.port);
+      r.rps.push(w.rps);
+      r.p99.push(w.p99);
+      r.cpuUs.push(((cpuSeconds(r.proc.pid) - cpu) * 1e6) / w.requests);
+      r.endpointUs.push(((cpuSeconds(endpoint.proc.pid) - endpointCpu) * 1e6) / w.requests);
+    }
+  }
+  console.log(
+    `\n### recording: (a)'s load, ${ROUNDS} rounds of ${SECONDS} s taken in turn, medians\n`,
+  );
+  console.log(
+    "| snoop | req/s | vs off | p99 ms | snoop CPU µs/req | endpoint CPU µs/req |\n|---|---:|---:|---:|---:|---:|",
+  );
+  for (const r of runners) {
+    const off = runners.find((o) => o.mode === "off" && o.build === r.build);
+    const vsOff = off ? `${((median(r.rps) / median(off.rps)) * 100).toFixed(0)}%` : "—";
+    console.log(
+      `| ${r.label} | ${median(r.rps).toFixed(0)} | ${vsOff} | ${median(r.p99).toFixed(2)} | ${
+        median(r.cpuUs).toFixed(1)
+      } | ${r.mode === "http" ? median(r.endpointUs).toFixed(1) : "—"} |`,
+    );
+  }
+} finally {
+  for (const p of procs.reverse()) await p.stop();
+  await Deno.remove(dir, { recursive: true }).catch(() => {});
+}
