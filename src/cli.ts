@@ -8,7 +8,7 @@ import type { Config } from "./config/types.ts";
 import { log, Logger } from "./log.ts";
 import { dataDir, MAIN_JOB_ADDR, MAIN_JOB_UI, mainJobConfig } from "./main_job.ts";
 import { VERSION } from "./version.ts";
-import { startIdleCollection } from "./util/idle_collection.ts";
+import { startLoggedIdleCollection } from "./util/idle_collection.ts";
 
 export const USAGE = `snoop ${VERSION} — a proxy that records what passes through it
 
@@ -237,13 +237,7 @@ export async function main(args: string[]): Promise<number> {
     const onSignal = (sig: Deno.Signal) => () => resolve(sig);
     for (const sig of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(sig, onSignal(sig));
   });
-  const idle = startIdleCollection({}, (c) =>
-    log.debug("idle: full garbage collection", {
-      rssBeforeMiB: Math.round(c.rssBeforeMiB),
-      rssAfterMiB: Math.round(c.rssAfterMiB),
-      tookMs: Math.round(c.tookMs),
-      trimmed: c.trimmed,
-    }));
+  const idle = startLoggedIdleCollection(log);
   const sig = await stopped;
   idle.stop();
   log.info("shutting down", { signal: sig, graceMs });

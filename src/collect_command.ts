@@ -3,6 +3,7 @@ import { Collector } from "./collector/collector.ts";
 import { parseGoDuration } from "./config/metadata.ts";
 import { log, Logger } from "./log.ts";
 import { dataDir } from "./main_job.ts";
+import { startLoggedIdleCollection } from "./util/idle_collection.ts";
 
 export const COLLECT_USAGE =
   `snoop collect — store and show records from many proxies (snoop or GOST)
@@ -69,9 +70,11 @@ export async function collectCommand(args: string[]): Promise<number> {
     console.error(`snoop collect: ${(e as Error).message}`);
     return 2;
   }
+  const idle = startLoggedIdleCollection(log);
   await new Promise<void>((resolve) => {
     for (const sig of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(sig, () => resolve());
   });
+  idle.stop();
   await collector.stop();
   log.info("collector stopped", collector.counts);
   return 0;

@@ -18,6 +18,7 @@
  * requests collects seldom.
  */
 import process from "node:process";
+import type { Logger } from "../log.ts";
 import v8 from "node:v8";
 import vm from "node:vm";
 
@@ -147,4 +148,15 @@ export function startIdleCollection(
     },
     stop: () => clearInterval(timer),
   };
+}
+
+/** `startIdleCollection` for a long-running command: each collection goes to the debug log. */
+export function startLoggedIdleCollection(log: Logger): IdleCollection {
+  return startIdleCollection({}, (c) =>
+    log.debug("idle: full garbage collection", {
+      rssBeforeMiB: Math.round(c.rssBeforeMiB),
+      rssAfterMiB: Math.round(c.rssAfterMiB),
+      tookMs: Math.round(c.tookMs),
+      trimmed: c.trimmed,
+    }));
 }
