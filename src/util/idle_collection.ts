@@ -18,9 +18,9 @@
  * requests collects seldom.
  */
 import process from "node:process";
-import type { Logger } from "../log.ts";
 import v8 from "node:v8";
 import vm from "node:vm";
+import type { Logger } from "../log.ts";
 
 export interface IdleCollectionOptions {
   /** How long the process must stay quiet before the collection (default 10 s). */
@@ -62,6 +62,14 @@ export class IdlePolicy {
     }
     this.#workSinceCollection = 0;
     return true;
+  }
+
+  /**
+   * Takes the CPU time after the collection ran: its own CPU time (hundreds of ms for a large
+   * heap) is not work that calls for another one.
+   */
+  collected(cpuUs: number): void {
+    this.#lastCpuUs = cpuUs;
   }
 }
 
@@ -134,6 +142,7 @@ export function startIdleCollection(
     const started = performance.now();
     gc();
     trim?.();
+    policy.collected(cpuUs());
     collections++;
     onCollect?.({
       rssBeforeMiB: rssBefore / 2 ** 20,

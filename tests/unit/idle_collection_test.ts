@@ -34,6 +34,22 @@ Deno.test("idle policy: a trickle of light work collects only once it adds up", 
   assert.deepEqual(collectedAt(policy, Array(25).fill(20)), [9, 19]);
 });
 
+Deno.test("idle policy: the collection's own CPU time does not call for another", () => {
+  const policy = new IdlePolicy({ checkMs: 5_000, quietMs: 10_000, workCpuMs: 200 });
+  let cpuUs = 0;
+  policy.sample(cpuUs);
+  const due: number[] = [];
+  for (const [i, usedMs] of [900, 0, 0, 0, 0, 0, 0, 0].entries()) {
+    cpuUs += usedMs * 1000;
+    if (policy.sample(cpuUs)) {
+      due.push(i);
+      cpuUs += 300_000; // a 300 ms collection of a large heap
+      policy.collected(cpuUs);
+    }
+  }
+  assert.deepEqual(due, [2]);
+});
+
 Deno.test("idle policy: a second burst after a collection earns a second one", () => {
   const policy = new IdlePolicy({ checkMs: 5_000, quietMs: 10_000, workCpuMs: 200 });
   assert.deepEqual(collectedAt(policy, [500, 0, 0, 0, 0, 700, 0, 0, 0]), [2, 7]);
