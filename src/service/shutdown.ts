@@ -15,16 +15,17 @@ export class Shutdown {
     return this.#triggered;
   }
 
-  /** Calls `fn` at shutdown (at once if it already came); returns what unregisters it. */
+  /**
+   * Calls `fn` at shutdown (at once if it already came); returns what unregisters it. Each
+   * caller passes a closure of its own (one registered twice is registered once).
+   */
   onShutdown(fn: () => void): () => void {
     if (this.#triggered) {
       fn();
       return () => {};
     }
-    // A wrapper of its own, so the same function registered twice is two registrations.
-    const callback = () => fn();
-    this.#callbacks.add(callback);
-    return () => void this.#callbacks.delete(callback);
+    this.#callbacks.add(fn);
+    return () => void this.#callbacks.delete(fn);
   }
 
   /**
