@@ -1,6 +1,22 @@
+import { Buffer } from "node:buffer";
+
 const NON_ASCII = /[\u0080-\uffff]/;
 
 /** True when every char of `s` is below 0x80: its UTF-8 and Latin-1 bytes are its chars. */
 export function isAscii(s: string): boolean {
   return !NON_ASCII.test(s);
+}
+
+/**
+ * Bytes as chars, one to one (ISO-8859-1), as HTTP heads are read: a header's obs-text must
+ * leave the proxy as the bytes that came in.
+ *
+ * Not `new TextDecoder("latin1")`: WHATWG maps that label to windows-1252, which reads 0x80 as
+ * U+20AC and 0x93 as U+201C (written back one byte per char, they left as 0xAC and 0x1C).
+ * node's Buffer decodes true Latin-1, and in Deno 2.9 faster too: 114 ns for a 254-byte
+ * response head against 358 ns for the TextDecoder in a loop (under bench (a)'s load the
+ * difference was within the noise of `deno task bench recording --builds`).
+ */
+export function decodeLatin1(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString("latin1");
 }

@@ -310,7 +310,10 @@ Deno.test({
 });
 
 Deno.test("http proxy forwards header bytes 0x80–0xFF as they came, both ways", async () => {
-  const cafe = (prefix: string) => new Uint8Array([...encode(prefix + "caf"), 0xe9]);
+  // 0x80–0x9F too: WHATWG's "latin1" decoder is windows-1252, which reads 0x80 as U+20AC and
+  // 0x93 as U+201C; written back one byte per char, those left as 0xAC and 0x1C.
+  const cafe = (prefix: string) =>
+    new Uint8Array([...encode(prefix + "caf"), 0xe9, 0x20, 0x80, 0x93, 0x9f, 0xa0, 0xff]);
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const originPort = (listener.addr as Deno.NetAddr).port;
   let seenByOrigin = new Uint8Array();

@@ -11,6 +11,7 @@
  *   response = status-line  CRLF *( field-line CRLF ) CRLF [ message-body ]
  *   chunked  = *( chunk-size [ ext ] CRLF chunk-data CRLF ) "0" [ ext ] CRLF trailers CRLF
  */
+import { decodeLatin1 } from "../../util/text.ts";
 
 export interface Http1Head {
   /** Request method, or "" for a response. */
@@ -88,7 +89,6 @@ type State =
 
 const EMPTY = new Uint8Array(0);
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-const latin1 = new TextDecoder("latin1");
 
 export class Http1Parser {
   #buf: Uint8Array = EMPTY;
@@ -335,7 +335,7 @@ export class Http1Parser {
     if (wire.length > this.limits.maxHeaderBytes) {
       throw new Http1ParseError("header block too large", 431);
     }
-    const text = latin1.decode(wire);
+    const text = decodeLatin1(wire);
     const lines = text.split("\n");
     // The last two entries are the empty line and "" after the final LF.
     lines.length -= 2;
@@ -474,7 +474,7 @@ export class Http1Parser {
     if (lf === this.#pos || buf[lf - 1] !== 0x0d) {
       throw new Http1ParseError("chunk size line must end with CRLF");
     }
-    const line = latin1.decode(buf.subarray(this.#pos, lf - 1));
+    const line = decodeLatin1(buf.subarray(this.#pos, lf - 1));
     const m = /^([0-9a-fA-F]{1,15})[ \t]*(;.*)?$/.exec(line);
     if (!m) throw new Http1ParseError("malformed chunk size");
     // Extensions are skipped, but many large ones are a cheap way to make a peer work
