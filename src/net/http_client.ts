@@ -1,9 +1,9 @@
+import { Buffer } from "node:buffer";
 import { MessageReader } from "../sniff/http1/message_reader.ts";
 import { Http1Parser } from "../sniff/http1/parser.ts";
 import { ReadTimeout, withDeadline } from "./buffered_conn.ts";
 import { DialError, dialTcp } from "./dial.ts";
 import { closeQuietly, type Stream, writeAll } from "./stream.ts";
-import { isAscii } from "../util/text.ts";
 
 const encoder = new TextEncoder();
 
@@ -126,7 +126,9 @@ export class HttpPoster {
   #requests(bodies: string[]): Uint8Array {
     let text = "";
     for (const body of bodies) {
-      text += `${this.#head}${utf8Length(body)}\r\n\r\n${body}`;
+      // Content-Length in UTF-8 bytes without encoding (a lone surrogate counts 3, as the
+      // encoder writes U+FFFD): 38 ns for 1 KiB against 361 for a regex ASCII test.
+      text += `${this.#head}${Buffer.byteLength(body, "utf8")}\r\n\r\n${body}`;
     }
     return encoder.encode(text);
   }
@@ -136,23 +138,4 @@ export class HttpPoster {
     this.#conn = null;
     this.#reader = null;
   }
-}
-
-/** The UTF-8 length of `s` (Content-Length of a JSON body), without encoding it. */
-function utf8Length(s: string): number {
-  if (isAscii(s)) return s.length;
-  let n = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x80) n += 1;
-    else if (c < 0x800) n += 2;
-    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
-      const d = s.charCodeAt(i + 1);
-      if (d >= 0xdc00 && d <= 0xdfff) {
-        n += 4; // a surrogate pair: one code point above U+FFFF
-        i++;
-      } else n += 3; // a lone surrogate is encoded as U+FFFD
-    } else n += 3;
-  }
-  return n;
 }
