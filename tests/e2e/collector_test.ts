@@ -2,7 +2,16 @@ import assert from "node:assert/strict";
 import { Collector } from "../../src/collector/collector.ts";
 import { goDuration, lokiLine } from "../../src/collector/loki.ts";
 import { Logger } from "../../src/log.ts";
-import { curl, needs, run, startOrigin, startSnoop } from "../helpers/harness.ts";
+import {
+  curl,
+  freePort,
+  needs,
+  run,
+  startOrigin,
+  startSnoop,
+  waitForPort,
+} from "../helpers/harness.ts";
+import { collections, keepBusy } from "../helpers/idle_check.ts";
 
 // deno-lint-ignore no-explicit-any
 type Json = any;
@@ -166,6 +175,64 @@ Deno.test({
     const r = await run(Deno.execPath(), ["run", "-A", "mod.ts", "collect", "--addr", "0.0.0.0:0"]);
     assert.equal(r.code, 2);
     assert.match(r.stderr, /beyond loopback: give it a --token/);
+  },
+});
+
+Deno.test({
+  name: "collector: snoop collect also collects and trims its memory once quiet after a burst",
+  ignore: Deno.build.os !== "linux",
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    const port = freePort();
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        "mod.ts",
+        "collect",
+        "-D",
+        "--addr",
+        `127.0.0.1:${port}`,
+        "--store",
+        `${dir}/c.db`,
+      ],
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    let log = "";
+    const logging = child.stderr.pipeThrough(new TextDecoderStream()).pipeTo(
+      new WritableStream({ write: (t) => void (log += t) }),
+    );
+    try {
+      await waitForPort(port);
+      const records = (await Deno.readTextFile("tests/fixtures/seed_records.jsonl")).trim().split(
+        "\n",
+      );
+      let i = 0;
+      const used = await keepBusy(child.pid, 500, async () => {
+        const r = await fetch(`http://127.0.0.1:${port}/`, {
+          method: "POST",
+          body: records[i++ % records.length],
+        });
+        assert.equal(r.status, 200);
+        await r.body?.cancel();
+      });
+      assert.ok(used >= 500, "the collector did not get busy");
+      // Quiet: 10 s of it, judged on 5 s samples, so the collection comes within ~20 s.
+      const deadline = Date.now() + 30_000;
+      while (collections(log).length === 0 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      const [c] = collections(log);
+      assert.ok(c, `no collection within 30 s of quiet:\n${log}`);
+      assert.ok(c.trimmed, log);
+    } finally {
+      child.kill("SIGTERM");
+      await child.status;
+      await logging.catch(() => {});
+      await Deno.remove(dir, { recursive: true });
+    }
+    assert.equal(collections(log).length, 1, log);
   },
 });
 

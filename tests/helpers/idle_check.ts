@@ -1,0 +1,41 @@
+/**
+ * For the tests of the idle collection (src/util/idle_collection.ts) in a child process: its
+ * CPU time from /proc, a burst of work until it has used enough, and the collection's log line.
+ */
+
+/** utime + stime of `pid` in ms (the kernel counts in 10 ms ticks). */
+export function cpuMs(pid: number): number {
+  const f = Deno.readTextFileSync(`/proc/${pid}/stat`).split(") ")[1].split(" ");
+  return (Number(f[11]) + Number(f[12])) * 10;
+}
+
+/**
+ * Runs `step` from 8 loops until `pid` has used `wantMs` more CPU, or 30 s passed; returns the
+ * CPU it used meanwhile.
+ */
+export async function keepBusy(
+  pid: number,
+  wantMs: number,
+  step: () => Promise<void>,
+): Promise<number> {
+  const from = cpuMs(pid);
+  const deadline = Date.now() + 30_000;
+  await Promise.all(Array.from({ length: 8 }, async () => {
+    while (cpuMs(pid) - from < wantMs && Date.now() < deadline) await step();
+  }));
+  return cpuMs(pid) - from;
+}
+
+const COLLECTION_LOG =
+  /idle: full garbage collection rssBeforeMiB=(\d+) rssAfterMiB=(\d+) tookMs=(\d+) trimmed=(true|false)/g;
+
+/** The collections a debug log reports. */
+export function collections(
+  log: string,
+): { rssBeforeMiB: number; rssAfterMiB: number; trimmed: boolean }[] {
+  return [...log.matchAll(COLLECTION_LOG)].map((m) => ({
+    rssBeforeMiB: Number(m[1]),
+    rssAfterMiB: Number(m[2]),
+    trimmed: m[4] === "true",
+  }));
+}
