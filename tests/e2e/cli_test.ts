@@ -9,7 +9,7 @@ import {
   until,
   waitForPort,
 } from "../helpers/harness.ts";
-import { collections, keepBusy } from "../helpers/idle_check.ts";
+import { collections, keepBusy, spawnLogged } from "../helpers/idle_check.ts";
 
 const SNOOP = ["run", "--allow-all", "mod.ts"];
 
@@ -249,37 +249,27 @@ Deno.test({
     const { startOrigin } = await import("../helpers/harness.ts");
     const origin = await startOrigin();
     const port = freePort();
-    const child = new Deno.Command(Deno.execPath(), {
-      args: [...SNOOP, "-D", "-L", `http://127.0.0.1:${port}?sniffing=true`],
-      stdout: "null",
-      stderr: "piped",
-    }).spawn();
-    let log = "";
-    const logging = child.stderr.pipeThrough(new TextDecoderStream()).pipeTo(
-      new WritableStream({ write: (t) => void (log += t) }),
-    );
+    const snoop = spawnLogged([...SNOOP, "-D", "-L", `http://127.0.0.1:${port}?sniffing=true`]);
     const client = Deno.createHttpClient({ proxy: { url: `http://127.0.0.1:${port}` } });
     try {
       await waitForPort(port);
       // Work: requests until snoop has used 500 ms of CPU (the policy wants 200 since start).
-      const used = await keepBusy(child.pid, 500, async () => {
+      const used = await keepBusy(snoop.child.pid, 500, async () => {
         await (await fetch(`${origin.url}/burst`, { client })).text();
       });
       assert.ok(used >= 500, "snoop did not get busy");
-      assert.deepEqual(collections(log), [], "collected while busy");
+      assert.deepEqual(collections(snoop.log()), [], "collected while busy");
       // Quiet: 10 s of it, judged on 5 s samples, so the collection comes within ~20 s.
-      await until(() => collections(log).length > 0, "the collection", 30_000);
+      await until(() => collections(snoop.log()).length > 0, "the collection", 30_000);
       // --allow-all includes FFI, so glibc's heap is trimmed too.
-      const [c] = collections(log);
-      assert.ok(c.trimmed, log);
+      const [c] = collections(snoop.log());
+      assert.ok(c.trimmed, snoop.log());
       assert.ok(c.rssAfterMiB < c.rssBeforeMiB, `RSS ${c.rssBeforeMiB} -> ${c.rssAfterMiB} MiB`);
     } finally {
       client.close();
-      child.kill("SIGTERM");
-      await child.status;
-      await logging.catch(() => {});
+      await snoop.stop();
       await origin.close();
     }
-    assert.equal(collections(log).length, 1, log);
+    assert.equal(collections(snoop.log()).length, 1, snoop.log());
   },
 });

@@ -11,7 +11,7 @@ import {
   startSnoop,
   waitForPort,
 } from "../helpers/harness.ts";
-import { collections, keepBusy } from "../helpers/idle_check.ts";
+import { collections, keepBusy, spawnLogged } from "../helpers/idle_check.ts";
 
 // deno-lint-ignore no-explicit-any
 type Json = any;
@@ -184,32 +184,24 @@ Deno.test({
   async fn() {
     const dir = await Deno.makeTempDir();
     const port = freePort();
-    const child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        "mod.ts",
-        "collect",
-        "-D",
-        "--addr",
-        `127.0.0.1:${port}`,
-        "--store",
-        `${dir}/c.db`,
-      ],
-      stdout: "null",
-      stderr: "piped",
-    }).spawn();
-    let log = "";
-    const logging = child.stderr.pipeThrough(new TextDecoderStream()).pipeTo(
-      new WritableStream({ write: (t) => void (log += t) }),
-    );
+    const collector = spawnLogged([
+      "run",
+      "-A",
+      "mod.ts",
+      "collect",
+      "-D",
+      "--addr",
+      `127.0.0.1:${port}`,
+      "--store",
+      `${dir}/c.db`,
+    ]);
     try {
       await waitForPort(port);
       const records = (await Deno.readTextFile("tests/fixtures/seed_records.jsonl")).trim().split(
         "\n",
       );
       let i = 0;
-      const used = await keepBusy(child.pid, 500, async () => {
+      const used = await keepBusy(collector.child.pid, 500, async () => {
         const r = await fetch(`http://127.0.0.1:${port}/`, {
           method: "POST",
           body: records[i++ % records.length],
@@ -220,19 +212,17 @@ Deno.test({
       assert.ok(used >= 500, "the collector did not get busy");
       // Quiet: 10 s of it, judged on 5 s samples, so the collection comes within ~20 s.
       const deadline = Date.now() + 30_000;
-      while (collections(log).length === 0 && Date.now() < deadline) {
+      while (collections(collector.log()).length === 0 && Date.now() < deadline) {
         await new Promise((r) => setTimeout(r, 200));
       }
-      const [c] = collections(log);
-      assert.ok(c, `no collection within 30 s of quiet:\n${log}`);
-      assert.ok(c.trimmed, log);
+      const [c] = collections(collector.log());
+      assert.ok(c, `no collection within 30 s of quiet:\n${collector.log()}`);
+      assert.ok(c.trimmed, collector.log());
     } finally {
-      child.kill("SIGTERM");
-      await child.status;
-      await logging.catch(() => {});
+      await collector.stop();
       await Deno.remove(dir, { recursive: true });
     }
-    assert.equal(collections(log).length, 1, log);
+    assert.equal(collections(collector.log()).length, 1, collector.log());
   },
 });
 

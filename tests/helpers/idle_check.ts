@@ -1,6 +1,7 @@
 /**
- * For the tests of the idle collection (src/util/idle_collection.ts) in a child process: its
- * CPU time from /proc, a burst of work until it has used enough, and the collection's log line.
+ * For the tests of the idle collection (src/util/idle_collection.ts) in a child process: the
+ * child started with its log kept, its CPU time from /proc, a burst of work until it has used
+ * enough, and the collection's log line.
  */
 
 /** utime + stime of `pid` in ms (the kernel counts in 10 ms ticks). */
@@ -38,4 +39,29 @@ export function collections(
     rssAfterMiB: Number(m[2]),
     trimmed: m[4] === "true",
   }));
+}
+
+/** A child process whose stderr (snoop's log) is kept whole, and a stop that waits for it. */
+export function spawnLogged(args: string[]): {
+  child: Deno.ChildProcess;
+  log(): string;
+  stop(): Promise<void>;
+} {
+  const child = new Deno.Command(Deno.execPath(), { args, stdout: "null", stderr: "piped" })
+    .spawn();
+  let log = "";
+  const logging = child.stderr.pipeThrough(new TextDecoderStream()).pipeTo(
+    new WritableStream({ write: (t) => void (log += t) }),
+  );
+  return {
+    child,
+    log: () => log,
+    async stop() {
+      try {
+        child.kill("SIGTERM");
+      } catch { /* exited */ }
+      await child.status;
+      await logging.catch(() => {});
+    },
+  };
 }
