@@ -26,7 +26,8 @@ export class Browser {
         `--user-data-dir=${profile}`,
         url,
       ],
-      env: { HOME: home },
+      // TMPDIR too: Chromium leaves org.chromium.Chromium.* (its singleton socket) in it.
+      env: { HOME: home, TMPDIR: home },
       stdin: "null",
       stdout: "null",
       stderr: "null",

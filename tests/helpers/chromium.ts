@@ -28,7 +28,8 @@ export async function headlessChromium(
   const quoted = flags.map((f) => `'${f.replaceAll("'", "'\\''")}'`).join(" ");
   const child = new Deno.Command("sh", {
     args: ["-c", `exec chromium ${quoted} > '${out}' 2> '${err}'`],
-    env: { HOME: home },
+    // TMPDIR too: Chromium leaves org.chromium.Chromium.* (its singleton socket) in it.
+    env: { HOME: home, TMPDIR: home },
     stdin: "null",
     stdout: "null",
     stderr: "null",

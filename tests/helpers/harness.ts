@@ -224,13 +224,18 @@ export async function startWebhook(port = 0): Promise<Webhook> {
   };
 }
 
-/** A self-signed certificate for 127.0.0.1 and localhost, made once per run with openssl. */
+/**
+ * A self-signed certificate for 127.0.0.1 and localhost, made once per test module with openssl;
+ * its directory is removed when the module ends.
+ */
 let certCache: { cert: string; key: string; certFile: string; keyFile: string } | undefined;
 export async function testCert(): Promise<
   { cert: string; key: string; certFile: string; keyFile: string }
 > {
   if (certCache) return certCache;
   const dir = await Deno.makeTempDir({ prefix: "snoop-cert-" });
+  // The files outlive each test (the cache serves the whole module), not the module.
+  globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
   const certFile = `${dir}/origin.crt`, keyFile = `${dir}/origin.key`;
   const r = await run("openssl", [
     "req",
