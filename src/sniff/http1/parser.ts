@@ -89,6 +89,8 @@ type State =
 
 const EMPTY = new Uint8Array(0);
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** NUL, or a CR not followed by LF (global: `lastIndex` says where to start). */
+const BAD_FIELD_CHAR = /\0|\r(?!\n)/g;
 
 export class Http1Parser {
   #buf: Uint8Array = EMPTY;
@@ -335,20 +337,18 @@ export class Http1Parser {
     if (wire.length > this.limits.maxHeaderBytes) {
       throw new Http1ParseError("header block too large", 431);
     }
+    // Latin-1: one character per byte, so the text's line ends are the bytes'. The fields
+    // are cut out of it line by line with indexOf; no array of lines, no per-line copy.
     const text = decodeLatin1(wire);
-    const lines = text.split("\n");
-    // The last two entries are the empty line and "" after the final LF.
-    lines.length -= 2;
-    for (let i = 0; i < lines.length; i++) {
-      const l = lines[i];
-      if (l.charCodeAt(l.length - 1) === 0x0d) lines[i] = l.slice(0, -1);
-    }
-    // Sizes and counts first, as the incremental scan checks them before the head is whole:
-    // the same bytes get the same answer however they arrive.
-    if (lines.length - 1 > this.limits.maxHeaderCount) {
+    const startEnd = text.indexOf("\n");
+    // The field count is checked before the start line and the fields (as the incremental scan checks it before
+    // the head is whole): the same bytes get the same answer however they arrive.
+    let count = 0;
+    for (let i = startEnd + 1; (i = text.indexOf("\n", i) + 1) > 0;) count++;
+    // Minus the empty line that ends the head.
+    if (count - 1 > this.limits.maxHeaderCount) {
       throw new Http1ParseError("too many header fields", 431);
     }
-    const start = lines[0];
     const head: Http1Head = {
       method: "",
       target: "",
@@ -357,6 +357,7 @@ export class Http1Parser {
       version: "",
       headers: [],
     };
+    const start = text.slice(0, lineEnd(text, 0, startEnd));
     if (this.kind === "request") {
       const m = /^([^ ]+) ([^ ]+) (HTTP\/\d\.\d)$/.exec(start);
       if (!m || !TOKEN.test(m[1])) throw new Http1ParseError("malformed request line");
@@ -371,20 +372,37 @@ export class Http1Parser {
       head.status = Number(m[2]);
       head.reason = m[3] ?? "";
     }
-    for (let i = 1; i < lines.length; i++) {
-      const line = lines[i];
-      if (line[0] === " " || line[0] === "\t") {
+    // One native scan of the fields for NUL or a CR that does not end a line; only a head
+    // that has one is checked value by value (so the error names what it is).
+    BAD_FIELD_CHAR.lastIndex = startEnd + 1;
+    const suspect = BAD_FIELD_CHAR.test(text);
+    for (let from = startEnd + 1;;) {
+      const newline = text.indexOf("\n", from);
+      const end = lineEnd(text, from, newline);
+      if (end === from) break; // the empty line
+      const first = text.charCodeAt(from);
+      if (first === 0x20 || first === 0x09) {
         throw new Http1ParseError("obsolete line folding is not allowed");
       }
-      const colon = line.indexOf(":");
-      if (colon <= 0) throw new Http1ParseError("malformed header field");
-      const name = line.slice(0, colon);
-      if (!TOKEN.test(name)) {
+      const colon = text.indexOf(":", from);
+      if (colon <= from || colon >= end) throw new Http1ParseError("malformed header field");
+      const name = text.slice(from, colon);
+      if (!isToken(text, from, colon)) {
         throw new Http1ParseError(`invalid header name ${JSON.stringify(name)}`);
       }
-      const value = trimSpaceAndTab(line, colon + 1);
-      if (/[\0\r\n]/.test(value)) throw new Http1ParseError("invalid character in header value");
-      head.headers.push([name, value]);
+      let valueStart = colon + 1, valueEnd = end;
+      while (valueStart < valueEnd && isSpaceOrTab(text.charCodeAt(valueStart))) valueStart++;
+      while (valueEnd > valueStart && isSpaceOrTab(text.charCodeAt(valueEnd - 1))) valueEnd--;
+      if (suspect) {
+        for (let i = valueStart; i < valueEnd; i++) {
+          const c = text.charCodeAt(i);
+          if (c === 0x00 || c === 0x0d) {
+            throw new Http1ParseError("invalid character in header value");
+          }
+        }
+      }
+      head.headers.push([name, text.slice(valueStart, valueEnd)]);
+      from = newline + 1;
     }
     if (this.kind === "request" && this.limits.strictHost) {
       const hosts = head.headers.filter(([n]) => n.length === 4 && n.toLowerCase() === "host");
@@ -566,14 +584,24 @@ function lastCoding(te: string[]): string {
 
 /** Content-Length per RFC 9110 §8.6: a list of identical values is one value; else invalid. */
 function contentLength(head: Http1Head): number | null {
-  const values = headerValues(head, "content-length");
-  const present = head.headers.some(([n]) => n.toLowerCase() === "content-length");
-  if (values.length === 0 && !present) return null;
-  if (values.length === 0) throw new Http1ParseError("empty Content-Length", 400);
-  if (!values.every((v) => /^\d{1,15}$/.test(v)) || new Set(values.map(Number)).size !== 1) {
-    throw new Http1ParseError("invalid Content-Length", 400);
+  let present = false;
+  let length: number | null = null;
+  for (const [n, v] of head.headers) {
+    if (n.length !== 14 || n.toLowerCase() !== "content-length") continue;
+    present = true;
+    for (const part of v.split(",")) {
+      const t = part.trim();
+      if (!t) continue;
+      const value = Number(t);
+      if (!/^\d{1,15}$/.test(t) || (length !== null && value !== length)) {
+        throw new Http1ParseError("invalid Content-Length", 400);
+      }
+      length = value;
+    }
   }
-  return Number(values[0]);
+  if (!present) return null;
+  if (length === null) throw new Http1ParseError("empty Content-Length", 400);
+  return length;
 }
 
 /** Request body framing (RFC 9112 §6.3), refusing the ambiguous forms used for smuggling. */
@@ -596,12 +624,25 @@ function requestFraming(head: Http1Head): { framing: BodyFraming; length: number
   return { framing: "none", length: 0 };
 }
 
-/** `line` from `from` on without leading and trailing spaces and tabs (OWS, RFC 9110 §5.6.3). */
-function trimSpaceAndTab(line: string, from: number): string {
-  let start = from, end = line.length;
-  while (start < end && isSpaceOrTab(line.charCodeAt(start))) start++;
-  while (end > start && isSpaceOrTab(line.charCodeAt(end - 1))) end--;
-  return line.slice(start, end);
+/** Where the line that ends at the LF `newline` ends without its CR (a lone LF is accepted). */
+function lineEnd(text: string, from: number, newline: number): number {
+  return newline > from && text.charCodeAt(newline - 1) === 0x0d ? newline - 1 : newline;
+}
+
+/** tchar (RFC 9110 §5.6.2), by character code. */
+const TCHAR = new Uint8Array(128);
+for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") {
+  TCHAR[c.charCodeAt(0)] = 1;
+}
+
+/** True when `text[from, to)` is a token (one or more tchar). */
+function isToken(text: string, from: number, to: number): boolean {
+  if (to <= from) return false;
+  for (let i = from; i < to; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 128 || TCHAR[c] === 0) return false;
+  }
+  return true;
 }
 
 function isSpaceOrTab(c: number): boolean {
