@@ -2,8 +2,8 @@
  * `deno task bench recording`: what recording costs, side by side. snoop runs once per
  * recording mode, all at the same time, under compare (a)'s load (wrk -t2 -c50, 1 KiB
  * responses from nginx, absolute-URI requests); wrk goes to each in turn for `--rounds`
- * rounds of `--seconds`, so the machine's drift (tens of percent over minutes here) falls on
- * every mode alike. Medians of req/s, p99, snoop's CPU per request and the http recorder's
+ * rounds of `--seconds` (every other round in reverse order), so the machine's drift (tens of
+ * percent over minutes here) falls on every mode alike. Medians of req/s, p99, snoop's CPU per request and the http recorder's
  * endpoint's (a second nginx, answering 204) from /proc.
  *
  *   deno task bench recording [--rounds 6] [--seconds 3] [--modes off,down,http,file]
@@ -109,7 +109,10 @@ ${mode === "off" ? "" : `recorders:\n  - ${recorder}`}
   }
   const url = `http://127.0.0.1:${origin.http}/1k`;
   for (let round = 0; round < ROUNDS; round++) {
-    for (const r of runners) {
+    // Every other round in reverse (A B C, C B A, ...), so no runner always goes first
+    // after the others' turns. Even so, one build run twice side by side differed by 3–4%
+    // in CPU per request here: read smaller differences as noise.
+    for (const r of round % 2 === 0 ? runners : runners.toReversed()) {
       const cpu = cpuSeconds(r.proc.pid), endpointCpu = cpuSeconds(endpoint.proc.pid);
       const w = await wrk(url, SECONDS, dir, r.port);
       r.rps.push(w.rps);
