@@ -15,6 +15,8 @@
  *            (scripts/idle_tunnels.ts; `--count N`, default 2,000).
  *   recording  what recording costs, by recorder, all modes running side by side
  *            (scripts/recording_cost.ts; `--builds DIR` adds another checkout: an A/B).
+ *   hotpath  per-request work in a loop, in-process: parsing the heads of (a)'s load and
+ *            turning its record into JSON (scripts/hot_path.ts).
  *
  * Prints a Markdown table per scenario with the machine it ran on.
  */
@@ -465,6 +467,8 @@ const scenarios: Record<string, () => Promise<void>> = {
   tunnels: async () => void await import("./idle_tunnels.ts"),
   // What recording costs, by recorder, side by side (scripts/recording_cost.ts).
   recording: async () => void await import("./recording_cost.ts"),
+  // Head parsing and record JSON in a loop (scripts/hot_path.ts).
+  hotpath: async () => void await import("./hot_path.ts"),
 };
 // Other arguments (--quick, --sections d, --count N) belong to the scenario that reads them.
 const named = Deno.args.filter((a) => Object.hasOwn(scenarios, a));
