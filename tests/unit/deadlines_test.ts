@@ -24,6 +24,19 @@ Deno.test("a cancelled deadline never fires, and cancelling twice or after firin
   assert.deepEqual(fired, ["b"]);
 });
 
+Deno.test("cancelling the first, a middle and the last deadline of a lane leaves the rest in order", async () => {
+  const fired: string[] = [];
+  const [a, b, c, d] = ["a", "b", "c", "d"].map((n) => deadline(20, () => fired.push(n)));
+  b.cancel();
+  d.cancel();
+  a.cancel();
+  const e = deadline(20, () => fired.push("e"));
+  await sleep(80);
+  assert.deepEqual(fired, ["c", "e"]);
+  c.cancel();
+  e.cancel();
+});
+
 Deno.test("when every deadline is cancelled no timer is left (the test sanitizer checks)", () => {
   const ds = Array.from({ length: 5 }, (_, i) => deadline(1000 + i, () => assert.fail("fired")));
   for (const d of ds) d.cancel();
@@ -32,7 +45,7 @@ Deno.test("when every deadline is cancelled no timer is left (the test sanitizer
 Deno.test("a live deadline behind many cancelled ones of its duration still fires on time", async () => {
   let fired = 0;
   const keep = deadline(50, () => fired++);
-  // Far more than the compaction slack: cancelled entries must not pile up or delay it.
+  // Cancelled entries ahead of it in its lane must neither pile up nor delay it.
   for (let i = 0; i < 10_000; i++) deadline(50, () => assert.fail("cancelled")).cancel();
   const started = Date.now();
   while (fired === 0 && Date.now() - started < 1000) await sleep(10);
