@@ -80,12 +80,17 @@ export function cpuSeconds(root: number): number {
   return ticks / TICKS;
 }
 
-/** Resident memory (MiB) of a process and everything below it. */
-export function rssMiB(root: number): number {
+/**
+ * Resident memory (MiB) of a process and everything below it: all of it (`VmRSS`), or only
+ * the anonymous part (`RssAnon`: heaps, stacks; not the executable's and libraries' pages,
+ * which are clean copies of files the kernel can drop and read again).
+ */
+export function rssMiB(root: number, part: "VmRSS" | "RssAnon" = "VmRSS"): number {
+  const field = new RegExp(`${part}:\\s+(\\d+)`);
   let kib = 0;
   for (const pid of [root, ...descendants(root)]) {
     try {
-      const m = /VmRSS:\s+(\d+)/.exec(Deno.readTextFileSync(`/proc/${pid}/status`));
+      const m = field.exec(Deno.readTextFileSync(`/proc/${pid}/status`));
       if (m) kib += Number(m[1]);
     } catch { /* gone */ }
   }
