@@ -30,6 +30,7 @@ import {
 } from "../sniff/http1/parser.ts";
 import { VERSION } from "../version.ts";
 import type { Handler, HandlerDeps } from "./handler.ts";
+import { originForm } from "./origin_form.ts";
 import { isBenignDisconnect, runTunnel } from "./tunnel.ts";
 import { readTunnelOptions, type TunnelOptions } from "./tunnel_options.ts";
 import { statusText } from "./status_text.ts";
@@ -300,6 +301,11 @@ export class HttpHandler implements Handler {
       await fail(new ProxyFailure(400, "only http:// URLs are forwarded; use CONNECT for https"));
       return false;
     }
+    const pathAndQuery = originForm(head.target);
+    if (pathAndQuery === null) {
+      await fail(new ProxyFailure(400, `malformed request target: ${JSON.stringify(head.target)}`));
+      return false;
+    }
     const hostname = url.hostname.replace(/^\[(.*)\]$/, "$1");
     const target = joinHostPort(hostname, url.port || "80");
     rec.host = target;
@@ -326,7 +332,7 @@ export class HttpHandler implements Handler {
     const upstreamVersion = head.version === "HTTP/1.0" ? "HTTP/1.0" : "HTTP/1.1";
     if (upstreamVersion === "HTTP/1.0") fields.push(["Connection", "close"]);
     const upstreamHead = serializeHead(
-      `${head.method} ${url.pathname}${url.search} ${upstreamVersion}`,
+      `${head.method} ${pathAndQuery} ${upstreamVersion}`,
       [["Host", url.host], ...fields],
     );
 

@@ -357,3 +357,62 @@ Deno.test("http proxy forwards header bytes 0x80–0xFF as they came, both ways"
     listener.close();
   }
 });
+
+Deno.test("http proxy forwards the path and query as sent; a control character in the target is a 400 with a record", async () => {
+  // RFC 9110 §7.7: a proxy MUST NOT modify the path and query (WHATWG URL would resolve
+  // "/a/../b" to "/b" and escape '"', '{' and a Latin-1 byte).
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const originPort = (listener.addr as Deno.NetAddr).port;
+  const requestLines: Uint8Array[] = [];
+  const serving = (async () => {
+    for await (const conn of listener) {
+      const buf = new Uint8Array(4096);
+      const n = (await conn.read(buf)) ?? 0;
+      requestLines.push(buf.slice(0, buf.subarray(0, n).indexOf(0x0d)));
+      await conn.write(encode("HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n"));
+      conn.close();
+    }
+  })().catch(() => {});
+  const hook = await startWebhook();
+  const snoop = await startSnoop(proxyYaml(hook.url));
+  const send = async (target: Uint8Array) => {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: snoop.port() });
+    await conn.write(
+      new Uint8Array([
+        ...encode("GET "),
+        ...target,
+        ...encode(` HTTP/1.1\r\nHost: 127.0.0.1:${originPort}\r\nConnection: close\r\n\r\n`),
+      ]),
+    );
+    const answer = decode(await readAll(conn));
+    conn.close();
+    return answer.slice(0, answer.indexOf("\r\n"));
+  };
+  try {
+    const base = `http://127.0.0.1:${originPort}`;
+    const paths: [Uint8Array, Uint8Array][] = [
+      [encode(`${base}/a/../b/./c?x="y"&z={1}`), encode(`/a/../b/./c?x="y"&z={1}`)],
+      [encode(`${base}/%7e/%7E//d;p`), encode("/%7e/%7E//d;p")],
+      [new Uint8Array([...encode(`${base}/caf`), 0xe9]), new Uint8Array([...encode("/caf"), 0xe9])],
+      [encode(`${base}?q=1`), encode("/?q=1")],
+      [encode(`${base}/frag#x`), encode("/frag")],
+    ];
+    for (const [target] of paths) assert.equal(await send(target), "HTTP/1.1 204 No Content");
+    assert.deepEqual(
+      requestLines.map(decode),
+      paths.map(([, path]) =>
+        decode(new Uint8Array([...encode("GET "), ...path, ...encode(" HTTP/1.1")]))
+      ),
+    );
+    assert.equal(await send(encode(`${base}/a\tb`)), "HTTP/1.1 400 Bad Request");
+    assert.equal(requestLines.length, paths.length, "the bad target reached the origin");
+    const records = await hook.waitFor(paths.length + 1);
+    const bad = records.find((r) => (r.http as Rec).statusCode === 400)!;
+    assert.match(String(bad.err), /malformed request target/);
+  } finally {
+    await snoop.stop(0);
+    await hook.close();
+    listener.close();
+    await serving;
+  }
+});
