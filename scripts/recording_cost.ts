@@ -2,12 +2,15 @@
  * `deno task bench recording`: what recording costs, side by side. snoop runs once per
  * recording mode, all at the same time, under compare (a)'s load (wrk -t2 -c50, 1 KiB
  * responses from nginx, absolute-URI requests); wrk goes to each in turn for `--rounds`
- * rounds of `--seconds` (every other round in reverse order), so the machine's drift (tens of
- * percent over minutes here) falls on every mode alike. Medians of req/s, p99, snoop's CPU per request and the http recorder's
- * endpoint's (a second nginx, answering 204) from /proc.
+ * rounds of `--seconds` (every other round in reverse order, each turn after one unmeasured
+ * second of load), so the machine's drift (tens of percent over minutes here) falls on every
+ * mode alike. Medians of req/s, p99, snoop's CPU per request and the http recorder's
+ * endpoint's (a second nginx, answering 204) from /proc; with `--builds`, also each other
+ * build's ratio to this checkout paired by round.
  *
  *   deno task bench recording [--rounds 6] [--seconds 3] [--modes off,down,http,file]
  *                             [--builds DIR,...]   (other checkouts' mod.ts, for an A/B)
+ *                             [--gc]   (V8's --trace-gc-nvp: collections per 10,000 requests)
  *
  * Modes: `off` no sniffing, no recorder; `down` sniffing and an http recorder whose endpoint
  * is down (records are built, then dropped); `http` sniffing and an http recorder to nginx;
@@ -16,6 +19,7 @@
 import { parseArgs } from "node:util";
 import { startNginx } from "./lib/nginx_origin.ts";
 import { cpuSeconds, freePort, type Proc, spawn, waitForPort } from "./lib/processes.ts";
+import { type GcSummary, summarizeGcTrace } from "./lib/gc_trace.ts";
 import { median } from "./lib/stats.ts";
 import { wrk } from "./lib/wrk.ts";
 
@@ -26,12 +30,14 @@ const { values } = parseArgs({
     seconds: { type: "string", default: "3" },
     modes: { type: "string", default: "off,down,http,file" },
     builds: { type: "string", default: "" },
+    gc: { type: "boolean", default: false },
   },
   strict: false,
 });
 const ROUNDS = Number(values.rounds);
 const SECONDS = Number(values.seconds);
 const MODES = String(values.modes).split(",");
+const GC = values.gc === true;
 const here = new URL("../mod.ts", import.meta.url).pathname;
 const BUILDS = [
   here,
@@ -54,6 +60,9 @@ interface Runner {
   p99: number[];
   cpuUs: number[];
   endpointUs: number[];
+  /** With `--gc`: V8's trace (stdout) and each turn's collections. */
+  gcLog: string;
+  gc: GcSummary[];
 }
 
 const dir = await Deno.makeTempDir({ prefix: "snoop-recording-" });
@@ -84,13 +93,20 @@ services:
 ${mode === "off" ? "" : `recorders:\n  - ${recorder}`}
 `;
       await Deno.writeTextFile(`${dir}/snoop-${port}.yaml`, config);
-      const proc = spawn(Deno.execPath(), [
-        "run",
-        "--allow-all",
-        mod,
-        "-C",
-        `${dir}/snoop-${port}.yaml`,
-      ]);
+      const gcLog = `${dir}/gc-${port}.log`;
+      const proc = spawn(
+        Deno.execPath(),
+        [
+          "run",
+          "--allow-all",
+          ...(GC ? ["--v8-flags=--trace-gc-nvp"] : []),
+          mod,
+          "-C",
+          `${dir}/snoop-${port}.yaml`,
+        ],
+        {},
+        GC ? gcLog : undefined,
+      );
       procs.push(proc);
       await waitForPort(port, proc.log);
       const label = BUILDS.length > 1 ? `${b === 0 ? "this checkout" : mod} ${mode}` : mode;
@@ -104,6 +120,8 @@ ${mode === "off" ? "" : `recorders:\n  - ${recorder}`}
         p99: [],
         cpuUs: [],
         endpointUs: [],
+        gcLog,
+        gc: [],
       });
     }
   }
@@ -113,8 +131,16 @@ ${mode === "off" ? "" : `recorders:\n  - ${recorder}`}
     // after the others' turns. Even so, one build run twice side by side differed by 3–4%
     // in CPU per request here: read smaller differences as noise.
     for (const r of round % 2 === 0 ? runners : runners.toReversed()) {
+      // A second of load first, not measured: through the others' turns a runner sits idle
+      // long enough for snoop's idle collection (full GC, malloc_trim), and a turn that
+      // starts cold measures the heap growing back, not recording.
+      await wrk(url, 1, dir, r.port);
       const cpu = cpuSeconds(r.proc.pid), endpointCpu = cpuSeconds(endpoint.proc.pid);
+      const traced = GC ? (await Deno.stat(r.gcLog)).size : 0;
       const w = await wrk(url, SECONDS, dir, r.port);
+      if (GC) {
+        r.gc.push(perTenThousand(summarizeGcTrace(await traceSince(r.gcLog, traced)), w.requests));
+      }
       r.rps.push(w.rps);
       r.p99.push(w.p99);
       r.cpuUs.push(((cpuSeconds(r.proc.pid) - cpu) * 1e6) / w.requests);
@@ -136,7 +162,68 @@ ${mode === "off" ? "" : `recorders:\n  - ${recorder}`}
       } | ${r.mode === "http" ? median(r.endpointUs).toFixed(1) : "—"} |`,
     );
   }
+  if (BUILDS.length > 1) {
+    // Paired by round: the two builds' turns of one round are seconds apart, so the ratio
+    // of each pair cancels most of the machine's drift, which the medians above do not.
+    console.log(
+      `\n### A/B: the other builds against this checkout, paired by round, median of the ratios\n`,
+    );
+    console.log(
+      "| build | mode | CPU µs/req ratio | its range | req/s ratio | rounds where CPU was lower |\n|---|---|---:|---|---:|---:|",
+    );
+    for (const r of runners.filter((r) => r.build > 0)) {
+      const base = runners.find((o) => o.build === 0 && o.mode === r.mode)!;
+      const cpu = r.cpuUs.map((x, i) => x / base.cpuUs[i]);
+      const rps = r.rps.map((x, i) => x / base.rps[i]);
+      console.log(
+        `| ${BUILDS[r.build]} | ${r.mode} | ${median(cpu).toFixed(3)} | ${
+          Math.min(...cpu).toFixed(2)
+        }–${Math.max(...cpu).toFixed(2)} | ${median(rps).toFixed(3)} | ${
+          cpu.filter((x) => x < 1).length
+        } of ${cpu.length} |`,
+      );
+    }
+  }
+  if (GC) {
+    console.log(
+      `\n### garbage collection per 10,000 requests (--trace-gc-nvp), medians of the turns\n`,
+    );
+    console.log(
+      "| snoop | scavenges | their pauses ms | survived MB | promoted MB | mark-compacts | their pauses ms |\n|---|---:|---:|---:|---:|---:|---:|",
+    );
+    for (const r of runners) {
+      const m = (f: (g: GcSummary) => number, digits: number) =>
+        median(r.gc.map(f)).toFixed(digits);
+      console.log(
+        `| ${r.label} | ${m((g) => g.scavenges, 1)} | ${m((g) => g.scavengeMs, 1)} | ${
+          m((g) => g.survivedBytes / 1e6, 2)
+        } | ${m((g) => g.promotedBytes / 1e6, 2)} | ${m((g) => g.markCompacts, 2)} | ${
+          m((g) => g.markCompactMs, 1)
+        } |`,
+      );
+    }
+  }
 } finally {
   for (const p of procs.reverse()) await p.stop();
   await Deno.remove(dir, { recursive: true }).catch(() => {});
+}
+
+/** The trace written since byte `from` (the turn's). */
+async function traceSince(file: string, from: number): Promise<string> {
+  const bytes = await Deno.readFile(file);
+  return new TextDecoder().decode(bytes.subarray(from));
+}
+
+/** A turn's collections scaled to 10,000 requests. */
+function perTenThousand(g: GcSummary, requests: number): GcSummary {
+  const k = 10_000 / requests;
+  return {
+    scavenges: g.scavenges * k,
+    scavengeMs: g.scavengeMs * k,
+    survivedBytes: g.survivedBytes * k,
+    promotedBytes: g.promotedBytes * k,
+    markCompacts: g.markCompacts * k,
+    markCompactMs: g.markCompactMs * k,
+    unparsed: g.unparsed,
+  };
 }

@@ -10,10 +10,25 @@ export interface Proc {
   log(): string;
 }
 
-/** Runs `cmd` with RLIMIT_NOFILE raised (10,000 idle tunnels need 20,000 descriptors). */
-export function spawn(cmd: string, args: string[], env: Record<string, string> = {}): Proc {
+/**
+ * Runs `cmd` with RLIMIT_NOFILE raised (10,000 idle tunnels need 20,000 descriptors). Its
+ * stdout goes to `stdoutFile` when given (V8's `--trace-gc` writes there), else nowhere.
+ */
+export function spawn(
+  cmd: string,
+  args: string[],
+  env: Record<string, string> = {},
+  stdoutFile = "/dev/null",
+): Proc {
   const child = new Deno.Command("bash", {
-    args: ["-c", 'ulimit -n 65536 2>/dev/null || ulimit -n 20000; exec "$@"', "_", cmd, ...args],
+    args: [
+      "-c",
+      'ulimit -n 65536 2>/dev/null || ulimit -n 20000; out="$1"; shift; exec "$@" > "$out"',
+      "_",
+      stdoutFile,
+      cmd,
+      ...args,
+    ],
     stdout: "null",
     stderr: "piped",
     env,
