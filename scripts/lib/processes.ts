@@ -41,7 +41,11 @@ export function spawn(
     pid: child.pid,
     log: () => tail,
     async stop() {
-      for (const pid of [...descendants(child.pid), child.pid]) {
+      // The root first: nginx's master starts a new worker when one dies, so killing the
+      // workers first left that new one running after the master was gone (found orphaned
+      // after a `compare --sections b`). The tree is listed before: orphans leave it.
+      const tree = descendants(child.pid);
+      for (const pid of [child.pid, ...tree]) {
         try {
           Deno.kill(pid, "SIGKILL");
         } catch { /* gone */ }
