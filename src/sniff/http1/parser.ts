@@ -88,7 +88,6 @@ type State =
   | "dead";
 
 const EMPTY = new Uint8Array(0);
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** NUL, or a CR not followed by LF (global: `lastIndex` says where to start). */
 const BAD_FIELD_CHAR = /\0|\r(?!\n)/g;
 
@@ -341,8 +340,9 @@ export class Http1Parser {
     // are cut out of it line by line with indexOf; no array of lines, no per-line copy.
     const text = decodeLatin1(wire);
     const startEnd = text.indexOf("\n");
-    // The field count is checked before the start line and the fields (as the incremental scan checks it before
-    // the head is whole): the same bytes get the same answer however they arrive.
+    // The field count is checked before the start line and the fields, as the incremental
+    // scan checks it before the head is whole: the same bytes get the same answer however
+    // they arrive.
     let count = 0;
     for (let i = startEnd + 1; (i = text.indexOf("\n", i) + 1) > 0;) count++;
     // Minus the empty line that ends the head.
@@ -360,7 +360,9 @@ export class Http1Parser {
     const start = text.slice(0, lineEnd(text, 0, startEnd));
     if (this.kind === "request") {
       const m = /^([^ ]+) ([^ ]+) (HTTP\/\d\.\d)$/.exec(start);
-      if (!m || !TOKEN.test(m[1])) throw new Http1ParseError("malformed request line");
+      if (!m || !isToken(m[1], 0, m[1].length)) {
+        throw new Http1ParseError("malformed request line");
+      }
       [, head.method, head.target, head.version] = m;
       if (head.version !== "HTTP/1.1" && head.version !== "HTTP/1.0") {
         throw new Http1ParseError(`unsupported HTTP version ${head.version}`, 505);
