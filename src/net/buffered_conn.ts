@@ -61,7 +61,14 @@ export class BufferedConn implements Stream {
     return out;
   }
 
-  async read(p: Uint8Array): Promise<number | null> {
+  read(p: Uint8Array): Promise<number | null> {
+    // Nothing buffered (the usual case once handshakes are done): the inner read itself,
+    // without an async frame and a promise around it per read.
+    if (!this.#inflight && this.#pending.length === 0) return this.inner.read(p);
+    return this.#readBuffered(p);
+  }
+
+  async #readBuffered(p: Uint8Array): Promise<number | null> {
     if (this.#inflight) await this.#inflight.catch(() => false);
     if (this.#pending.length > 0) {
       const n = Math.min(p.length, this.#pending.length);

@@ -85,26 +85,28 @@ export function stripHopByHop(
   fields: [string, string][],
   opts: { keepFraming: boolean; keepUpgrade: boolean },
 ): [string, string][] {
-  const named = new Set<string>();
-  for (const [n, v] of fields) {
-    const lower = n.toLowerCase();
+  const lowerNames = fields.map(([n]) => n.toLowerCase());
+  // Names listed in Connection; none usually, or only "keep-alive"/"close".
+  let named: Set<string> | null = null;
+  for (let i = 0; i < fields.length; i++) {
+    const lower = lowerNames[i];
     if (lower === "connection" || lower === "proxy-connection") {
-      for (const t of v.split(",")) named.add(t.trim().toLowerCase());
+      for (const t of fields[i][1].split(",")) (named ??= new Set()).add(t.trim().toLowerCase());
     }
   }
   const out: [string, string][] = [];
-  for (const [n, v] of fields) {
-    const lower = n.toLowerCase();
+  for (let i = 0; i < fields.length; i++) {
+    const lower = lowerNames[i];
     if (lower === "transfer-encoding" && opts.keepFraming) {
-      out.push([n, v]);
+      out.push(fields[i]);
       continue;
     }
     if (lower === "upgrade" && opts.keepUpgrade) {
-      out.push([n, v]);
+      out.push(fields[i]);
       continue;
     }
-    if (HOP_BY_HOP.has(lower) || named.has(lower)) continue;
-    out.push([n, v]);
+    if (HOP_BY_HOP.has(lower) || named?.has(lower)) continue;
+    out.push(fields[i]);
   }
   if (opts.keepUpgrade) out.push(["Connection", "Upgrade"]);
   return out;

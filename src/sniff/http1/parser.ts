@@ -576,8 +576,18 @@ export function headerValue(head: Http1Head, lowerName: string): string | undefi
   return undefined;
 }
 
+/** Whether a header's comma list holds `token` (lower-case), as `headerValues` would. */
 export function hasToken(head: Http1Head, lowerName: string, token: string): boolean {
-  return headerValues(head, lowerName).some((v) => v.toLowerCase() === token);
+  for (const [n, v] of head.headers) {
+    if (n.length !== lowerName.length || n.toLowerCase() !== lowerName) continue;
+    // Called several times per proxied request: no list is built unless the value has one.
+    if (!v.includes(",")) {
+      if (v.trim().toLowerCase() === token) return true;
+      continue;
+    }
+    for (const part of v.split(",")) if (part.trim().toLowerCase() === token) return true;
+  }
+  return false;
 }
 
 function lastCoding(te: string[]): string {
