@@ -1,3 +1,4 @@
+import { isAscii } from "../util/text.ts";
 import type { HandlerRecord, HeaderMap } from "./record.ts";
 
 /**
@@ -34,11 +35,29 @@ export const DEFAULT_REDACTED_QUERY = [
   "signature",
 ];
 
+/**
+ * The lengths of the redacted names, when they are all ASCII: a header name of another length
+ * cannot match one (ASCII lower-cases char for char), so most names need no lower-case copy.
+ * Null when some name is not ASCII (every key is then lower-cased).
+ */
+const nameLengths = new WeakMap<Set<string>, Set<number> | null>();
+
+function lengthsOf(names: Set<string>): Set<number> | null {
+  let lengths = nameLengths.get(names);
+  if (lengths === undefined) {
+    const all = [...names];
+    lengths = all.every(isAscii) ? new Set(all.map((n) => n.length)) : null;
+    nameLengths.set(names, lengths);
+  }
+  return lengths;
+}
+
 function redactHeaders(h: HeaderMap | null, names: Set<string>): HeaderMap | null {
   if (!h) return h;
+  const lengths = lengthsOf(names);
   let out: HeaderMap | null = null;
   for (const key of Object.keys(h)) {
-    if (!names.has(key.toLowerCase())) continue;
+    if (lengths?.has(key.length) === false || !names.has(key.toLowerCase())) continue;
     out ??= { ...h };
     out[key] = h[key].map(() => REDACTED);
   }

@@ -57,12 +57,15 @@ export class ConnContext {
     return this.shutdown.onShutdown(() => closeQuietly(stream));
   }
 
-  /** Stamps the duration and queues the record. */
+  /**
+   * Stamps the duration and queues the record. It goes as it is, `startMs` and all: the
+   * recorders get `recordToJSON`'s text, which has GOST's fields only (a copy without
+   * `startMs` was an object per record).
+   */
   emit(record: HandlerRecord & { startMs: number }): void {
     if (!this.sink.recording) return;
-    const { startMs, ...rest } = record;
-    rest.duration = Math.round((monotonicMs() - startMs) * 1e6);
-    this.sink.emit(rest);
+    record.duration = Math.round((monotonicMs() - record.startMs) * 1e6);
+    this.sink.emit(record);
   }
 }
 

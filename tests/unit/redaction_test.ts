@@ -63,3 +63,36 @@ Deno.test("redactRecord replaces secret header values in a copy and leaves the r
   } as unknown as HandlerRecord;
   assert.equal(redactRecord(clean, redaction), clean, "nothing to hide: the same object");
 });
+
+Deno.test("header names match case-insensitively, by length first when every name is ASCII", () => {
+  const recordWith = (header: Record<string, string[]>) =>
+    ({
+      service: "s",
+      http: {
+        host: "h",
+        method: "GET",
+        proto: "HTTP/2.0",
+        scheme: "https",
+        uri: "/",
+        statusCode: 200,
+        request: { contentLength: 0, header, body: null },
+        response: { contentLength: 0, header: null, body: null },
+      },
+    }) as unknown as HandlerRecord;
+  const headersOf = (r: HandlerRecord) => r.http!.request.header;
+  const ascii = { headers: new Set(["x-api-key", "cookie"]), query: new Set<string>() };
+  assert.deepEqual(
+    headersOf(
+      redactRecord(recordWith({ "X-API-KEY": ["k"], "x-api-key": ["k2"], "Accept": ["a"] }), ascii),
+    ),
+    { "X-API-KEY": ["REDACTED"], "x-api-key": ["REDACTED"], "Accept": ["a"] },
+    "same length, any case: redacted; 'Accept' has cookie's length and is kept",
+  );
+  // A configured name that is not ASCII: every key is lower-cased and compared, whatever its
+  // length ("İ" lower-cases to two chars, "i" and a combining dot).
+  const dotted = { headers: new Set(["x-i\u0307d"]), query: new Set<string>() };
+  assert.deepEqual(
+    headersOf(redactRecord(recordWith({ "X-\u0130d": ["v"], "X-Id": ["w"] }), dotted)),
+    { "X-\u0130d": ["REDACTED"], "X-Id": ["w"] },
+  );
+});
