@@ -1,6 +1,6 @@
 import { Buffer } from "node:buffer";
 import { MessageReader } from "../sniff/http1/message_reader.ts";
-import { Http1Parser } from "../sniff/http1/parser.ts";
+import { hasToken, Http1Parser } from "../sniff/http1/parser.ts";
 import { ReadTimeout, withDeadline } from "./buffered_conn.ts";
 import { DialError, dialTcp } from "./dial.ts";
 import { closeQuietly, type Stream, writeAll } from "./stream.ts";
@@ -106,13 +106,13 @@ export class HttpPoster {
     let status = 0;
     let close = false;
     for (let answered = 0; answered < bodies.length;) {
-      const ev = await reader.next();
+      // Answers come many per read: what is parsed already is taken without an await.
+      const ev = reader.parser.next() ?? await reader.next();
       if (!ev) throw new Error("recorder endpoint closed the connection");
       if (ev.type === "head") {
         if (ev.head.status >= 100 && ev.head.status < 200) continue;
         status = ev.head.status;
-        close = ev.framing === "close" ||
-          ev.head.headers.some(([n, v]) => n.toLowerCase() === "connection" && /close/i.test(v));
+        close = ev.framing === "close" || hasToken(ev.head, "connection", "close");
       } else if (ev.type === "end" && status) {
         statuses.push(status);
         answered++;

@@ -12,10 +12,18 @@ export interface Stream {
   readonly remoteAddr: Deno.Addr;
 }
 
-/** Writes every byte of `p` (a single `write` may take only part of it). */
-export async function writeAll(w: Pick<Stream, "write">, p: Uint8Array): Promise<void> {
-  let off = 0;
-  while (off < p.length) off += await w.write(off === 0 ? p : p.subarray(off));
+/**
+ * Writes every byte of `p` (a single `write` may take only part of it). Most writes take
+ * everything at once: the first is chained, not awaited in an async function, which spares
+ * a frame and a promise per write (two writes per proxied request).
+ */
+export function writeAll(w: Pick<Stream, "write">, p: Uint8Array): Promise<void> {
+  if (p.length === 0) return Promise.resolve();
+  return w.write(p).then((n) => n < p.length ? writeRest(w, p, n) : undefined);
+}
+
+async function writeRest(w: Pick<Stream, "write">, p: Uint8Array, off: number): Promise<void> {
+  while (off < p.length) off += await w.write(p.subarray(off));
 }
 
 /**
