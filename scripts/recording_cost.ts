@@ -8,8 +8,15 @@
  * endpoint's (a second nginx, answering 204) from /proc; with `--builds`, also each other
  * build's ratio to this checkout paired by round.
  *
+ * With `--together`, the builds of one mode take their turn at the same time, each under its
+ * own wrk with a share of the load (-t1, 50 connections split between them): they see the
+ * same phase of the machine, whose speed moves ±30% from one turn to the next here. One
+ * build against itself that way (6 rounds, off and http): median CPU ratios 0.990 and 1.005,
+ * ranges 0.86–1.02 and 0.98–1.06; in turns one after the other, 0.883, range 0.52–1.20.
+ *
  *   deno task bench recording [--rounds 6] [--seconds 3] [--modes off,down,http,file]
  *                             [--builds DIR,...]   (other checkouts' mod.ts, for an A/B)
+ *                             [--together]   (the builds of a mode measured at once)
  *                             [--gc]   (V8's --trace-gc-nvp: collections per 10,000 requests)
  *
  * Modes: `off` no sniffing, no recorder; `down` sniffing and an http recorder whose endpoint
@@ -31,6 +38,7 @@ const { values } = parseArgs({
     modes: { type: "string", default: "off,down,http,file" },
     builds: { type: "string", default: "" },
     gc: { type: "boolean", default: false },
+    together: { type: "boolean", default: false },
   },
   strict: false,
 });
@@ -38,6 +46,7 @@ const ROUNDS = Number(values.rounds);
 const SECONDS = Number(values.seconds);
 const MODES = String(values.modes).split(",");
 const GC = values.gc === true;
+const TOGETHER = values.together === true;
 const here = new URL("../mod.ts", import.meta.url).pathname;
 const BUILDS = [
   here,
@@ -126,29 +135,50 @@ ${mode === "off" ? "" : `recorders:\n  - ${recorder}`}
     }
   }
   const url = `http://127.0.0.1:${origin.http}/1k`;
+  /** One measured turn of the runners in `group`, all at once, sharing (a)'s load. */
+  const turn = async (group: Runner[]) => {
+    const load = group.length === 1
+      ? { threads: 2, connections: 50 }
+      : { threads: 1, connections: Math.round(50 / group.length) };
+    // A second of load first, not measured: through the others' turns a runner sits idle
+    // long enough for snoop's idle collection (full GC, malloc_trim), and a turn that
+    // starts cold measures the heap growing back, not recording.
+    await Promise.all(group.map((r) => wrk(url, 1, dir, r.port, load)));
+    const cpu = group.map((r) => cpuSeconds(r.proc.pid));
+    const endpointCpu = cpuSeconds(endpoint.proc.pid);
+    const traced = await Promise.all(
+      group.map(async (r) => GC ? (await Deno.stat(r.gcLog)).size : 0),
+    );
+    const results = await Promise.all(group.map((r) => wrk(url, SECONDS, dir, r.port, load)));
+    const requests = results.reduce((sum, w) => sum + w.requests, 0);
+    const endpointUs = ((cpuSeconds(endpoint.proc.pid) - endpointCpu) * 1e6) / requests;
+    for (const [i, r] of group.entries()) {
+      const w = results[i];
+      if (GC) {
+        const trace = await traceSince(r.gcLog, traced[i]);
+        r.gc.push(perTenThousand(summarizeGcTrace(trace), w.requests));
+      }
+      r.rps.push(w.rps);
+      r.p99.push(w.p99);
+      r.cpuUs.push(((cpuSeconds(r.proc.pid) - cpu[i]) * 1e6) / w.requests);
+      r.endpointUs.push(endpointUs);
+    }
+  };
+  const groups = TOGETHER
+    ? MODES.map((mode) => runners.filter((r) => r.mode === mode))
+    : runners.map((r) => [r]);
   for (let round = 0; round < ROUNDS; round++) {
     // Every other round in reverse (A B C, C B A, ...), so no runner always goes first
     // after the others' turns. Even so, one build run twice side by side differed by 3–4%
     // in CPU per request here: read smaller differences as noise.
-    for (const r of round % 2 === 0 ? runners : runners.toReversed()) {
-      // A second of load first, not measured: through the others' turns a runner sits idle
-      // long enough for snoop's idle collection (full GC, malloc_trim), and a turn that
-      // starts cold measures the heap growing back, not recording.
-      await wrk(url, 1, dir, r.port);
-      const cpu = cpuSeconds(r.proc.pid), endpointCpu = cpuSeconds(endpoint.proc.pid);
-      const traced = GC ? (await Deno.stat(r.gcLog)).size : 0;
-      const w = await wrk(url, SECONDS, dir, r.port);
-      if (GC) {
-        r.gc.push(perTenThousand(summarizeGcTrace(await traceSince(r.gcLog, traced)), w.requests));
-      }
-      r.rps.push(w.rps);
-      r.p99.push(w.p99);
-      r.cpuUs.push(((cpuSeconds(r.proc.pid) - cpu) * 1e6) / w.requests);
-      r.endpointUs.push(((cpuSeconds(endpoint.proc.pid) - endpointCpu) * 1e6) / w.requests);
-    }
+    for (const group of round % 2 === 0 ? groups : groups.toReversed()) await turn(group);
   }
   console.log(
-    `\n### recording: (a)'s load, ${ROUNDS} rounds of ${SECONDS} s taken in turn, medians\n`,
+    `\n### recording: (a)'s load, ${ROUNDS} rounds of ${SECONDS} s, ${
+      TOGETHER
+        ? "the builds of a mode at once (wrk -t1 each, 50 connections split)"
+        : "taken in turn"
+    }, medians\n`,
   );
   console.log(
     "| snoop | req/s | vs off | p99 ms | snoop CPU µs/req | endpoint CPU µs/req |\n|---|---:|---:|---:|---:|---:|",

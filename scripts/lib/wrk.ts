@@ -11,24 +11,27 @@ export interface WrkResult {
 }
 
 /**
- * wrk for `seconds`: 2 threads, 50 keep-alive connections, GETs of `url` directly or, with
- * `proxyPort`, as absolute-URI requests to that proxy (a Lua script written into `dir`).
+ * wrk for `seconds`: 2 threads, 50 keep-alive connections (or `load`'s), GETs of `url`
+ * directly or, with `proxyPort`, as absolute-URI requests to that proxy (a Lua script
+ * written into `dir`).
  */
 export async function wrk(
   url: string,
   seconds: number,
   dir: string,
   proxyPort?: number,
+  load = { threads: 2, connections: 50 },
 ): Promise<WrkResult> {
-  const script = `${dir}/abs.lua`;
+  // One script per target: wrk runs may overlap (`bench recording --together`).
+  const script = `${dir}/abs-${proxyPort ?? "direct"}.lua`;
   await Deno.writeTextFile(
     script,
     `wrk.path = "${url}"\nwrk.headers["Host"] = "${new URL(url).host}"\n`,
   );
   const target = proxyPort ? `http://127.0.0.1:${proxyPort}` : new URL(url).origin;
   const out = await output("wrk", [
-    "-t2",
-    "-c50",
+    `-t${load.threads}`,
+    `-c${load.connections}`,
     `-d${seconds}s`,
     "--latency",
     ...(proxyPort ? ["-s", script] : []),
