@@ -7,6 +7,9 @@
  *   deno task bench compare              installs missing Debian packages (root), ~10 minutes
  *   deno task bench compare --quick      1 repeat, 3 s runs, 1,000 idle tunnels (else 9,000)
  *   deno task bench compare --sections e only the memory section (any of a–f)
+ *   deno task bench compare --pin        (a) and (f) with each proxy on CPU 0 and nginx and
+ *                                        wrk on CPU 1, as a proxy on a core of its own would
+ *                                        run; the other sections are not pinned
  *
  * Prints Markdown tables; README's "Side by side" section shows one run.
  */
@@ -22,6 +25,7 @@ import {
   output,
   type Proc,
   rssMiB,
+  setAffinity,
   spawn,
   startTcpHolder,
   waitForPort,
@@ -33,6 +37,7 @@ const { values } = parseArgs({
   options: {
     quick: { type: "boolean", default: false },
     sections: { type: "string", default: "abcdef" },
+    pin: { type: "boolean", default: false },
   },
 });
 const REPEATS = values.quick ? 1 : 3;
@@ -41,6 +46,13 @@ const SECONDS = values.quick ? 3 : 8;
 // 20,000 (not raisable here): 10,000 tunnels failed just short for every proxy.
 const MANY_TUNNELS = values.quick ? 1000 : 9000;
 const run = (section: string) => values.sections.includes(section);
+const PIN = values.pin;
+if (PIN && navigator.hardwareConcurrency < 2) {
+  console.error("--pin needs two CPUs: the proxies on one, nginx and wrk on the other");
+  Deno.exit(2);
+}
+/** With --pin: where the proxies run, where the load and the origin run, and all CPUs. */
+const PROXY_CPU = "0", LOAD_CPU = "1", ALL_CPUS = `0-${navigator.hardwareConcurrency - 1}`;
 
 const NEEDED: Record<string, string> = {
   nginx: "nginx-light",
@@ -275,8 +287,15 @@ async function main() {
     // (a) plain HTTP forward proxy, and (f) recording.
     if (run("a") || run("f")) {
       const plain = [squid, tiny, mitmdump, snoopOff, snoopOn, snoopDown];
+      const loadCpus = PIN ? LOAD_CPU : undefined;
+      if (PIN) {
+        for (const p of plain) await setAffinity(p.proc, PROXY_CPU);
+        await setAffinity(origin.proc, LOAD_CPU);
+      }
       const direct: Awaited<ReturnType<typeof wrk>>[] = [];
-      for (let i = 0; i < REPEATS; i++) direct.push(await wrk(url1k, SECONDS, dir));
+      for (let i = 0; i < REPEATS; i++) {
+        direct.push(await wrk(url1k, SECONDS, dir, undefined, undefined, loadCpus));
+      }
       const directRps = median(direct.map((r) => r.rps));
       rows.a.push(
         `| direct (no proxy) | ${directRps.toFixed(0)} | 100% | ${
@@ -297,9 +316,9 @@ async function main() {
           // Each proxy sat idle through the others' turns: long enough for snoop's idle
           // collection to give its heap back. One second of load first, not measured, so
           // every turn measures a warm process (as under steady load).
-          await wrk(url1k, 1, dir, p.port);
+          await wrk(url1k, 1, dir, p.port, undefined, loadCpus);
           const cpu0 = cpuSeconds(p.proc.pid);
-          const r = await wrk(url1k, SECONDS, dir, p.port);
+          const r = await wrk(url1k, SECONDS, dir, p.port, undefined, loadCpus);
           const cpu = cpuSeconds(p.proc.pid) - cpu0;
           runsOf.get(p.name)!.push({ ...r, cpuUs: (cpu * 1e6) / r.requests });
         }
@@ -338,6 +357,9 @@ async function main() {
           (100 * down.rps / off.rps).toFixed(0)
         }% | ${down.errors} |`,
       );
+      if (PIN) {
+        for (const p of [...plain, origin]) await setAffinity(p.proc, ALL_CPUS);
+      }
     }
 
     // (b) bulk: 100 MiB through a CONNECT tunnel (TLS passthrough) and the plain forward path.
@@ -502,7 +524,9 @@ async function main() {
     `\n### Side by side (${navigator.hardwareConcurrency} × ${cpus}, ${REPEATS} repeats of ${SECONDS} s, medians)\n`,
   );
   console.log(
-    "(a) plain HTTP forward proxy, 1 KiB responses, wrk -t2 -c50, absolute-URI requests\n",
+    `(a) plain HTTP forward proxy, 1 KiB responses, wrk -t2 -c50, absolute-URI requests${
+      PIN ? "; pinned: each proxy on CPU 0, nginx and wrk on CPU 1 (so direct has one core)" : ""
+    }\n`,
   );
   console.log(
     "| proxy | req/s | ratio | p50 ms | p99 ms | proxy CPU µs/req |\n|---|---:|---|---:|---:|---:|",
@@ -536,7 +560,9 @@ async function main() {
     } tunnels | 5 s after | 35 s after |\n|---|---:|---:|---:|---:|---:|`,
   );
   rows.e.forEach((r) => console.log(r));
-  console.log("\n(f) recording cost, (a)'s load through snoop\n");
+  console.log(
+    `\n(f) recording cost, (a)'s load through snoop${PIN ? " (pinned as in (a))" : ""}\n`,
+  );
   console.log("| snoop | req/s | vs off | failed requests |\n|---|---:|---:|---:|");
   rows.f.forEach((r) => console.log(r));
 }

@@ -116,6 +116,16 @@ export function rssMiB(root: number, part: "VmRSS" | "RssAnon" = "VmRSS"): numbe
   return kib / 1024;
 }
 
+/**
+ * Binds a process, its threads and everything below it to `cpus` (taskset's list, "0" or
+ * "0-1"); children it starts later inherit it.
+ */
+export async function setAffinity(proc: Proc, cpus: string): Promise<void> {
+  for (const pid of [proc.pid, ...descendants(proc.pid)]) {
+    await output("taskset", ["-a", "-p", "-c", cpus, String(pid)]).catch(() => {}); // gone
+  }
+}
+
 /** Waits until something listens on `port`; `log` says why not (a child's stderr). */
 export async function waitForPort(port: number, log?: () => string, timeoutMs = 20_000) {
   const deadline = Date.now() + timeoutMs;

@@ -13,7 +13,7 @@ export interface WrkResult {
 /**
  * wrk for `seconds`: 2 threads, 50 keep-alive connections (or `load`'s), GETs of `url`
  * directly or, with `proxyPort`, as absolute-URI requests to that proxy (a Lua script
- * written into `dir`).
+ * written into `dir`). With `cpus`, wrk runs on those CPUs only (taskset's list).
  */
 export async function wrk(
   url: string,
@@ -21,6 +21,7 @@ export async function wrk(
   dir: string,
   proxyPort?: number,
   load = { threads: 2, connections: 50 },
+  cpus?: string,
 ): Promise<WrkResult> {
   // One script per target: wrk runs may overlap (`bench recording --together`).
   const script = `${dir}/abs-${proxyPort ?? "direct"}.lua`;
@@ -29,7 +30,8 @@ export async function wrk(
     `wrk.path = "${url}"\nwrk.headers["Host"] = "${new URL(url).host}"\n`,
   );
   const target = proxyPort ? `http://127.0.0.1:${proxyPort}` : new URL(url).origin;
-  const out = await output("wrk", [
+  const out = await output(cpus ? "taskset" : "wrk", [
+    ...(cpus ? ["-c", cpus, "wrk"] : []),
     `-t${load.threads}`,
     `-c${load.connections}`,
     `-d${seconds}s`,
