@@ -27,6 +27,7 @@ import {
   Http1ParseError,
   Http1Parser,
   Http1Truncated,
+  isFieldName,
 } from "../sniff/http1/parser.ts";
 import { VERSION } from "../version.ts";
 import type { Handler, HandlerDeps } from "./handler.ts";
@@ -330,7 +331,7 @@ export class HttpHandler implements Handler {
       ? !hasToken(head, "connection", "keep-alive")
       : hasToken(head, "connection", "close");
     const upgrading = hasToken(head, "connection", "upgrade") && !!headerValue(head, "upgrade");
-    const fields = stripHopByHop(head.headers.filter(([n]) => !isHost(n)), {
+    const fields = stripHopByHop(head.headers.filter(([n]) => !isFieldName(n, "host")), {
       keepFraming: framing === "chunked",
       keepUpgrade: upgrading,
     });
@@ -532,7 +533,7 @@ export class HttpHandler implements Handler {
           }
           finalHead = h;
           http.statusCode = h.status;
-          if (ctx.sink.recording) http.response.header = headerMap(h.headers);
+          if (this.deps.sink.recording) http.response.header = headerMap(h.headers);
           switched = h.status === 101;
           const upstreamClose = hasToken(h, "connection", "close") ||
             (h.version === "HTTP/1.0" && !hasToken(h, "connection", "keep-alive"));
@@ -656,8 +657,4 @@ class PooledUpstream {
   close(): void {
     closeQuietly(this.conn);
   }
-}
-
-function isHost(name: string): boolean {
-  return name.length === 4 && name.toLowerCase() === "host";
 }

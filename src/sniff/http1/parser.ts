@@ -407,7 +407,7 @@ export class Http1Parser {
       from = newline + 1;
     }
     if (this.kind === "request" && this.limits.strictHost) {
-      const hosts = head.headers.filter(([n]) => n.length === 4 && n.toLowerCase() === "host");
+      const hosts = head.headers.filter(([n]) => isFieldName(n, "host"));
       if (hosts.length > 1) throw new Http1ParseError("more than one Host header");
       if (hosts.length === 0 && head.version === "HTTP/1.1" && head.method !== "CONNECT") {
         throw new Http1ParseError("HTTP/1.1 request without Host");
@@ -554,11 +554,19 @@ export class Http1Parser {
   }
 }
 
+/**
+ * Whether a field's name is `lowerName` in any case. Names of another length are told apart
+ * without a lower-case copy: most fields of a head are not the one looked for.
+ */
+export function isFieldName(name: string, lowerName: string): boolean {
+  return name.length === lowerName.length && name.toLowerCase() === lowerName;
+}
+
 /** Values of a header (case-insensitive name), each comma list split and trimmed. */
 export function headerValues(head: Http1Head, lowerName: string): string[] {
   const out: string[] = [];
   for (const [n, v] of head.headers) {
-    if (n.length === lowerName.length && n.toLowerCase() === lowerName) {
+    if (isFieldName(n, lowerName)) {
       for (const part of v.split(",")) {
         const t = part.trim();
         if (t) out.push(t);
@@ -571,7 +579,7 @@ export function headerValues(head: Http1Head, lowerName: string): string[] {
 /** The first raw value of a header, or undefined. */
 export function headerValue(head: Http1Head, lowerName: string): string | undefined {
   for (const [n, v] of head.headers) {
-    if (n.length === lowerName.length && n.toLowerCase() === lowerName) return v;
+    if (isFieldName(n, lowerName)) return v;
   }
   return undefined;
 }
@@ -579,7 +587,7 @@ export function headerValue(head: Http1Head, lowerName: string): string | undefi
 /** Whether a header's comma list holds `token` (lower-case), as `headerValues` would. */
 export function hasToken(head: Http1Head, lowerName: string, token: string): boolean {
   for (const [n, v] of head.headers) {
-    if (n.length !== lowerName.length || n.toLowerCase() !== lowerName) continue;
+    if (!isFieldName(n, lowerName)) continue;
     // Called several times per proxied request: no list is built unless the value has one.
     if (!v.includes(",")) {
       if (v.trim().toLowerCase() === token) return true;
@@ -599,7 +607,7 @@ function contentLength(head: Http1Head): number | null {
   let present = false;
   let length: number | null = null;
   for (const [n, v] of head.headers) {
-    if (n.length !== 14 || n.toLowerCase() !== "content-length") continue;
+    if (!isFieldName(n, "content-length")) continue;
     present = true;
     for (const part of v.split(",")) {
       const t = part.trim();
