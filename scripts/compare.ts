@@ -287,14 +287,14 @@ async function main() {
     // (a) plain HTTP forward proxy, and (f) recording.
     if (run("a") || run("f")) {
       const plain = [squid, tiny, mitmdump, snoopOff, snoopOn, snoopDown];
-      const loadCpus = PIN ? LOAD_CPU : undefined;
+      const load = { cpus: PIN ? LOAD_CPU : undefined };
       if (PIN) {
         for (const p of plain) await setAffinity(p.proc, PROXY_CPU);
         await setAffinity(origin.proc, LOAD_CPU);
       }
       const direct: Awaited<ReturnType<typeof wrk>>[] = [];
       for (let i = 0; i < REPEATS; i++) {
-        direct.push(await wrk(url1k, SECONDS, dir, undefined, undefined, loadCpus));
+        direct.push(await wrk(url1k, SECONDS, dir, undefined, load));
       }
       const directRps = median(direct.map((r) => r.rps));
       rows.a.push(
@@ -316,9 +316,9 @@ async function main() {
           // Each proxy sat idle through the others' turns: long enough for snoop's idle
           // collection to give its heap back. One second of load first, not measured, so
           // every turn measures a warm process (as under steady load).
-          await wrk(url1k, 1, dir, p.port, undefined, loadCpus);
+          await wrk(url1k, 1, dir, p.port, load);
           const cpu0 = cpuSeconds(p.proc.pid);
-          const r = await wrk(url1k, SECONDS, dir, p.port, undefined, loadCpus);
+          const r = await wrk(url1k, SECONDS, dir, p.port, load);
           const cpu = cpuSeconds(p.proc.pid) - cpu0;
           runsOf.get(p.name)!.push({ ...r, cpuUs: (cpu * 1e6) / r.requests });
         }

@@ -10,19 +10,26 @@ export interface WrkResult {
   socketErrors: string;
 }
 
+/** How wrk loads: threads and keep-alive connections; `cpus` (taskset's list) binds it. */
+export interface WrkLoad {
+  threads?: number;
+  connections?: number;
+  cpus?: string;
+}
+
 /**
- * wrk for `seconds`: 2 threads, 50 keep-alive connections (or `load`'s), GETs of `url`
- * directly or, with `proxyPort`, as absolute-URI requests to that proxy (a Lua script
- * written into `dir`). With `cpus`, wrk runs on those CPUs only (taskset's list).
+ * wrk for `seconds` (2 threads and 50 keep-alive connections unless `load` says otherwise),
+ * GETs of `url` directly or, with `proxyPort`, as absolute-URI requests to that proxy (a
+ * Lua script written into `dir`).
  */
 export async function wrk(
   url: string,
   seconds: number,
   dir: string,
   proxyPort?: number,
-  load = { threads: 2, connections: 50 },
-  cpus?: string,
+  load: WrkLoad = {},
 ): Promise<WrkResult> {
+  const { threads = 2, connections = 50, cpus } = load;
   // One script per target: wrk runs may overlap (`bench recording --together`).
   const script = `${dir}/abs-${proxyPort ?? "direct"}.lua`;
   await Deno.writeTextFile(
@@ -32,8 +39,8 @@ export async function wrk(
   const target = proxyPort ? `http://127.0.0.1:${proxyPort}` : new URL(url).origin;
   const out = await output(cpus ? "taskset" : "wrk", [
     ...(cpus ? ["-c", cpus, "wrk"] : []),
-    `-t${load.threads}`,
-    `-c${load.connections}`,
+    `-t${threads}`,
+    `-c${connections}`,
     `-d${seconds}s`,
     "--latency",
     ...(proxyPort ? ["-s", script] : []),
