@@ -211,6 +211,25 @@ ${opts.recorder ? `recorders:\n  - { name: hook, http: { url: "${opts.recorder}"
   };
 }
 
+/**
+ * What the runtime costs with nothing of snoop's: scripts/lib/floor_relay.ts, a Deno relay
+ * that copies bytes and nothing else (256 KiB buffers, as large as snoop's relay grows).
+ * Not a proxy anyone would run; it marks the least snoop's figures could be in Deno.
+ */
+async function startFloor(): Promise<Proxy> {
+  const port = freePort();
+  const proc = spawn(Deno.execPath(), [
+    "run",
+    "--allow-net",
+    new URL("./lib/floor_relay.ts", import.meta.url).pathname,
+    String(port),
+    String(256 * 1024),
+  ]);
+  await waitForPort(port, proc.log);
+  return { name: FLOOR, port, proc };
+}
+const FLOOR = "Deno floor (relay only)";
+
 /** Waits (up to 60 s) until `proc` uses less than 5% of a core over half a second. */
 async function untilQuiet(proc: Proc): Promise<void> {
   const deadline = Date.now() + 60_000;
@@ -281,12 +300,13 @@ async function main() {
     const snoopMitm = await start(
       startSnoop("snoop (intercepting)", { sniffing: true, mitm: true }),
     );
+    const floor = await start(startFloor());
     const idleRss = new Map(proxies.map((p) => [p.name, rssMiB(p.proc.pid)]));
     const idleAnon = new Map(proxies.map((p) => [p.name, rssMiB(p.proc.pid, "RssAnon")]));
 
     // (a) plain HTTP forward proxy, and (f) recording.
     if (run("a") || run("f")) {
-      const plain = [squid, tiny, mitmdump, snoopOff, snoopOn, snoopDown];
+      const plain = [squid, tiny, mitmdump, snoopOff, snoopOn, snoopDown, floor];
       const load = { cpus: PIN ? LOAD_CPU : undefined };
       if (PIN) {
         for (const p of plain) await setAffinity(p.proc, PROXY_CPU);
@@ -388,7 +408,7 @@ async function main() {
         return { speed: median(speeds), ratio: median(ratios), cpuMs: median(cpuMs) };
       };
       const rowsOfProxies: string[] = [];
-      for (const p of [squid, tiny, mitmdump, snoopOff, snoopOn]) {
+      for (const p of [squid, tiny, mitmdump, snoopOff, snoopOn, floor]) {
         const proxy = ["-x", `127.0.0.1:${p.port}`];
         const t = await paired(
           ["--cacert", `${dir}/ca.crt`, tlsUrl],

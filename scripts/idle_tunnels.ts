@@ -96,7 +96,6 @@ recorders:
     "--allow-net",
     new URL("./lib/floor_relay.ts", import.meta.url).pathname,
     String(floorPort),
-    String(holder.port),
   ]);
   await waitForPort(floorPort, floor.log);
   rows.push(await measure("Deno floor (1-byte reads, nothing else)", floor.pid, floorPort));
