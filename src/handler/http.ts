@@ -93,6 +93,7 @@ export class HttpHandler implements Handler {
     try {
       for (;;) {
         let ev: Http1Event | null;
+        reader.shrink(); // waiting for a request: no large buffer kept from the last one
         try {
           ev = await withDeadline(
             first ? this.headerTimeoutMs : this.keepAliveMs,
@@ -608,6 +609,7 @@ export class HttpHandler implements Handler {
     ctx.emit(rec);
     if (upstreamReusable && !clientGone && upstreamReader.parser.idle) {
       // Its reader goes along: the parser and read buffer serve the next request too.
+      upstreamReader.shrink();
       this.pool.put(s.target, connection);
     } else closeQuietly(upstream);
     return !closeAfter && !clientGone;

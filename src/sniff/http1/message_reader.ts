@@ -3,11 +3,15 @@ import type { Http1Event, Http1Parser } from "./parser.ts";
 
 /**
  * Read sizes: small while messages are small (a kept-alive connection waiting for its next
- * request holds its buffer), large once a read fills the buffer (bodies). The buffer is
- * replaced only when the size changes.
+ * request holds its buffer), four times larger each time a read fills the buffer (bodies),
+ * up to LARGE_READ. The buffer is replaced only when the size changes. A 100 MiB download
+ * through the forward proxy went from 545-604 to 727-766 MB/s when bodies were read in up
+ * to 256 KiB instead of 16 KiB (the relay of tunnels grows to 256 KiB too).
  */
 const SMALL_READ = 4 * 1024;
-const LARGE_READ = 16 * 1024;
+const LARGE_READ = 256 * 1024;
+/** The most a reader keeps between messages (`shrink`). */
+export const IDLE_READ = 16 * 1024;
 
 /**
  * Pulls HTTP/1 events from a stream: reads more bytes only when the parser needs them.
@@ -40,7 +44,7 @@ export class MessageReader {
         continue;
       }
       this.#readSize = n === buf.length
-        ? LARGE_READ
+        ? Math.min(n * 4, LARGE_READ)
         : n < SMALL_READ / 2
         ? SMALL_READ
         : this.#readSize;
@@ -54,6 +58,17 @@ export class MessageReader {
    */
   release(): void {
     this.#buf = null;
+  }
+
+  /**
+   * Between messages: a buffer grown past IDLE_READ for a large body goes, and reads start
+   * again at IDLE_READ, so an idle kept-alive connection holds what it did before bodies
+   * were read in 256 KiB (that much per idle client after an upload would add up). Views of
+   * earlier events stay valid: they keep their own buffer.
+   */
+  shrink(): void {
+    if (this.#readSize > IDLE_READ) this.#readSize = IDLE_READ;
+    if (this.#buf !== null && this.#buf.length > IDLE_READ) this.#buf = null;
   }
 
   /** True once the stream ended. */
