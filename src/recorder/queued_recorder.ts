@@ -59,10 +59,10 @@ export abstract class QueuedRecorder implements Recorder {
   /** Releases connections and files. */
   protected abstract shutdown(): Promise<void> | void;
 
-  record(data: string): void {
+  record(data: string | (() => string)): void {
     if (this.#closed) return this.#drop("closed", 1);
     if (this.#queue.length >= this.queueSize) return this.#drop("queue_full", 1);
-    this.#queue.push(data);
+    this.#queue.push(typeof data === "string" ? data : data());
     this.#running ??= this.#run();
   }
 

@@ -6,7 +6,12 @@
 export interface Recorder {
   readonly name: string;
   readonly kind: string;
-  record(data: string): void;
+  /**
+   * Queues a record: its JSON, or a function that makes it, called only when the record is
+   * kept. A full queue drops (and counts) the record unmade, so a recorder whose endpoint is
+   * down does not cost the proxy the serialization of every record it drops.
+   */
+  record(data: string | (() => string)): void;
   /** Delivered, dropped (by reason) and waiting records. */
   stats(): RecorderStats;
   /** Sends what is queued (bounded by `deadlineMs`), then stops. */

@@ -70,7 +70,7 @@ export class RecordSink {
     const proto = record.websocket ? "websocket" : record.proto ?? "";
     c.byProto.set(proto, (c.byProto.get(proto) ?? 0) + 1);
     const redaction = this.capture.redaction;
-    this.handler?.record(recordToJSON(redaction ? redactRecord(record, redaction) : record));
+    this.handler?.record(() => recordToJSON(redaction ? redactRecord(record, redaction) : record));
   }
 
   /** Counts a limit that refused or cut something (the record, if any, says what). */
