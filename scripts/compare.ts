@@ -18,7 +18,7 @@ import { makeCertificates } from "./lib/certs.ts";
 import { connectTunnel, http1Load, http2Load, type LoadResult } from "./lib/mitm_load.ts";
 import { median, percentile } from "./lib/stats.ts";
 import { startNginx } from "./lib/nginx_origin.ts";
-import { wrk } from "./lib/wrk.ts";
+import { wrk, type WrkLoad } from "./lib/wrk.ts";
 import {
   cpuSeconds,
   freePort,
@@ -47,6 +47,11 @@ const SECONDS = values.quick ? 3 : 8;
 const MANY_TUNNELS = values.quick ? 1000 : 9000;
 const run = (section: string) => values.sections.includes(section);
 const PIN = values.pin;
+/**
+ * (a) at the same load: each connection's pause before a request. 8 ms keeps the offered
+ * rate (at most 50 / 8 ms = 6,250 requests/s) below squid's saturation here (8,000-11,000).
+ */
+const PAUSE_MS = 8;
 if (PIN && navigator.hardwareConcurrency < 2) {
   console.error("--pin needs two CPUs: the proxies on one, nginx and wrk on the other");
   Deno.exit(2);
@@ -230,6 +235,51 @@ async function startFloor(): Promise<Proxy> {
 }
 const FLOOR = "Deno floor (relay only)";
 
+interface RateResult {
+  rps: number;
+  p50: number;
+  p99: number;
+  cpuUs: number;
+  errors: number;
+}
+
+/**
+ * wrk through each proxy, REPEATS rounds, medians; the proxy's CPU per request from /proc.
+ * Round-robin, not one proxy's repeats in a row: the machine's speed drifts over minutes,
+ * and ratios within a run should not depend on who ran when.
+ */
+async function roundRobin(
+  proxies: Proxy[],
+  url: string,
+  load: WrkLoad,
+): Promise<Map<string, RateResult>> {
+  const runsOf = new Map(proxies.map((p) => [p.name, [] as RateResult[]]));
+  for (let i = 0; i < REPEATS; i++) {
+    for (const p of proxies) {
+      // Each proxy sat idle through the others' turns: long enough for snoop's idle
+      // collection to give its heap back. One second of load first, not measured, so
+      // every turn measures a warm process (as under steady load).
+      await wrk(url, 1, dir, p.port, load);
+      const cpu0 = cpuSeconds(p.proc.pid);
+      const r = await wrk(url, SECONDS, dir, p.port, load);
+      const cpu = cpuSeconds(p.proc.pid) - cpu0;
+      runsOf.get(p.name)!.push({ ...r, cpuUs: (cpu * 1e6) / r.requests });
+    }
+  }
+  const results = new Map<string, RateResult>();
+  for (const [name, runs] of runsOf) {
+    const pick = (k: "rps" | "p50" | "p99" | "cpuUs") => median(runs.map((r) => r[k]));
+    results.set(name, {
+      rps: pick("rps"),
+      p50: pick("p50"),
+      p99: pick("p99"),
+      cpuUs: pick("cpuUs"),
+      errors: runs.reduce((n, r) => n + r.errors, 0),
+    });
+  }
+  return results;
+}
+
 /** Waits (up to 60 s) until `proc` uses less than 5% of a core over half a second. */
 async function untilQuiet(proc: Proc): Promise<void> {
   const deadline = Date.now() + 60_000;
@@ -269,7 +319,7 @@ async function main() {
   // The far end of (e)'s idle tunnels: nginx's connection limit answered 502 near 10,000.
   const holder = await startTcpHolder();
   const procs: Proc[] = [origin.proc, holder.proc];
-  const rows: Record<string, string[]> = { a: [], b: [], c: [], d: [], e: [], f: [] };
+  const rows: Record<string, string[]> = { a: [], paced: [], b: [], c: [], d: [], e: [], f: [] };
   try {
     const proxies: Proxy[] = [];
     const start = async (p: Promise<Proxy>) => {
@@ -322,39 +372,7 @@ async function main() {
           median(direct.map((r) => r.p50)).toFixed(2)
         } | ${median(direct.map((r) => r.p99)).toFixed(2)} | — |`,
       );
-      const aResults = new Map<
-        string,
-        { rps: number; p50: number; p99: number; cpuUs: number; errors: number }
-      >();
-      // Round-robin, not one proxy's repeats in a row: the machine's speed drifts over
-      // minutes, and ratios within a run should not depend on who ran when.
-      const runsOf = new Map(
-        plain.map((p) => [p.name, [] as (Awaited<ReturnType<typeof wrk>> & { cpuUs: number })[]]),
-      );
-      for (let i = 0; i < REPEATS; i++) {
-        for (const p of plain) {
-          // Each proxy sat idle through the others' turns: long enough for snoop's idle
-          // collection to give its heap back. One second of load first, not measured, so
-          // every turn measures a warm process (as under steady load).
-          await wrk(url1k, 1, dir, p.port, load);
-          const cpu0 = cpuSeconds(p.proc.pid);
-          const r = await wrk(url1k, SECONDS, dir, p.port, load);
-          const cpu = cpuSeconds(p.proc.pid) - cpu0;
-          runsOf.get(p.name)!.push({ ...r, cpuUs: (cpu * 1e6) / r.requests });
-        }
-      }
-      for (const p of plain) {
-        const runs = runsOf.get(p.name)!;
-        const pick = (k: "rps" | "p50" | "p99" | "cpuUs") => median(runs.map((r) => r[k]));
-        const errors = runs.reduce((n, r) => n + r.errors, 0);
-        aResults.set(p.name, {
-          rps: pick("rps"),
-          p50: pick("p50"),
-          p99: pick("p99"),
-          cpuUs: pick("cpuUs"),
-          errors,
-        });
-      }
+      const aResults = await roundRobin(plain, url1k, load);
       const squidRps = aResults.get("squid")!.rps;
       for (const [name, r] of aResults) {
         rows.a.push(
@@ -377,6 +395,23 @@ async function main() {
           (100 * down.rps / off.rps).toFixed(0)
         }% | ${down.errors} |`,
       );
+      // The same load for everyone: latency compared at one request rate (each proxy's
+      // p99 above is at its own saturation, where the faster proxy also drives nginx and
+      // wrk harder on the same two cores).
+      const paced = { ...load, pauseMs: PAUSE_MS };
+      const pacedDirect = await wrk(url1k, SECONDS, dir, undefined, paced);
+      rows.paced.push(
+        `| direct (no proxy) | ${pacedDirect.rps.toFixed(0)} | ${pacedDirect.p50.toFixed(2)} | ${
+          pacedDirect.p99.toFixed(2)
+        } | — |`,
+      );
+      for (const [name, r] of await roundRobin(plain, url1k, paced)) {
+        rows.paced.push(
+          `| ${name} | ${r.rps.toFixed(0)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${
+            r.cpuUs.toFixed(0)
+          } |`,
+        );
+      }
       if (PIN) {
         for (const p of [...plain, origin]) await setAffinity(p.proc, ALL_CPUS);
       }
@@ -552,6 +587,11 @@ async function main() {
     "| proxy | req/s | ratio | p50 ms | p99 ms | proxy CPU µs/req |\n|---|---:|---|---:|---:|---:|",
   );
   rows.a.forEach((r) => console.log(r));
+  console.log(
+    `\n(a) at the same load: each of wrk's 50 connections pauses ${PAUSE_MS} ms before each request\n`,
+  );
+  console.log("| proxy | req/s | p50 ms | p99 ms | proxy CPU µs/req |\n|---|---:|---:|---:|---:|");
+  rows.paced.forEach((r) => console.log(r));
   console.log(
     "\n(b) 100 MiB download, curl; each proxied download right after a direct one, vs direct = median of those pairs' ratios\n",
   );

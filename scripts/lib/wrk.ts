@@ -10,11 +10,17 @@ export interface WrkResult {
   socketErrors: string;
 }
 
-/** How wrk loads: threads and keep-alive connections; `cpus` (taskset's list) binds it. */
+/**
+ * How wrk loads: threads and keep-alive connections; `cpus` (taskset's list) binds it;
+ * `pauseMs`: each connection waits that long before each request (the Lua `delay` hook), so
+ * 50 connections offer at most 50 / (pause + latency) requests per second, the same for
+ * every proxy that keeps up, instead of as many as the machine can serve.
+ */
 export interface WrkLoad {
   threads?: number;
   connections?: number;
   cpus?: string;
+  pauseMs?: number;
 }
 
 /**
@@ -29,12 +35,14 @@ export async function wrk(
   proxyPort?: number,
   load: WrkLoad = {},
 ): Promise<WrkResult> {
-  const { threads = 2, connections = 50, cpus } = load;
+  const { threads = 2, connections = 50, cpus, pauseMs } = load;
   // One script per target: wrk runs may overlap (`bench recording --together`).
   const script = `${dir}/abs-${proxyPort ?? "direct"}.lua`;
   await Deno.writeTextFile(
     script,
-    `wrk.path = "${url}"\nwrk.headers["Host"] = "${new URL(url).host}"\n`,
+    `wrk.path = "${proxyPort ? url : new URL(url).pathname}"\n` +
+      `wrk.headers["Host"] = "${new URL(url).host}"\n` +
+      (pauseMs ? `function delay() return ${pauseMs} end\n` : ""),
   );
   const target = proxyPort ? `http://127.0.0.1:${proxyPort}` : new URL(url).origin;
   const out = await output(cpus ? "taskset" : "wrk", [
@@ -43,7 +51,7 @@ export async function wrk(
     `-c${connections}`,
     `-d${seconds}s`,
     "--latency",
-    ...(proxyPort ? ["-s", script] : []),
+    ...(proxyPort || pauseMs ? ["-s", script] : []),
     proxyPort ? target : url,
   ]);
   const num = (re: RegExp) => {
