@@ -27,6 +27,7 @@ import {
   rssMiB,
   setAffinity,
   spawn,
+  startFloorRelay,
   startTcpHolder,
   waitForPort,
 } from "./lib/processes.ts";
@@ -222,15 +223,7 @@ ${opts.recorder ? `recorders:\n  - { name: hook, http: { url: "${opts.recorder}"
  * Not a proxy anyone would run; it marks the least snoop's figures could be in Deno.
  */
 async function startFloor(): Promise<Proxy> {
-  const port = freePort();
-  const proc = spawn(Deno.execPath(), [
-    "run",
-    "--allow-net",
-    new URL("./lib/floor_relay.ts", import.meta.url).pathname,
-    String(port),
-    String(256 * 1024),
-  ]);
-  await waitForPort(port, proc.log);
+  const { port, proc } = await startFloorRelay(256 * 1024);
   return { name: FLOOR, port, proc };
 }
 const FLOOR = "Deno floor (relay only)";

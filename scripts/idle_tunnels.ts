@@ -15,6 +15,7 @@ import {
   freePort,
   rssMiB,
   spawn,
+  startFloorRelay,
   startTcpHolder,
   waitForPort,
 } from "./lib/processes.ts";
@@ -90,16 +91,9 @@ recorders:
   rows.push(await measure("snoop (sniffing, recorder down)", snoop.pid, snoopPort));
   await snoop.stop();
 
-  const floorPort = freePort();
-  const floor = spawn(Deno.execPath(), [
-    "run",
-    "--allow-net",
-    new URL("./lib/floor_relay.ts", import.meta.url).pathname,
-    String(floorPort),
-  ]);
-  await waitForPort(floorPort, floor.log);
-  rows.push(await measure("Deno floor (1-byte reads, nothing else)", floor.pid, floorPort));
-  await floor.stop();
+  const floor = await startFloorRelay();
+  rows.push(await measure("Deno floor (1-byte reads, nothing else)", floor.proc.pid, floor.port));
+  await floor.proc.stop();
 } finally {
   await holder.proc.stop();
   await Deno.remove(dir, { recursive: true });

@@ -158,15 +158,26 @@ export async function output(cmd: string, args: string[]): Promise<string> {
   return text;
 }
 
-/** scripts/lib/tcp_holder.ts as a child: the far end of idle tunnels, on its own port. */
-export async function startTcpHolder(): Promise<{ port: number; proc: Proc }> {
+/** A script of scripts/lib as a child, listening on a free port (its first argument). */
+async function startLibScript(
+  file: string,
+  ...args: string[]
+): Promise<{ port: number; proc: Proc }> {
   const port = freePort();
   const proc = spawn(Deno.execPath(), [
     "run",
     "--allow-net",
-    new URL("./tcp_holder.ts", import.meta.url).pathname,
+    new URL(`./${file}`, import.meta.url).pathname,
     String(port),
+    ...args,
   ]);
   await waitForPort(port, proc.log);
   return { port, proc };
 }
+
+/** scripts/lib/tcp_holder.ts as a child: the far end of idle tunnels, on its own port. */
+export const startTcpHolder = () => startLibScript("tcp_holder.ts");
+
+/** scripts/lib/floor_relay.ts as a child, its reads growing up to `largestRead` bytes. */
+export const startFloorRelay = (largestRead = 1) =>
+  startLibScript("floor_relay.ts", String(largestRead));
