@@ -1,7 +1,6 @@
 import { BufferedConn } from "../net/buffered_conn.ts";
 import { closeQuietly, type Stream } from "../net/stream.ts";
 import { MitmError } from "../mitm/mitm_error.ts";
-import { loadHpack } from "../sniff/http2/hpack_decoder.ts";
 import { detectProtocol } from "../sniff/detect.ts";
 import { type ClientHello, newClientHelloReader } from "../sniff/tls/hello.ts";
 import type { HandlerRecord } from "../record/record.ts";
@@ -70,7 +69,6 @@ export async function runTunnel(
   const stop = new AbortController();
   const cancelOnShutdown = ctx.shutdown.onShutdown(() => stop.abort());
   const sniffing = sniff && ctx.sink.recording;
-  if (sniffing) await loadHpack(); // at once after the first sniffed tunnel
   const sniffer = sniffing
     ? new TunnelSniffer(ctx, record, opts, upgraded, (reason) => {
       record.err ??= reason;
@@ -99,12 +97,10 @@ export async function runTunnel(
       const side = result.errorSide === "server" ? "upstream" : "client";
       record.err = `${side} closed the connection with data in flight`;
     } else if (result.error && !isBenignDisconnect(result.error)) record.err = result.error.message;
-    if (sniffer) {
-      sniffer.finish(result);
-      // A sniffer that stopped on a limit (HTTP/2 floods, header blocks, frame sizes).
-      const stopped = sniffer.limitHit;
-      if (stopped) ctx.sink.limited(`sniff-${stopped}`);
-    } else ctx.emit(record);
+    // A sniffer reports the tunnel itself, and counts a limit that stopped it (HTTP/2
+    // floods, header blocks, frame sizes).
+    if (sniffer) sniffer.finish(result);
+    else ctx.emit(record);
   } finally {
     cancelOnShutdown();
     closeQuietly(client);

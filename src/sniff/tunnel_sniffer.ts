@@ -8,6 +8,7 @@ import { detectProtocol, type Protocol } from "./detect.ts";
 import type { HttpExchange } from "./exchange.ts";
 import { Http1ExchangeSniffer } from "./http1/exchange_sniffer.ts";
 import { H2Sniffer } from "./http2/h2_sniffer.ts";
+import { hpackLoaded, loadHpack } from "./http2/hpack_decoder.ts";
 import {
   type ClientHello,
   newClientHelloReader,
@@ -20,11 +21,16 @@ import { Buffer } from "node:buffer";
 import { type Deadline, deadline } from "../util/deadlines.ts";
 
 type Rec = HandlerRecord & { startMs: number };
-type Mode = "detect" | "http" | "h2" | "tls" | "websocket" | "opaque";
+type Mode = "detect" | "http" | "h2" | "h2-loading" | "tls" | "websocket" | "opaque";
 
 const MAX_DETECT_BYTES = 32;
 /** Server bytes held while the client has not yet said which protocol this is. */
 const MAX_EARLY_SERVER_BYTES = 64 * 1024;
+/**
+ * Bytes (both directions) held while the HPACK decoder loads for the first HTTP/2 tunnel,
+ * tens of milliseconds once per process; more, and that tunnel goes unsniffed.
+ */
+const MAX_HELD_BYTES = 1024 * 1024;
 
 interface WebsocketState {
   upgrade: HandlerRecord;
@@ -58,13 +64,18 @@ export class TunnelSniffer {
     error?: string;
   };
   #ws?: WebsocketState;
+  /** Chunks in arrival order while the HPACK decoder loads (mode "h2-loading"). */
+  #held: { side: "client" | "server"; bytes: Uint8Array }[] = [];
+  #heldBytes = 0;
+  #heldTooMuch = false;
+  #loading: Promise<void> | undefined;
   /** Records reported from inside the tunnel (requests, frames). */
   #reported = 0;
   #tunnelBytes = { client: 0, server: 0 };
 
   /** The parser limit that stopped sniffing, if one did ("http1", "http2"), for counting. */
   get limitHit(): string | undefined {
-    if (this.#h2?.limitHit) return "http2";
+    if (this.#h2?.limitHit || this.#heldTooMuch) return "http2";
     if (this.#h1?.limitHit) return "http1";
     return undefined;
   }
@@ -104,6 +115,8 @@ export class TunnelSniffer {
         return this.#armResponseTimer();
       case "h2":
         return this.#h2!.client(chunk);
+      case "h2-loading":
+        return this.#hold("client", chunk);
       case "tls":
         if (!this.#tls!.clientHello) this.#onClientHello(this.#tls!.client.push(chunk));
         return;
@@ -132,6 +145,8 @@ export class TunnelSniffer {
         return this.#armResponseTimer();
       case "h2":
         return this.#h2!.server(chunk);
+      case "h2-loading":
+        return this.#hold("server", chunk);
       case "tls":
         if (this.#tls!.clientHello && !this.#tls!.serverHello && !this.#tls!.error) {
           this.#onServerHello(this.#tls!.server.push(chunk));
@@ -198,12 +213,12 @@ export class TunnelSniffer {
         });
         return;
       case "h2":
-        this.#mode = "h2";
-        this.#h2 = new H2Sniffer(
-          capture,
-          (ex) => this.#onExchange(ex),
-          this.#decrypted ? "https" : "http",
-        );
+        if (hpackLoaded()) return this.#startH2();
+        // The first HTTP/2 tunnel: its bytes wait (copied, in order) for the decoder.
+        this.#mode = "h2-loading";
+        this.#loading = loadHpack().then(() => this.#startH2(), (e) => {
+          this.#giveUpHeld(`http2: the HPACK decoder did not load: ${(e as Error).message}`);
+        });
         return;
       case "tls":
         this.#mode = "tls";
@@ -212,6 +227,40 @@ export class TunnelSniffer {
       default:
         this.#mode = "opaque";
     }
+  }
+
+  #startH2() {
+    if (this.#mode !== "detect" && this.#mode !== "h2-loading") return; // gave up meanwhile
+    this.#mode = "h2";
+    this.#h2 = new H2Sniffer(
+      this.ctx.sink.capture,
+      (ex) => this.#onExchange(ex),
+      this.#decrypted ? "https" : "http",
+    );
+    const held = this.#held;
+    this.#held = [];
+    this.#heldBytes = 0;
+    for (const { side, bytes } of held) {
+      if (side === "client") this.#h2.client(bytes);
+      else this.#h2.server(bytes);
+    }
+  }
+
+  #hold(side: "client" | "server", chunk: Uint8Array) {
+    if (this.#heldBytes + chunk.length > MAX_HELD_BYTES) {
+      this.#heldTooMuch = true;
+      return this.#giveUpHeld("http2: not sniffed, over 1 MiB passed while its decoder loaded");
+    }
+    this.#held.push({ side, bytes: chunk.slice() });
+    this.#heldBytes += chunk.length;
+  }
+
+  /** The tunnel goes on unsniffed; its own record says why. */
+  #giveUpHeld(reason: string) {
+    this.#mode = "opaque";
+    this.#held = [];
+    this.#heldBytes = 0;
+    this.record.err ??= reason;
   }
 
   /** Traffic decrypted by MITM: HTTP inside TLS defaults to port 443 and scheme https. */
@@ -302,8 +351,23 @@ export class TunnelSniffer {
     else if (r.status === "invalid") this.#tls!.error = `tls: ${r.reason}`;
   }
 
-  /** The relay ended: report what is still open, and the tunnel's own record if due. */
+  /**
+   * The relay ended: report what is still open, and the tunnel's own record if due, and
+   * count the limit that stopped sniffing, if one did. A tunnel that ended while the HPACK
+   * decoder was still loading (the process's first HTTP/2 tunnel, a short one) is reported
+   * once what it held has been sniffed.
+   */
   finish(result: RelayResult): void {
+    if (this.#mode === "h2-loading") {
+      this.#loading!.then(() => this.finish(result));
+      return;
+    }
+    this.#report(result);
+    const stopped = this.limitHit;
+    if (stopped) this.ctx.sink.limited(`sniff-${stopped}`);
+  }
+
+  #report(result: RelayResult): void {
     this.#timer?.cancel();
     clearTimeout(this.#responseTimer);
     const rec = this.record;

@@ -5,12 +5,17 @@ import { SniffLimitError } from "../limit_error.ts";
 let hpack: typeof hpackLibrary | undefined;
 
 /**
- * Loads hpack.js; a tunnel about to be sniffed waits for it (at once after the first time).
- * Not at start: it and the stream modules it pulls in are ~2 MiB of RSS that a proxy which
- * never sees HTTP/2 need not carry.
+ * Loads hpack.js, when the first sniffed tunnel turns out to carry HTTP/2. Not at start, nor
+ * with the first sniffed tunnel: it and what it pulls in are ~3 MiB of RSS (the npm module
+ * and the runtime code that loads it) that a proxy which never sees HTTP/2 need not carry.
  */
 export async function loadHpack(): Promise<void> {
   hpack ??= (await import("hpack.js")).default;
+}
+
+/** Whether HPACK blocks can be decoded now, or `loadHpack` must be awaited first. */
+export function hpackLoaded(): boolean {
+  return hpack !== undefined;
 }
 
 /** Largest dynamic table we follow, whatever a peer announces. */
