@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { startOrigin, startSnoop, startWebhook } from "../helpers/harness.ts";
 import { hpackLoaded } from "../../src/sniff/http2/hpack_decoder.ts";
+import { h2Request } from "../helpers/h2_request.ts";
 
 // deno-lint-ignore no-explicit-any
 type Rec = Record<string, any>;
@@ -38,15 +39,7 @@ recorders: [{ name: hook, http: { url: "${hook.url}" } }]
       // order), then are sniffed as they came.
       const h2 = session = connect(`http://127.0.0.1:${snoop.port()}`);
       const send = (path: string) =>
-        new Promise<string>((resolve, reject) => {
-          const req = h2.request({ ":path": path, ":method": "POST", "x-test": path });
-          let body = "";
-          req.setEncoding("utf8");
-          req.on("data", (c: string) => body += c);
-          req.on("end", () => resolve(body));
-          req.on("error", reject);
-          req.end(`body of ${path}`);
-        });
+        h2Request(h2, { ":path": path, ":method": "POST", "x-test": path }, `body of ${path}`);
       const bodies = await Promise.all(["/a", "/b", "/c"].map(send));
       assert.deepEqual(bodies, ["/a body of /a", "/b body of /b", "/c body of /c"]);
       h2.close();

@@ -9,6 +9,7 @@ import {
   startWebhook,
   testCert,
 } from "../helpers/harness.ts";
+import { h2Request } from "../helpers/h2_request.ts";
 
 /** The seed's first YAML example with the ports moved to loopback test ports. */
 async function seedConfig(webhookUrl: string, sniffing = true): Promise<string> {
@@ -335,16 +336,7 @@ recorders: [{ name: hook, http: { url: "${hook.url}" } }]
 `);
     const session = connect(`http://127.0.0.1:${snoop.port()}`);
     try {
-      const get = (path: string) =>
-        new Promise<string>((resolve, reject) => {
-          const req = session.request({ ":path": path, "x-test": path });
-          let body = "";
-          req.setEncoding("utf8");
-          req.on("data", (c: string) => body += c);
-          req.on("end", () => resolve(body));
-          req.on("error", reject);
-          req.end();
-        });
+      const get = (path: string) => h2Request(session, { ":path": path, "x-test": path });
       const bodies = await Promise.all(["/s1", "/s2", "/s3"].map(get));
       assert.deepEqual(bodies, ["stream /s1", "stream /s2", "stream /s3"]);
       const recs = (await hook.waitFor(3)) as Rec[];

@@ -63,9 +63,9 @@ export class MessageReader {
 
   /**
    * Between messages: a buffer grown past IDLE_READ for a large body goes, and reads start
-   * again at IDLE_READ, so an idle kept-alive connection holds what it did before bodies
-   * were read in 256 KiB (that much per idle client after an upload would add up). Views of
-   * earlier events stay valid: they keep their own buffer.
+   * again at IDLE_READ, so an idle kept-alive connection holds no more than it did before
+   * bodies were read in larger reads (64 KiB per idle client after an upload would add up).
+   * Views of earlier events stay valid: they keep their own buffer.
    */
   shrink(): void {
     if (this.#readSize > IDLE_READ) this.#readSize = IDLE_READ;
