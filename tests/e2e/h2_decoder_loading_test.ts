@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { startOrigin, startSnoop, startWebhook } from "../helpers/harness.ts";
+import { sniffingForwarder, startOrigin, startSnoop, startWebhook } from "../helpers/harness.ts";
 import { hpackLoaded } from "../../src/sniff/http2/hpack_decoder.ts";
 import { h2Request } from "../helpers/h2_request.ts";
 
@@ -17,15 +17,7 @@ Deno.test({
       new Response(`${new URL(req.url).pathname} ${body}`, { headers: { "X-Seen": "yes" } })
     );
     const hook = await startWebhook();
-    const snoop = await startSnoop(`
-services:
-  - name: fwd
-    addr: 127.0.0.1:0
-    recorders: [{ name: hook, metadata: { http.body: true } }]
-    handler: { type: tcp, metadata: { sniffing: true } }
-    forwarder: { nodes: [{ name: o, addr: "127.0.0.1:${origin.port}" }] }
-recorders: [{ name: hook, http: { url: "${hook.url}" } }]
-`);
+    const snoop = await startSnoop(sniffingForwarder(origin.port, hook.url));
     let session: ReturnType<typeof connect> | undefined;
     try {
       // An HTTP/1 tunnel first: sniffed and recorded without the decoder.

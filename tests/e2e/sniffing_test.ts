@@ -3,6 +3,7 @@ import {
   curl,
   needs,
   run,
+  sniffingForwarder,
   startOrigin,
   startSilentServer,
   startSnoop,
@@ -325,15 +326,7 @@ Deno.test({
     const { connect } = await import("node:http2");
     const origin = await startOrigin((req) => new Response(`stream ${new URL(req.url).pathname}`));
     const hook = await startWebhook();
-    const snoop = await startSnoop(`
-services:
-  - name: h2
-    addr: 127.0.0.1:0
-    recorders: [{ name: hook, metadata: { http.body: true } }]
-    handler: { type: tcp, metadata: { sniffing: true } }
-    forwarder: { nodes: [{ name: o, addr: "127.0.0.1:${origin.port}" }] }
-recorders: [{ name: hook, http: { url: "${hook.url}" } }]
-`);
+    const snoop = await startSnoop(sniffingForwarder(origin.port, hook.url));
     const session = connect(`http://127.0.0.1:${snoop.port()}`);
     try {
       const get = (path: string) => h2Request(session, { ":path": path, "x-test": path });

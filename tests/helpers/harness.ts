@@ -110,6 +110,22 @@ export function curl(...args: string[]): Promise<RunResult> {
   return run("curl", ["-s", "--max-time", "15", ...args]);
 }
 
+/**
+ * The configuration of a sniffing tcp forwarder to `targetPort` whose records, bodies
+ * included, go to the webhook at `webhookUrl`.
+ */
+export function sniffingForwarder(targetPort: number, webhookUrl: string): string {
+  return `
+services:
+  - name: fwd
+    addr: 127.0.0.1:0
+    recorders: [{ name: hook, metadata: { http.body: true } }]
+    handler: { type: tcp, metadata: { sniffing: true } }
+    forwarder: { nodes: [{ name: o, addr: "127.0.0.1:${targetPort}" }] }
+recorders: [{ name: hook, http: { url: "${webhookUrl}" } }]
+`;
+}
+
 /** snoop in-process, from YAML text. Services should listen on 127.0.0.1:0. */
 export async function startSnoop(yaml: string): Promise<App & { port(name?: string): number }> {
   const config = mergeConfigs([parseConfigText("test.yaml", yaml)]);
