@@ -4,13 +4,14 @@ import type { Http1Event, Http1Parser } from "./parser.ts";
 /**
  * Read sizes: small while messages are small (a kept-alive connection waiting for its next
  * request holds its buffer), four times larger each time a read fills the buffer (bodies),
- * up to LARGE_READ. The buffer is replaced only when the size changes. A 100 MiB download
- * through the forward proxy went from 545-604 to 727-766 MB/s when bodies were read in up
- * to 256 KiB instead of 16 KiB; up to 64 KiB moved as much (770-863 against 753-998 MB/s,
- * alternating) at a quarter of the memory per download in flight.
+ * up to LARGE_READ, as the relay of tunnels grows. The buffer is replaced only when the
+ * size changes. A 100 MiB download through the forward proxy went from 545-604 to 727-766
+ * MB/s when bodies were read in up to 256 KiB instead of 16 KiB. Up to 64 KiB moved less
+ * (589-888 against 680-847 MB/s, 6 alternating downloads each; 761 against 906 in two
+ * `bench compare` runs).
  */
 const SMALL_READ = 4 * 1024;
-const LARGE_READ = 64 * 1024;
+const LARGE_READ = 256 * 1024;
 /** The most a reader keeps between messages (`shrink`). */
 export const IDLE_READ = 16 * 1024;
 
@@ -64,7 +65,7 @@ export class MessageReader {
   /**
    * Between messages: a buffer grown past IDLE_READ for a large body goes, and reads start
    * again at IDLE_READ, so an idle kept-alive connection holds no more than it did before
-   * bodies were read in larger reads (64 KiB per idle client after an upload would add up).
+   * bodies were read in larger reads (256 KiB per idle client after an upload would add up).
    * Views of earlier events stay valid: they keep their own buffer.
    */
   shrink(): void {
