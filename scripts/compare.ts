@@ -18,7 +18,7 @@ import { makeCertificates } from "./lib/certs.ts";
 import { connectTunnel, http1Load, http2Load, type LoadResult } from "./lib/mitm_load.ts";
 import { median, percentile } from "./lib/stats.ts";
 import { startNginx } from "./lib/nginx_origin.ts";
-import { wrk, type WrkLoad } from "./lib/wrk.ts";
+import { wrk, type WrkLoad, type WrkResult } from "./lib/wrk.ts";
 import {
   cpuSeconds,
   freePort,
@@ -219,7 +219,7 @@ ${opts.recorder ? `recorders:\n  - { name: hook, http: { url: "${opts.recorder}"
 
 /**
  * What the runtime costs with nothing of snoop's: scripts/lib/floor_relay.ts, a Deno relay
- * that copies bytes and nothing else (256 KiB buffers, as large as snoop's relay grows).
+ * that copies bytes and nothing else (reads growing to 256 KiB, as snoop's relay's do).
  * Not a proxy anyone would run; it marks the least snoop's figures could be in Deno.
  */
 async function startFloor(): Promise<Proxy> {
@@ -234,6 +234,14 @@ interface RateResult {
   p99: number;
   cpuUs: number;
   errors: number;
+}
+
+/** wrk on the direct path, REPEATS runs, medians. */
+async function directMedians(url: string, load: WrkLoad) {
+  const runs: WrkResult[] = [];
+  for (let i = 0; i < REPEATS; i++) runs.push(await wrk(url, SECONDS, dir, undefined, load));
+  const pick = (k: "rps" | "p50" | "p99") => median(runs.map((r) => r[k]));
+  return { rps: pick("rps"), p50: pick("p50"), p99: pick("p99") };
 }
 
 /**
@@ -349,21 +357,27 @@ async function main() {
 
     // (a) plain HTTP forward proxy, and (f) recording.
     if (run("a") || run("f")) {
-      const plain = [squid, tiny, mitmdump, snoopOff, snoopOn, snoopDown, floor];
+      // The floor belongs to (a) only: (f) compares snoop with itself.
+      const plain = [
+        squid,
+        tiny,
+        mitmdump,
+        snoopOff,
+        snoopOn,
+        snoopDown,
+        ...run("a") ? [floor] : [],
+      ];
       const load = { cpus: PIN ? LOAD_CPU : undefined };
       if (PIN) {
         for (const p of plain) await setAffinity(p.proc, PROXY_CPU);
         await setAffinity(origin.proc, LOAD_CPU);
       }
-      const direct: Awaited<ReturnType<typeof wrk>>[] = [];
-      for (let i = 0; i < REPEATS; i++) {
-        direct.push(await wrk(url1k, SECONDS, dir, undefined, load));
-      }
-      const directRps = median(direct.map((r) => r.rps));
+      const direct = await directMedians(url1k, load);
+      const directRps = direct.rps;
       rows.a.push(
-        `| direct (no proxy) | ${directRps.toFixed(0)} | 100% | ${
-          median(direct.map((r) => r.p50)).toFixed(2)
-        } | ${median(direct.map((r) => r.p99)).toFixed(2)} | — |`,
+        `| direct (no proxy) | ${directRps.toFixed(0)} | 100% | ${direct.p50.toFixed(2)} | ${
+          direct.p99.toFixed(2)
+        } | — |`,
       );
       const aResults = await roundRobin(plain, url1k, load);
       const squidRps = aResults.get("squid")!.rps;
@@ -391,19 +405,21 @@ async function main() {
       // The same load for everyone: latency compared at one request rate (each proxy's
       // p99 above is at its own saturation, where the faster proxy also drives nginx and
       // wrk harder on the same two cores).
-      const paced = { ...load, pauseMs: PAUSE_MS };
-      const pacedDirect = await wrk(url1k, SECONDS, dir, undefined, paced);
-      rows.paced.push(
-        `| direct (no proxy) | ${pacedDirect.rps.toFixed(0)} | ${pacedDirect.p50.toFixed(2)} | ${
-          pacedDirect.p99.toFixed(2)
-        } | — |`,
-      );
-      for (const [name, r] of await roundRobin(plain, url1k, paced)) {
+      if (run("a")) {
+        const paced = { ...load, pauseMs: PAUSE_MS };
+        const d = await directMedians(url1k, paced);
         rows.paced.push(
-          `| ${name} | ${r.rps.toFixed(0)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${
-            r.cpuUs.toFixed(0)
-          } |`,
+          `| direct (no proxy) | ${d.rps.toFixed(0)} | ${d.p50.toFixed(2)} | ${
+            d.p99.toFixed(2)
+          } | — |`,
         );
+        for (const [name, r] of await roundRobin(plain, url1k, paced)) {
+          rows.paced.push(
+            `| ${name} | ${r.rps.toFixed(0)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${
+              r.cpuUs.toFixed(0)
+            } |`,
+          );
+        }
       }
       if (PIN) {
         for (const p of [...plain, origin]) await setAffinity(p.proc, ALL_CPUS);
