@@ -14,6 +14,7 @@ import {
   sameQuestion,
   servfail,
 } from "../sniff/dns/message.ts";
+import { wholeString } from "../util/text.ts";
 import type { Handler, HandlerDeps } from "./handler.ts";
 
 interface Upstream {
@@ -38,7 +39,8 @@ function parseUpstream(text: string, where: ConfigError["where"]): Upstream {
     );
   }
   const hostPort = host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
-  return { network, host, port, label: `${network}://${hostPort}` };
+  // Whole, as records carry it (see `wholeString`).
+  return { network, host, port, label: wholeString(`${network}://${hostPort}`) };
 }
 
 /**

@@ -2,6 +2,7 @@ import { ConfigError } from "../config/config_error.ts";
 import { splitHostPort } from "../net/address.ts";
 import { dialTcp } from "../net/dial.ts";
 import { closeQuietly } from "../net/stream.ts";
+import { wholeString } from "../util/text.ts";
 import type { ConnContext } from "../service/conn_context.ts";
 import type { Handler, HandlerDeps } from "./handler.ts";
 import { runTunnel } from "./tunnel.ts";
@@ -19,7 +20,8 @@ export class ForwardHandler implements Handler {
 
   constructor(readonly deps: HandlerDeps) {
     this.opts = readTunnelOptions(deps.config.handler.metadata, deps.mitm);
-    this.targets = deps.config.forwarder.nodes.map((n) => n.addr);
+    // Whole strings, for the records (YAML's are slices of the file; see `wholeString`).
+    this.targets = deps.config.forwarder.nodes.map((n) => wholeString(n.addr));
     if (this.targets.length === 0) {
       throw new ConfigError(
         { ...deps.config.where, path: `${deps.config.where.path}.forwarder.nodes` },

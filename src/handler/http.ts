@@ -29,6 +29,7 @@ import {
   Http1Truncated,
   isFieldName,
 } from "../sniff/http1/parser.ts";
+import { wholeString } from "../util/text.ts";
 import { VERSION } from "../version.ts";
 import type { Handler, HandlerDeps } from "./handler.ts";
 import { originForm } from "./origin_form.ts";
@@ -161,11 +162,11 @@ export class HttpHandler implements Handler {
   #httpRecord(head: Http1Head, scheme: string, host: string): HttpRecord {
     const recording = this.deps.sink.recording;
     return {
-      host,
+      host: wholeString(host),
       method: head.method,
       proto: head.version,
       scheme,
-      uri: head.target,
+      uri: wholeString(head.target),
       statusCode: 0,
       request: {
         contentLength: 0,
@@ -221,8 +222,8 @@ export class HttpHandler implements Handler {
   ): Promise<void> {
     const rec = ctx.newRecord(false);
     rec.proto = "http";
-    rec.host = head.target;
-    rec.route = head.target;
+    rec.host = wholeString(head.target);
+    rec.route = rec.host;
     rec.inputBytes = headBytes;
     rec.http = this.#httpRecord(head, "", head.target);
     // The CONNECT has no body: its end event follows at once.
@@ -318,7 +319,7 @@ export class HttpHandler implements Handler {
     const target = joinHostPort(hostname, url.port || "80");
     rec.host = target;
     rec.route = target;
-    if (!rec.http.host) rec.http.host = url.host;
+    if (!rec.http.host) rec.http.host = wholeString(url.host);
     if (this.deps.bypass?.contains(target)) {
       await fail(new ProxyFailure(403, "bypass"));
       return false;

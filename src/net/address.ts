@@ -1,8 +1,11 @@
 /** Host and port helpers that treat IPv6 literals the way `net.JoinHostPort` does. */
 
-/** Joins a host and port, bracketing IPv6 literals: `[::1]:8080`. */
+/**
+ * Joins a host and port, bracketing IPv6 literals: `[::1]:8080`. Joined, not concatenated:
+ * the result is one piece (see `wholeString`), as records want their addresses.
+ */
 export function joinHostPort(host: string, port: number | string): string {
-  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+  return (host.includes(":") ? ["[", host, "]:", port] : [host, ":", port]).join("");
 }
 
 /**

@@ -2,6 +2,7 @@ import { joinHostPort, splitHostPort } from "../net/address.ts";
 import { headerMap } from "../sniff/http1/headers.ts";
 import type { HttpExchange } from "../sniff/exchange.ts";
 import type { HandlerRecord } from "./record.ts";
+import { wholeString } from "../util/text.ts";
 
 /**
  * The client's IP as the seed shows it: a forwarding header if one says so
@@ -10,8 +11,9 @@ import type { HandlerRecord } from "./record.ts";
  */
 export function clientIPFrom(headers: [string, string][], fallback: string): string {
   const get = (name: string) => headers.find(([n]) => n.toLowerCase() === name)?.[1]?.trim();
-  return get("cf-connecting-ip") || get("x-forwarded-for")?.split(",")[0].trim() ||
-    get("x-real-ip") || fallback;
+  const ip = get("cf-connecting-ip") || get("x-forwarded-for")?.split(",")[0].trim() ||
+    get("x-real-ip");
+  return ip ? wholeString(ip) : fallback;
 }
 
 /** `Host` as a record's `host`: with the scheme's default port when it has none. */
@@ -36,11 +38,11 @@ export function exchangeRecord(
     proto: base.proto === "tls" ? "tls" : "http",
     clientIP: clientIPFrom(ex.requestHeaders, base.clientIP),
     http: {
-      host: ex.authority,
+      host: wholeString(ex.authority),
       method: ex.method,
       proto: ex.proto,
       scheme: ex.scheme,
-      uri: ex.uri,
+      uri: wholeString(ex.uri),
       statusCode: ex.status,
       request: {
         contentLength: ex.requestBody.total,

@@ -1,4 +1,5 @@
 import { formatRFC3339Nano } from "./time.ts";
+import { wholeString } from "../util/text.ts";
 
 /**
  * The record snoop reports per request or connection: GOST's `HandlerRecorderObject`,
@@ -102,7 +103,11 @@ const ESCAPES: Record<string, string> = {
   "\u2029": "\\u2029",
 };
 
-/** Serializes a record exactly as GOST would (key order, omitempty, escaping). */
+/**
+ * Serializes a record exactly as GOST would (key order, omitempty, escaping). The strings a
+ * record carries are whole where they are made (see `wholeString`), so that this takes
+ * `JSON.stringify`'s fast path; the rare fields are made whole here.
+ */
 export function recordToJSON(r: HandlerRecord): string {
   const o: Record<string, unknown> = {
     service: r.service,
@@ -116,7 +121,7 @@ export function recordToJSON(r: HandlerRecord): string {
   };
   if (r.proto) o.proto = r.proto;
   o.clientIP = r.clientIP;
-  if (r.clientID) o.clientID = r.clientID;
+  if (r.clientID) o.clientID = wholeString(r.clientID);
   if (r.http) o.http = r.http;
   if (r.websocket) o.websocket = r.websocket;
   if (r.tls) o.tls = r.tls;
@@ -124,7 +129,7 @@ export function recordToJSON(r: HandlerRecord): string {
   if (r.route) o.route = r.route;
   o.inputBytes = r.inputBytes;
   o.outputBytes = r.outputBytes;
-  if (r.err) o.err = r.err;
+  if (r.err) o.err = wholeString(r.err);
   o.sid = r.sid;
   o.duration = r.duration;
   o.time = formatRFC3339Nano(r.time);

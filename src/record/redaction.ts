@@ -83,7 +83,7 @@ export function redactUri(uri: string, names: Set<string>): string {
     return `${name}=${REDACTED}`;
   });
   if (!changed) return uri;
-  return uri.slice(0, q + 1) + parts.join("&") + (hash < 0 ? "" : uri.slice(hash));
+  return [uri.slice(0, q + 1), parts.join("&"), hash < 0 ? "" : uri.slice(hash)].join("");
 }
 
 /** The record with secrets replaced (a copy where something changed; never mutates). */

@@ -23,17 +23,19 @@ export function newSid(now = Date.now()): string {
   b[10] = (counter >> 8) & 0xff;
   b[11] = counter & 0xff;
   // 96 bits = 19 full 5-bit groups + 1 group of the last bit padded to 5.
-  let out = "";
+  // Characters joined at the end: appended one by one they would make a cons string
+  // (see `wholeString`).
+  const out: string[] = [];
   let acc = 0, bits = 0;
   for (const byte of b) {
     acc = (acc << 8) | byte;
     bits += 8;
     while (bits >= 5) {
-      out += ALPHABET[(acc >>> (bits - 5)) & 31];
+      out.push(ALPHABET[(acc >>> (bits - 5)) & 31]);
       bits -= 5;
     }
     acc &= (1 << bits) - 1;
   }
-  if (bits > 0) out += ALPHABET[(acc << (5 - bits)) & 31];
-  return out;
+  if (bits > 0) out.push(ALPHABET[(acc << (5 - bits)) & 31]);
+  return out.join("");
 }

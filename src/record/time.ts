@@ -39,5 +39,6 @@ export function formatRFC3339Nano(nanos: bigint): string {
     cachedSecond = second;
   }
   const fraction = frac === 0 ? "" : "." + String(frac).padStart(9, "0").replace(/0+$/, "");
-  return cachedSecondText + fraction + cachedZone;
+  // Joined: a concatenation this long would be a cons string (see `wholeString`).
+  return [cachedSecondText, fraction, cachedZone].join("");
 }

@@ -17,6 +17,7 @@ import { type CaptureOptions, DEFAULT_CAPTURE, RecordSink } from "../recorder/si
 import { ConnContext } from "./conn_context.ts";
 import { SelfAddresses } from "./self_addresses.ts";
 import { Shutdown } from "./shutdown.ts";
+import { wholeString } from "../util/text.ts";
 
 /**
  * A service is a listener plus a handler (GOST's vocabulary), with the recorders and the
@@ -36,6 +37,8 @@ export class Service {
   readonly #perClient = new Map<string, number>();
   readonly maxConnections: number;
   readonly maxConnectionsPerClient: number;
+  /** The name records carry, in one piece: YAML's strings are slices of the file. */
+  readonly #recordName: string;
 
   private constructor(
     readonly config: ServiceConfig,
@@ -50,6 +53,7 @@ export class Service {
   ) {
     this.maxConnections = limits.maxConnections;
     this.maxConnectionsPerClient = limits.maxConnectionsPerClient;
+    this.#recordName = wholeString(config.name);
   }
 
   /** Builds the handler and checks every option the service was given. */
@@ -178,7 +182,7 @@ export class Service {
       this.connections++;
       const remote: Deno.NetAddr = { transport: "udp", hostname: from.address, port: from.port };
       const ctx = new ConnContext(
-        this.config.name,
+        this.#recordName,
         "udp",
         remote,
         local,
@@ -264,7 +268,7 @@ export class Service {
   /** Throws when the peer is already gone (its addresses cannot be read). */
   #contextFor(conn: Deno.TcpConn): ConnContext {
     return new ConnContext(
-      this.config.name,
+      this.#recordName,
       "tcp",
       conn.remoteAddr,
       conn.localAddr,

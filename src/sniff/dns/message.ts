@@ -1,6 +1,7 @@
 import dnsPacket from "dns-packet";
 import { Buffer } from "node:buffer";
 import { checkMessage } from "./wire_check.ts";
+import { wholeString } from "../../util/text.ts";
 
 /**
  * DNS messages for the `dns` handler and its records (RFC 1035 §4): decoded with
@@ -27,12 +28,12 @@ export function decodeMessage(bytes: Uint8Array): DecodedMessage {
   }
 }
 
-/** The first question's id, name (with the trailing dot), class and type. */
+/** The first question's id, name (with the trailing dot, whole for records), class and type. */
 export function questionFields(msg: DecodedMessage): DnsRecordFields {
   const q = msg.questions?.[0];
   return {
     id: msg.id ?? 0,
-    name: q ? fqdn(q.name) : "",
+    name: q ? wholeString(fqdn(q.name)) : "",
     class: q?.class ?? "",
     type: q?.type ?? "",
   };
@@ -88,7 +89,10 @@ function section(title: string, all: DecodedMessage[]): string {
   return lines.length ? `\n;; ${title} SECTION:\n${lines.join("\n")}\n` : "";
 }
 
-/** dig-style text of a whole message (header, flags, every section). */
+/**
+ * dig-style text of a whole message (header, flags, every section), made whole for the
+ * record (see `wholeString`).
+ */
 export function messageText(msg: DecodedMessage): string {
   const flags = [
     msg.flag_qr && "qr",
@@ -121,7 +125,7 @@ export function messageText(msg: DecodedMessage): string {
   out += section("ANSWER", msg.answers);
   out += section("AUTHORITY", msg.authorities);
   out += section("ADDITIONAL", msg.additionals);
-  return out;
+  return wholeString(out);
 }
 
 /** A SERVFAIL reply to `query` (when no upstream answered). */

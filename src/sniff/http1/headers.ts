@@ -1,5 +1,5 @@
 import type { HeaderMap } from "../../record/record.ts";
-import { isAscii } from "../../util/text.ts";
+import { isAscii, wholeString } from "../../util/text.ts";
 
 /**
  * Go's `textproto.CanonicalMIMEHeaderKey`: upper-case the first letter and every letter
@@ -39,14 +39,15 @@ function canonicalize(name: string): string {
  * Header fields as Go's `http.Header` after `ReadRequest`: canonical names, values grouped,
  * `Host` moved out (it is `http.host` in the record). `JSON.stringify` of Go's map sorts the
  * keys, so the map is built in sorted order: fields sorted by name (a stable sort keeps the
- * values of one name in their order), then grouped.
+ * values of one name in their order), then grouped. The values are made whole: the parser's
+ * are slices of the head (see `wholeString`).
  */
 export function headerMap(fields: [string, string][], dropHost = false): HeaderMap {
   const named: [string, string][] = [];
   for (const [name, value] of fields) {
     const key = canonicalHeaderName(name);
     if (dropHost && key === "Host") continue;
-    named.push([key, value]);
+    named.push([key, wholeString(value)]);
   }
   named.sort(byName);
   const out: HeaderMap = {};
