@@ -31,6 +31,9 @@ for (const target of wanted) {
       "--allow-sys",
       // malloc_trim when idle (src/util/idle_collection.ts); nothing else loads a library.
       "--allow-ffi",
+      // Workers are not found by following imports; the store recorder's writer is one.
+      "--include",
+      "src/store/store_writer_worker.ts",
       "--target",
       target,
       "--output",

@@ -20,8 +20,9 @@ export type { RecordSummary } from "./summary.ts";
 /**
  * The embedded record store: GOST records in one SQLite file. Each record keeps its full
  * JSON beside the columns that filters and aggregates use. Writes arrive in batches from
- * the `store` recorder (one transaction each); listeners hear about every new record (the
- * web UI's live list).
+ * the `store` recorder (one transaction each), which writes a file-backed store from a
+ * worker of its own (`store_writer.ts`) through a second connection; listeners hear about
+ * every new record (the web UI's live list).
  */
 
 export interface RetentionOptions {
@@ -91,7 +92,9 @@ export class RecordStore implements RecordQueries {
   ) {
     const dir = path.replace(/\/[^/]*$/, "");
     if (path !== ":memory:" && dir && dir !== path) Deno.mkdirSync(dir, { recursive: true });
-    this.db = new DatabaseSync(path);
+    // Two connections share a file-backed store (the writer's worker and the queries): a
+    // reader that meets the writer mid-checkpoint waits for it rather than failing.
+    this.db = new DatabaseSync(path, { timeout: 5000 });
     // A 32 MiB page cache keeps the indexes' hot pages in memory as the file grows past 1 GB.
     // Checkpointing the WAL every 16,384 pages (64 MiB) instead of SQLite's 1,000 writes a page
     // that many batches touch once per checkpoint rather than once per batch: ingest of 1M
@@ -121,6 +124,14 @@ export class RecordStore implements RecordQueries {
 
   /** Stores records (GOST JSON text) in one transaction; returns how many were stored. */
   insertBatch(jsonRecords: string[]): number {
+    return this.announce(this.writeBatch(jsonRecords));
+  }
+
+  /**
+   * Stores records in one transaction and returns their summaries, telling no listener:
+   * what the writer's worker runs (the store that has the listeners announces them).
+   */
+  writeBatch(jsonRecords: string[]): RecordSummary[] {
     const summaries: RecordSummary[] = [];
     this.db.exec("BEGIN");
     try {
@@ -145,6 +156,11 @@ export class RecordStore implements RecordQueries {
       this.db.exec("ROLLBACK");
       throw e;
     }
+    return summaries;
+  }
+
+  /** Counts stored records and tells the listeners; returns how many there were. */
+  announce(summaries: RecordSummary[]): number {
     this.written += summaries.length;
     for (const s of summaries) for (const l of this.#listeners) l(s);
     return summaries.length;

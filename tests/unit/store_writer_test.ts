@@ -1,0 +1,104 @@
+import assert from "node:assert/strict";
+import { Logger } from "../../src/log.ts";
+import { StoreRecorder } from "../../src/recorder/store_recorder.ts";
+import type { RecordSummary } from "../../src/store/record_store.ts";
+import { sampleRecord } from "../helpers/records.ts";
+import { until } from "../helpers/harness.ts";
+
+/** A store recorder on a file in a fresh directory, removed with `close`. */
+async function fileStoreRecorder(
+  retention = { maxAgeMs: 0, maxRecords: 0 },
+  writerIdleMs?: number,
+) {
+  const dir = await Deno.makeTempDir({ prefix: "snoop-store-writer-" });
+  const recorder = new StoreRecorder(
+    "store",
+    10_000,
+    `${dir}/r.db`,
+    retention,
+    new Logger("test"),
+    writerIdleMs,
+  );
+  const heard: RecordSummary[] = [];
+  recorder.store.subscribe((s) => heard.push(s));
+  return {
+    recorder,
+    heard,
+    async close() {
+      await recorder.close();
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
+}
+
+Deno.test("store recorder: a file-backed store is written by its worker and read, and heard, here", async () => {
+  const { recorder, heard, close } = await fileStoreRecorder();
+  try {
+    for (let i = 0; i < 1_200; i++) recorder.record(sampleRecord(i));
+    await until(() => recorder.stats().written === 1_200, "1,200 records written");
+    // Stored by the worker's connection, visible to this one.
+    assert.equal(recorder.store.count(), 1_200);
+    assert.equal(recorder.store.written, 1_200);
+    // Listeners (the web UI's live list) hear every record, with the id the worker gave it.
+    assert.equal(heard.length, 1_200);
+    assert.deepEqual(heard.map((s) => s.id), Array.from({ length: 1_200 }, (_, i) => i + 1));
+    assert.equal(recorder.store.getSync(heard[7].id)?.http.uri, "/item/7");
+    assert.deepEqual(recorder.stats().dropped, {});
+  } finally {
+    await close();
+  }
+});
+
+Deno.test("store recorder: the worker applies retention after a batch", async () => {
+  // The sample records are from 2026-11-27 10:00 on: older than an hour by the time this runs.
+  const { recorder, heard, close } = await fileStoreRecorder({
+    maxAgeMs: 3_600_000,
+    maxRecords: 0,
+  });
+  try {
+    // The first batch is due a retention run (then not again for a minute).
+    recorder.record(sampleRecord(0));
+    await until(() => recorder.stats().written === 1, "the record written");
+    assert.equal(heard.length, 1); // stored, then removed by the retention run after it
+    assert.equal(recorder.store.count(), 0);
+  } finally {
+    await close();
+  }
+});
+
+Deno.test("store recorder: a batch the worker cannot store is dropped and counted, and the next one stored", async () => {
+  const { recorder, close } = await fileStoreRecorder();
+  try {
+    recorder.record(sampleRecord(0));
+    await until(() => recorder.stats().written === 1, "the first record written");
+    // The table the worker inserts into is gone: its transaction fails.
+    recorder.store.db.exec("ALTER TABLE records RENAME TO records_away");
+    recorder.record(sampleRecord(1));
+    await until(() => recorder.stats().dropped.error === 1, "the failed batch counted");
+    recorder.store.db.exec("ALTER TABLE records_away RENAME TO records");
+    recorder.record(sampleRecord(2));
+    await until(() => recorder.stats().written === 2, "the next record written");
+    assert.deepEqual(recorder.store.listSync({}, 10).records.map((r) => r.uri), [
+      "/item/2",
+      "/item/0",
+    ]);
+  } finally {
+    await close();
+  }
+});
+
+Deno.test("store recorder: a writer with nothing to write ends, and the next batch starts another", async () => {
+  const { recorder, close } = await fileStoreRecorder(undefined, 200);
+  try {
+    assert.equal(recorder.writing, false); // none before the first batch
+    recorder.record(sampleRecord(0));
+    await until(() => recorder.stats().written === 1, "the first record written");
+    assert.equal(recorder.writing, true);
+    await until(() => !recorder.writing, "the idle writer ended");
+    recorder.record(sampleRecord(1));
+    await until(() => recorder.stats().written === 2, "the next record written");
+    assert.equal(recorder.store.count(), 2);
+  } finally {
+    await close();
+  }
+});
