@@ -31,9 +31,9 @@ for (const target of wanted) {
       "--allow-sys",
       // malloc_trim when idle (src/util/idle_collection.ts); nothing else loads a library.
       "--allow-ffi",
-      // Workers are not found by following imports; the store recorder's writer is one.
+      // Workers are not found by following imports; the store recorder's is one.
       "--include",
-      "src/store/store_writer_worker.ts",
+      "src/store/store_worker_script.ts",
       "--target",
       target,
       "--output",

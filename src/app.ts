@@ -60,7 +60,7 @@ export class App {
   async #startUi(ui: NonNullable<Config["ui"]>): Promise<void> {
     const recorder = this.recorders.get(ui.store);
     if (recorder?.kind !== "store") throw new Error(`recorder ${ui.store} is not a store`);
-    const { store } = recorder as StoreRecorder;
+    const { queries } = recorder as StoreRecorder;
     const { host, port } = splitHostPort(ui.addr);
     const hostname = host || "0.0.0.0";
     const loopback = hostname === "localhost" || hostname === "::1" || hostname.startsWith("127.");
@@ -74,7 +74,7 @@ export class App {
     // Loaded here: a proxy without the UI does not carry it (or node:zlib) in its RSS.
     const { createWebApp } = await import("./web/web_app.ts");
     const handler = createWebApp({
-      store,
+      store: queries,
       token: ui.token || undefined,
       caFile: ui.caFile || undefined,
       metrics: () => renderMetrics(this.services, this.recorders),

@@ -68,7 +68,7 @@ export class Collector {
         log.child("store"),
       );
       store = sqlite;
-      queries = sqlite.store;
+      queries = sqlite.queries;
     }
     const loki = opts.lokiUrl
       ? new LokiPusher(opts.lokiUrl, opts.lokiId, 10_000, log.child("loki"))

@@ -20,9 +20,9 @@ export type { RecordSummary } from "./summary.ts";
 /**
  * The embedded record store: GOST records in one SQLite file. Each record keeps its full
  * JSON beside the columns that filters and aggregates use. Writes arrive in batches from
- * the `store` recorder (one transaction each), which writes a file-backed store from a
- * worker of its own (`store_writer.ts`) through a second connection; listeners hear about
- * every new record (the web UI's live list).
+ * the `store` recorder (one transaction each); a file-backed store is written and queried
+ * by a worker of its own (`store_worker.ts`) through a second connection, and the store on
+ * the proxy's thread tells listeners about every new record (the web UI's live list).
  */
 
 export interface RetentionOptions {
@@ -92,8 +92,8 @@ export class RecordStore implements RecordQueries {
   ) {
     const dir = path.replace(/\/[^/]*$/, "");
     if (path !== ":memory:" && dir && dir !== path) Deno.mkdirSync(dir, { recursive: true });
-    // Two connections share a file-backed store (the writer's worker and the queries): a
-    // reader that meets the writer mid-checkpoint waits for it rather than failing.
+    // Two connections share a file-backed store (its worker's and the proxy thread's): one
+    // that meets the other's lock waits for it rather than failing.
     this.db = new DatabaseSync(path, { timeout: 5000 });
     // A 32 MiB page cache keeps the indexes' hot pages in memory as the file grows past 1 GB.
     // Checkpointing the WAL every 16,384 pages (64 MiB) instead of SQLite's 1,000 writes a page
@@ -129,7 +129,7 @@ export class RecordStore implements RecordQueries {
 
   /**
    * Stores records in one transaction and returns their summaries, telling no listener:
-   * what the writer's worker runs (the store that has the listeners announces them).
+   * what the store's worker runs (the store that has the listeners announces them).
    */
   writeBatch(jsonRecords: string[]): RecordSummary[] {
     const summaries: RecordSummary[] = [];

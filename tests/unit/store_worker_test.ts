@@ -8,7 +8,7 @@ import { until } from "../helpers/harness.ts";
 /** A store recorder on a file in a fresh directory, removed with `close`. */
 async function fileStoreRecorder(
   retention = { maxAgeMs: 0, maxRecords: 0 },
-  writerIdleMs?: number,
+  workerIdleMs?: number,
 ) {
   const dir = await Deno.makeTempDir({ prefix: "snoop-store-writer-" });
   const recorder = new StoreRecorder(
@@ -17,7 +17,7 @@ async function fileStoreRecorder(
     `${dir}/r.db`,
     retention,
     new Logger("test"),
-    writerIdleMs,
+    workerIdleMs,
   );
   const heard: RecordSummary[] = [];
   recorder.store.subscribe((s) => heard.push(s));
@@ -31,7 +31,7 @@ async function fileStoreRecorder(
   };
 }
 
-Deno.test("store recorder: a file-backed store is written by its worker and read, and heard, here", async () => {
+Deno.test("store recorder: a file-backed store is written and queried by its worker, and heard here", async () => {
   const { recorder, heard, close } = await fileStoreRecorder();
   try {
     for (let i = 0; i < 1_200; i++) recorder.record(sampleRecord(i));
@@ -44,6 +44,16 @@ Deno.test("store recorder: a file-backed store is written by its worker and read
     assert.deepEqual(heard.map((s) => s.id), Array.from({ length: 1_200 }, (_, i) => i + 1));
     assert.equal(recorder.store.getSync(heard[7].id)?.http.uri, "/item/7");
     assert.deepEqual(recorder.stats().dropped, {});
+    // The queries the web UI and the API make, answered by the worker.
+    const { queries } = recorder;
+    const newest = await queries.list({}, 3);
+    assert.deepEqual(newest.records.map((r) => r.uri), ["/item/1199", "/item/1198", "/item/1197"]);
+    const older = await queries.list({}, 2, heard[10].id);
+    assert.deepEqual(older.records.map((r) => r.uri), ["/item/9", "/item/8"]);
+    assert.equal((await queries.get(heard[7].id))?.http.uri, "/item/7");
+    assert.equal((await queries.full({ host: "api.example.com:443" }, 5)).length, 5);
+    assert.equal((await queries.bySid(heard[0].sid)).length, 60); // sids repeat every 20
+    assert.equal(((await queries.stats({})) as { total: number }).total, 1_200);
   } finally {
     await close();
   }
@@ -87,17 +97,21 @@ Deno.test("store recorder: a batch the worker cannot store is dropped and counte
   }
 });
 
-Deno.test("store recorder: a writer with nothing to write ends, and the next batch starts another", async () => {
+Deno.test("store recorder: a worker with nothing to do ends, and the next batch starts another", async () => {
   const { recorder, close } = await fileStoreRecorder(undefined, 200);
   try {
-    assert.equal(recorder.writing, false); // none before the first batch
+    assert.equal(recorder.working, false); // none before the first batch
     recorder.record(sampleRecord(0));
     await until(() => recorder.stats().written === 1, "the first record written");
-    assert.equal(recorder.writing, true);
-    await until(() => !recorder.writing, "the idle writer ended");
+    assert.equal(recorder.working, true);
+    await until(() => !recorder.working, "the idle worker ended");
     recorder.record(sampleRecord(1));
     await until(() => recorder.stats().written === 2, "the next record written");
     assert.equal(recorder.store.count(), 2);
+    // A query alone starts one too.
+    await until(() => !recorder.working, "the idle worker ended again");
+    assert.equal((await recorder.queries.list({}, 5)).records.length, 2);
+    assert.equal(recorder.working, true);
   } finally {
     await close();
   }

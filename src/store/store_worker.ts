@@ -1,0 +1,189 @@
+import type { RecordFilter } from "./filter.ts";
+import type { RecordStore, RecordSummary, RetentionOptions } from "./record_store.ts";
+import type { RecordQueries } from "./summary.ts";
+
+/** A query the worker answers with the store's method of the same name (`listSync`, …). */
+export type StoreQuery =
+  | { method: "list"; filter: RecordFilter; limit: number; before?: number }
+  | { method: "full"; filter: RecordFilter; limit?: number }
+  | { method: "get"; recordId: number }
+  | { method: "bySid"; sid: string }
+  | { method: "stats"; filter: RecordFilter };
+
+/** What the worker is asked (store_worker_script.ts). */
+export type WorkerRequest =
+  | { type: "open"; id: number; path: string; retention: RetentionOptions }
+  /** `retentionNow`: apply the retention limits as of this time after the batch (0: not now). */
+  | { type: "write"; id: number; batch: string[]; retentionNow: number }
+  | { type: "query"; id: number; query: StoreQuery }
+  | { type: "close"; id: number };
+
+/** Its answer: a value (a write's `WriteResult`, a query's result) or an error. */
+export interface WorkerReply {
+  id: number;
+  value?: unknown;
+  error?: { name: string; message: string };
+}
+
+export interface WriteResult {
+  /** The stored records, with the ids the store gave them. */
+  summaries: RecordSummary[];
+  /** Records the retention run after the batch removed. */
+  removed: number;
+}
+
+/** A worker with nothing to do for this long is ended; the next call starts another. */
+const IDLE_MS = 10_000;
+
+/**
+ * A file-backed store's worker: its own connection to the store file, which stores the
+ * recorder's batches and answers the web UI's and the API's queries. SQLite's calls are
+ * synchronous: on the proxy's thread, a record's ~43 µs of storing (its columns, the word
+ * index, the rollups) held up proxied traffic (`deno task bench recording`: 43% of the
+ * requests served without a recorder, at a p99 of 104 ms against 9), and one query over a
+ * million records can take 160 ms. The worker starts with the first call and ends after 10 s
+ * without one, since its heap and SQLite's page cache (~30 MiB) would otherwise stay after
+ * the load; a worker that fails is replaced at the next call.
+ */
+export class StoreWorker {
+  #worker: Worker | null = null;
+  #nextId = 0;
+  /** Calls sent and not yet answered, with the worker each went to. */
+  readonly #pending = new Map<number, { worker: Worker; settle: (reply: WorkerReply) => void }>();
+  #idleTimer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(
+    readonly path: string,
+    readonly retention: RetentionOptions,
+    readonly idleMs = IDLE_MS,
+  ) {}
+
+  /** Whether a worker is running now. */
+  get running(): boolean {
+    return this.#worker !== null;
+  }
+
+  /** Stores a batch (one transaction); with `retentionNow`, applies retention after it. */
+  async write(batch: string[], retentionNow = 0): Promise<WriteResult> {
+    return await this.#call({ type: "write", id: 0, batch, retentionNow }) as WriteResult;
+  }
+
+  /** Runs a query in the worker. */
+  query(query: StoreQuery): Promise<unknown> {
+    return this.#call({ type: "query", id: 0, query });
+  }
+
+  /** Ends the worker (its connection closed first); a later call starts a new one. */
+  async close(): Promise<void> {
+    clearTimeout(this.#idleTimer);
+    const worker = this.#worker;
+    if (!worker) return;
+    this.#worker = null; // a call from now on starts a new worker
+    try {
+      // After what was sent before it: the worker handles its messages in order.
+      await this.#send(worker, { type: "close", id: 0 });
+    } catch {
+      /* ended anyway */
+    } finally {
+      this.#end(worker, "store worker closed");
+    }
+  }
+
+  async #call(request: WorkerRequest): Promise<unknown> {
+    clearTimeout(this.#idleTimer);
+    const worker = this.#worker ?? this.#start();
+    try {
+      return await this.#send(worker, request);
+    } finally {
+      if (this.#pending.size === 0 && this.#worker === worker) {
+        const timer = setTimeout(() => this.close(), this.idleMs);
+        Deno.unrefTimer(timer); // an idle worker does not keep the process up
+        this.#idleTimer = timer;
+      }
+    }
+  }
+
+  #start(): Worker {
+    const worker = new Worker(new URL("./store_worker_script.ts", import.meta.url), {
+      type: "module",
+    });
+    worker.onmessage = (event: MessageEvent<WorkerReply>) => {
+      const call = this.#pending.get(event.data.id);
+      this.#pending.delete(event.data.id);
+      call?.settle(event.data);
+    };
+    worker.onerror = (event: ErrorEvent) => {
+      event.preventDefault(); // the worker's failure fails its calls, not the process
+      this.#end(worker, `store worker failed: ${event.message}`);
+    };
+    this.#worker = worker;
+    // Messages are handled in order: whatever is sent next finds the store open.
+    this.#send(worker, { type: "open", id: 0, path: this.path, retention: this.retention })
+      .catch(() => {/* the calls behind it fail with the same error */});
+    return worker;
+  }
+
+  #send(worker: Worker, request: WorkerRequest): Promise<unknown> {
+    const id = ++this.#nextId;
+    return new Promise((resolve, reject) => {
+      this.#pending.set(id, {
+        worker,
+        settle: (reply) => {
+          if (!reply.error) return resolve(reply.value);
+          // A RangeError is a bad filter (the API answers 400); the class survives the trip.
+          const error = reply.error.name === "RangeError" ? new RangeError() : new Error();
+          error.message = reply.error.message;
+          reject(error);
+        },
+      });
+      worker.postMessage({ ...request, id });
+    });
+  }
+
+  /** Terminates `worker` and fails what it still owed. */
+  #end(worker: Worker, why: string): void {
+    worker.terminate();
+    if (this.#worker === worker) this.#worker = null;
+    for (const [id, call] of this.#pending) {
+      if (call.worker !== worker) continue;
+      this.#pending.delete(id);
+      call.settle({ id, error: { name: "Error", message: why } });
+    }
+  }
+}
+
+/**
+ * The queries of a file-backed store, answered by its worker; `subscribe` is the store on
+ * this thread, which announces what the worker stored.
+ */
+export class WorkerQueries implements RecordQueries {
+  constructor(readonly worker: StoreWorker, readonly store: RecordStore) {}
+
+  list(filter: RecordFilter, limit: number, before?: number) {
+    return this.worker.query({ method: "list", filter, limit, before }) as ReturnType<
+      RecordQueries["list"]
+    >;
+  }
+
+  full(filter: RecordFilter, limit?: number) {
+    return this.worker.query({ method: "full", filter, limit }) as ReturnType<
+      RecordQueries["full"]
+    >;
+  }
+
+  get(recordId: number) {
+    return this.worker.query({ method: "get", recordId }) as ReturnType<RecordQueries["get"]>;
+  }
+
+  bySid(sid: string) {
+    return this.worker.query({ method: "bySid", sid }) as ReturnType<RecordQueries["bySid"]>;
+  }
+
+  stats(filter: RecordFilter) {
+    return this.worker.query({ method: "stats", filter }) as ReturnType<RecordQueries["stats"]>;
+  }
+
+  subscribe(fn: (r: RecordSummary) => void): () => void {
+    return this.store.subscribe(fn);
+  }
+}

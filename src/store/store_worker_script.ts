@@ -1,0 +1,69 @@
+/// <reference lib="deno.worker" />
+/**
+ * The script of a `StoreWorker` (store_worker.ts): its own connection to the store file,
+ * which stores each batch in one transaction (and applies the retention limits when asked)
+ * and answers queries. Messages are `WorkerRequest` in, `WorkerReply` out, handled in the
+ * order they come.
+ */
+import { RecordStore } from "./record_store.ts";
+import type { StoreQuery, WorkerReply, WorkerRequest, WriteResult } from "./store_worker.ts";
+
+let store: RecordStore | null = null;
+/** Why the store could not be opened: every request after it gets this answer. */
+let openError: Error | null = null;
+
+function opened(): RecordStore {
+  if (openError) throw openError;
+  if (!store) throw new Error("the store is not open");
+  return store;
+}
+
+function answer(query: StoreQuery): unknown {
+  const s = opened();
+  switch (query.method) {
+    case "list":
+      return s.listSync(query.filter, query.limit, query.before);
+    case "full":
+      return s.fullSync(query.filter, query.limit);
+    case "get":
+      return s.getSync(query.recordId);
+    case "bySid":
+      return s.bySidSync(query.sid);
+    case "stats":
+      return s.statsSync(query.filter);
+  }
+}
+
+self.onmessage = (event: MessageEvent<WorkerRequest>) => {
+  const request = event.data;
+  const reply: WorkerReply = { id: request.id };
+  try {
+    switch (request.type) {
+      case "open":
+        try {
+          store = new RecordStore(request.path, request.retention);
+        } catch (e) {
+          openError = e instanceof Error ? e : new Error(String(e));
+          throw e;
+        }
+        break;
+      case "write": {
+        const summaries = opened().writeBatch(request.batch);
+        const removed = request.retentionNow ? opened().enforceRetention(request.retentionNow) : 0;
+        reply.value = { summaries, removed } satisfies WriteResult;
+        break;
+      }
+      case "query":
+        reply.value = answer(request.query);
+        break;
+      case "close":
+        store?.close();
+        store = null;
+        break;
+    }
+  } catch (e) {
+    const error = e instanceof Error ? e : new Error(String(e));
+    reply.error = { name: error.name, message: error.message };
+  }
+  self.postMessage(reply);
+};
