@@ -1,7 +1,7 @@
 import dgram from "node:dgram";
 import { Buffer } from "node:buffer";
 import { ConfigError } from "../config/config_error.ts";
-import { isIPv6, splitHostPort } from "../net/address.ts";
+import { isIPv6, joinHostPort, splitHostPort } from "../net/address.ts";
 import { BufferedConn } from "../net/buffered_conn.ts";
 import { DialError, dialTcp } from "../net/dial.ts";
 import { closeQuietly, writeAll } from "../net/stream.ts";
@@ -14,7 +14,6 @@ import {
   sameQuestion,
   servfail,
 } from "../sniff/dns/message.ts";
-import { wholeString } from "../util/text.ts";
 import type { Handler, HandlerDeps } from "./handler.ts";
 
 interface Upstream {
@@ -38,9 +37,8 @@ function parseUpstream(text: string, where: ConfigError["where"]): Upstream {
       `invalid DNS upstream "${text}" (expected udp://host:port or tcp://host:port)`,
     );
   }
-  const hostPort = host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
-  // Whole, as records carry it (see `wholeString`).
-  return { network, host, port, label: wholeString(`${network}://${hostPort}`) };
+  // Joined, as records carry it whole (see `wholeString`).
+  return { network, host, port, label: [network, "://", joinHostPort(host, port)].join("") };
 }
 
 /**

@@ -158,15 +158,18 @@ export class HttpHandler implements Handler {
     return false;
   }
 
-  /** The record's `http` part; header maps only when someone records them. */
+  /**
+   * The record's `http` part; header maps, and whole copies of the head's slices (see
+   * `wholeString`), only when someone records them.
+   */
   #httpRecord(head: Http1Head, scheme: string, host: string): HttpRecord {
     const recording = this.deps.sink.recording;
     return {
-      host: wholeString(host),
+      host: recording ? wholeString(host) : host,
       method: head.method,
       proto: head.version,
       scheme,
-      uri: wholeString(head.target),
+      uri: recording ? wholeString(head.target) : head.target,
       statusCode: 0,
       request: {
         contentLength: 0,
