@@ -55,7 +55,7 @@ export class StoreRecorder extends QueuedRecorder {
       await new Promise((resolve) => setTimeout(resolve, 0));
       return batch.length - stored;
     }
-    const { summaries } = await this.#worker.write(batch, retentionNow);
+    const summaries = await this.#worker.write(batch, retentionNow);
     return batch.length - this.store.announce(summaries);
   }
 

@@ -18,18 +18,15 @@ export type WorkerRequest =
   | { type: "query"; id: number; query: StoreQuery }
   | { type: "close"; id: number };
 
-/** Its answer: a value (a write's `WriteResult`, a query's result) or an error. */
+/**
+ * Its answer: a value (a write's stored records' summaries, with the ids the store gave
+ * them; a query's result) or an error's message. Filters are checked on this side
+ * (`filterFromParams`), so no error class needs to cross.
+ */
 export interface WorkerReply {
   id: number;
   value?: unknown;
-  error?: { name: string; message: string };
-}
-
-export interface WriteResult {
-  /** The stored records, with the ids the store gave them. */
-  summaries: RecordSummary[];
-  /** Records the retention run after the batch removed. */
-  removed: number;
+  error?: string;
 }
 
 /** A worker with nothing to do for this long is ended; the next call starts another. */
@@ -63,9 +60,12 @@ export class StoreWorker {
     return this.#worker !== null;
   }
 
-  /** Stores a batch (one transaction); with `retentionNow`, applies retention after it. */
-  async write(batch: string[], retentionNow = 0): Promise<WriteResult> {
-    return await this.#call({ type: "write", id: 0, batch, retentionNow }) as WriteResult;
+  /**
+   * Stores a batch (one transaction) and returns the stored records' summaries; with
+   * `retentionNow`, applies retention after it.
+   */
+  async write(batch: string[], retentionNow = 0): Promise<RecordSummary[]> {
+    return await this.#call({ type: "write", id: 0, batch, retentionNow }) as RecordSummary[];
   }
 
   /** Runs a query in the worker. */
@@ -128,13 +128,8 @@ export class StoreWorker {
     return new Promise((resolve, reject) => {
       this.#pending.set(id, {
         worker,
-        settle: (reply) => {
-          if (!reply.error) return resolve(reply.value);
-          // A RangeError is a bad filter (the API answers 400); the class survives the trip.
-          const error = reply.error.name === "RangeError" ? new RangeError() : new Error();
-          error.message = reply.error.message;
-          reject(error);
-        },
+        settle: (reply) =>
+          reply.error === undefined ? resolve(reply.value) : reject(new Error(reply.error)),
       });
       worker.postMessage({ ...request, id });
     });
@@ -147,7 +142,7 @@ export class StoreWorker {
     for (const [id, call] of this.#pending) {
       if (call.worker !== worker) continue;
       this.#pending.delete(id);
-      call.settle({ id, error: { name: "Error", message: why } });
+      call.settle({ id, error: why });
     }
   }
 }

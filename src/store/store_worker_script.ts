@@ -6,7 +6,7 @@
  * order they come.
  */
 import { RecordStore } from "./record_store.ts";
-import type { StoreQuery, WorkerReply, WorkerRequest, WriteResult } from "./store_worker.ts";
+import type { StoreQuery, WorkerReply, WorkerRequest } from "./store_worker.ts";
 
 let store: RecordStore | null = null;
 /** Why the store could not be opened: every request after it gets this answer. */
@@ -48,9 +48,8 @@ self.onmessage = (event: MessageEvent<WorkerRequest>) => {
         }
         break;
       case "write": {
-        const summaries = opened().writeBatch(request.batch);
-        const removed = request.retentionNow ? opened().enforceRetention(request.retentionNow) : 0;
-        reply.value = { summaries, removed } satisfies WriteResult;
+        reply.value = opened().writeBatch(request.batch);
+        if (request.retentionNow) opened().enforceRetention(request.retentionNow);
         break;
       }
       case "query":
@@ -62,8 +61,7 @@ self.onmessage = (event: MessageEvent<WorkerRequest>) => {
         break;
     }
   } catch (e) {
-    const error = e instanceof Error ? e : new Error(String(e));
-    reply.error = { name: error.name, message: error.message };
+    reply.error = e instanceof Error ? e.message : String(e);
   }
   self.postMessage(reply);
 };
