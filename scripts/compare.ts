@@ -174,7 +174,7 @@ async function startMitmdump(intercept: boolean): Promise<Proxy> {
 /** snoop as users run it: `deno run` of mod.ts with a config file. */
 async function startSnoop(
   name: string,
-  opts: { sniffing: boolean; recorder?: string; mitm?: boolean },
+  opts: { sniffing: boolean; recorder?: string; batch?: number; mitm?: boolean },
 ): Promise<Proxy> {
   const port = freePort();
   const md: string[] = [];
@@ -193,7 +193,13 @@ services:
       metadata: { maxConnectionsPerClient: 0, maxConnections: 0${
     md.length ? ", " + md.join(", ") : ""
   } }
-${opts.recorder ? `recorders:\n  - { name: hook, http: { url: "${opts.recorder}" } }` : ""}
+${
+    opts.recorder
+      ? `recorders:\n  - { name: hook, http: { url: "${opts.recorder}", batch: ${
+        opts.batch ?? 0
+      } } }`
+      : ""
+  }
 `;
   const file = `${dir}/snoop-${port}.yaml`;
   await Deno.writeTextFile(file, config);
@@ -227,6 +233,7 @@ async function startFloor(): Promise<Proxy> {
   return { name: FLOOR, port, proc };
 }
 const FLOOR = "Deno floor (relay only)";
+const BATCHED = "snoop (sniffing + http recorder, batch: 100)";
 
 interface RateResult {
   rps: number;
@@ -342,6 +349,14 @@ async function main() {
         recorder: `http://127.0.0.1:${origin.http}/rec`,
       }),
     );
+    // snoop's own option: a JSON array of up to 100 records per POST (GOST posts one each).
+    const snoopBatch = await start(
+      startSnoop(BATCHED, {
+        sniffing: true,
+        recorder: `http://127.0.0.1:${origin.http}/rec`,
+        batch: 100,
+      }),
+    );
     const snoopDown = await start(
       startSnoop("snoop (sniffing + recorder down)", {
         sniffing: true,
@@ -364,6 +379,7 @@ async function main() {
         mitmdump,
         snoopOff,
         snoopOn,
+        snoopBatch,
         snoopDown,
         ...run("a") ? [floor] : [],
       ];
@@ -390,12 +406,18 @@ async function main() {
       }
       const off = aResults.get(snoopOff.name)!,
         on = aResults.get(snoopOn.name)!,
+        batched = aResults.get(snoopBatch.name)!,
         down = aResults.get(snoopDown.name)!;
       rows.f.push(`| recording off | ${off.rps.toFixed(0)} | 100% | ${off.errors} |`);
       rows.f.push(
         `| sniffing + http recorder | ${on.rps.toFixed(0)} | ${
           (100 * on.rps / off.rps).toFixed(0)
         }% | ${on.errors} |`,
+      );
+      rows.f.push(
+        `| sniffing + http recorder, batch: 100 | ${batched.rps.toFixed(0)} | ${
+          (100 * batched.rps / off.rps).toFixed(0)
+        }% | ${batched.errors} |`,
       );
       rows.f.push(
         `| sniffing + recorder down | ${down.rps.toFixed(0)} | ${

@@ -14,13 +14,14 @@
  * build against itself that way (6 rounds, off and http): median CPU ratios 0.990 and 1.005,
  * ranges 0.86–1.02 and 0.98–1.06; in turns one after the other, 0.883, range 0.52–1.20.
  *
- *   deno task bench recording [--rounds 6] [--seconds 3] [--modes off,down,http,file,store]
+ *   deno task bench recording [--rounds 6] [--seconds 3] [--modes off,down,http,batch,file,store]
  *                             [--builds DIR,...]   (other checkouts' mod.ts, for an A/B)
  *                             [--together]   (the builds of a mode measured at once)
  *                             [--gc]   (V8's --trace-gc-nvp: collections per 10,000 requests)
  *
  * Modes: `off` no sniffing, no recorder; `down` sniffing and an http recorder whose endpoint
  * is down (records are built, then dropped); `http` sniffing and an http recorder to nginx;
+ * `batch` the same with `batch: 100` (a JSON array of up to 100 records per POST);
  * `file` sniffing and a file recorder; `store` sniffing and the embedded SQLite store (the main
  * job's recorder).
  */
@@ -36,7 +37,7 @@ const { values } = parseArgs({
   options: {
     rounds: { type: "string", default: "6" },
     seconds: { type: "string", default: "3" },
-    modes: { type: "string", default: "off,down,http,file,store" },
+    modes: { type: "string", default: "off,down,http,batch,file,store" },
     builds: { type: "string", default: "" },
     gc: { type: "boolean", default: false },
     together: { type: "boolean", default: false },
@@ -54,8 +55,8 @@ const BUILDS = [
   ...String(values.builds).split(",").filter(Boolean).map((d) => `${d}/mod.ts`),
 ];
 for (const m of MODES) {
-  if (!["off", "down", "http", "file", "store"].includes(m)) {
-    console.error(`unknown mode ${m}: off, down, http, file or store`);
+  if (!["off", "down", "http", "batch", "file", "store"].includes(m)) {
+    console.error(`unknown mode ${m}: off, down, http, batch, file or store`);
     Deno.exit(2);
   }
 }
@@ -91,6 +92,8 @@ try {
         ? `{ name: hook, file: { path: "${dir}/records-${port}.jsonl" } }`
         : mode === "store"
         ? `{ name: hook, store: { path: "${dir}/store-${port}.db" } }`
+        : mode === "batch"
+        ? `{ name: hook, http: { url: "http://127.0.0.1:${endpoint.http}/rec", batch: 100 } }`
         : `{ name: hook, http: { url: "http://127.0.0.1:${
           mode === "http" ? endpoint.http : freePort()
         }/rec" } }`;
@@ -192,7 +195,7 @@ ${mode === "off" ? "" : `recorders:\n  - ${recorder}`}
     console.log(
       `| ${r.label} | ${median(r.rps).toFixed(0)} | ${vsOff} | ${median(r.p99).toFixed(2)} | ${
         median(r.cpuUs).toFixed(1)
-      } | ${r.mode === "http" ? median(r.endpointUs).toFixed(1) : "—"} |`,
+      } | ${r.mode === "http" || r.mode === "batch" ? median(r.endpointUs).toFixed(1) : "—"} |`,
     );
   }
   if (BUILDS.length > 1) {

@@ -223,6 +223,8 @@ function readService(tree: SourceTree, item: { value: unknown; path: string }): 
 }
 
 const RECORDER_KINDS = ["http", "file", "tcp", "redis", "store"] as const;
+/** The most records an `http` recorder may put in one POST (`batch`). */
+const MAX_HTTP_BATCH = 10_000;
 
 function readRecorder(tree: SourceTree, item: { value: unknown; path: string }): RecorderConfig {
   const r = MapReader.open(
@@ -249,7 +251,7 @@ function readRecorder(tree: SourceTree, item: { value: unknown; path: string }):
   const base = { name, queueSize, where: r.where };
   switch (kinds[0]) {
     case "http": {
-      const h = r.map("http", ["url", "timeout", "header"]);
+      const h = r.map("http", ["url", "timeout", "header", "batch"]);
       let url = h.string("url", { required: true });
       if (!/^https?:\/\//i.test(url)) url = `http://${url}`;
       try {
@@ -257,10 +259,22 @@ function readRecorder(tree: SourceTree, item: { value: unknown; path: string }):
       } catch {
         throw new ConfigError(h.whereOf("url"), `invalid URL "${url}"`);
       }
+      const batch = h.number("batch", 0);
+      if (!Number.isInteger(batch) || batch < 0 || batch > MAX_HTTP_BATCH) {
+        throw new ConfigError(
+          h.whereOf("batch"),
+          `expected a whole number of records per POST, 0 (one record per POST) to ${MAX_HTTP_BATCH}`,
+        );
+      }
       return {
         ...base,
         kind: "http",
-        http: { url, timeoutMs: readDuration(h, "timeout", 5000), header: h.stringMap("header") },
+        http: {
+          url,
+          timeoutMs: readDuration(h, "timeout", 5000),
+          header: h.stringMap("header"),
+          batch,
+        },
       };
     }
     case "file": {

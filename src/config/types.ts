@@ -60,7 +60,13 @@ export interface ServiceRecorderConfig {
 export type RecorderConfig =
   | RecorderBase & {
     kind: "http";
-    http: { url: string; timeoutMs: number; header: Record<string, string> };
+    http: {
+      url: string;
+      timeoutMs: number;
+      header: Record<string, string>;
+      /** Records per POST as a JSON array; 0: one record per POST, as GOST. */
+      batch: number;
+    };
   }
   | RecorderBase & {
     kind: "file";

@@ -129,45 +129,56 @@ Deno.test({
   },
 });
 
-Deno.test({
-  name: "collector: fed by snoop's http recorder from another proxy process",
-  ignore: needs("curl"),
-  async fn() {
-    const dir = await Deno.makeTempDir();
-    const collector = await Collector.start({
-      addr: "127.0.0.1:0",
-      storePath: `${dir}/c.db`,
-      lokiId: "gost",
-      maxAgeMs: 0,
-      maxRecords: 0,
-    }, new Logger("test"));
-    const origin = await startOrigin();
-    const snoop = await startSnoop(`
+for (const batch of [0, 3]) {
+  Deno.test({
+    name: `collector: fed by snoop's http recorder from another proxy process (${
+      batch ? `batch: ${batch}, JSON arrays` : "a record per POST, as GOST"
+    })`,
+    ignore: needs("curl"),
+    fn: () => fedBySnoop(batch),
+  });
+}
+
+async function fedBySnoop(batch: number) {
+  const dir = await Deno.makeTempDir();
+  const collector = await Collector.start({
+    addr: "127.0.0.1:0",
+    storePath: `${dir}/c.db`,
+    lokiId: "gost",
+    maxAgeMs: 0,
+    maxRecords: 0,
+  }, new Logger("test"));
+  const origin = await startOrigin();
+  const snoop = await startSnoop(`
 services:
   - name: edge-1
     addr: 127.0.0.1:0
     recorders: [{ name: central }]
     handler: { type: http }
-recorders: [{ name: central, http: { url: "http://127.0.0.1:${collector.addr.port}/records" } }]
+recorders:
+  - name: central
+    http: { url: "http://127.0.0.1:${collector.addr.port}/records", batch: ${batch} }
 `);
-    try {
-      await curl("-x", `127.0.0.1:${snoop.port()}`, `${origin.url}/a`, `${origin.url}/b`);
-      const recs = await until(
-        async () =>
-          (await (await fetch(`http://127.0.0.1:${collector.addr.port}/api/records?service=edge-1`))
-            .json()).records,
-        (r: Json[]) => r.length === 2,
-        "two records from edge-1",
-      );
-      assert.deepEqual(recs.map((r: Json) => r.uri).sort(), [`${origin.url}/a`, `${origin.url}/b`]);
-    } finally {
-      await snoop.stop(0);
-      await origin.close();
-      await collector.stop();
-      await Deno.remove(dir, { recursive: true });
-    }
-  },
-});
+  try {
+    const urls = ["a", "b", "c", "d", "e"].map((p) => `${origin.url}/${p}`);
+    await curl("-x", `127.0.0.1:${snoop.port()}`, ...urls);
+    const recs = await until(
+      async () =>
+        (await (await fetch(`http://127.0.0.1:${collector.addr.port}/api/records?service=edge-1`))
+          .json()).records,
+      (r: Json[]) => r.length === urls.length,
+      "five records from edge-1",
+    );
+    assert.deepEqual(recs.map((r: Json) => r.uri).sort(), urls);
+    assert.deepEqual(collector.counts, { accepted: urls.length, rejected: 0 });
+    assert.deepEqual(snoop.recorders.get("central")!.stats().dropped, {});
+  } finally {
+    await snoop.stop(0);
+    await origin.close();
+    await collector.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
 
 Deno.test({
   name: "collector: snoop collect on the command line requires a token beyond loopback",

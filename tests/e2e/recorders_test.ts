@@ -222,6 +222,78 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "http recorder with batch: waiting records go out as JSON arrays of at most batch records, each once, in order",
+  ignore: needs("curl"),
+  async fn() {
+    const { startWebhook } = await import("../helpers/harness.ts");
+    const origin = await startOrigin();
+    const hookPort = freePort();
+    const snoop = await startSnoop(
+      proxyWith(`    http: { url: "http://127.0.0.1:${hookPort}/", timeout: 1s, batch: 4 }`),
+    );
+    let hook: Awaited<ReturnType<typeof startWebhook>> | undefined;
+    try {
+      // The endpoint is down while the requests pass, so all ten wait and leave together.
+      const urls = Array.from({ length: 10 }, (_, i) => `${origin.url}/b${i}`);
+      assert.equal(await okThrough(snoop.port(), urls), 10);
+      const rec = snoop.recorders.get("rec")!;
+      await until(() => rec.stats().queued === 10, "10 records held");
+      hook = await startWebhook(hookPort);
+      const got = (await hook.waitFor(10)) as Rec[];
+      assert.deepEqual(got.map((x) => x.http.uri), urls);
+      assert.deepEqual(hook.raw.map((body) => (JSON.parse(body) as Rec[]).length), [4, 4, 2]);
+      await until(() => rec.stats().written === 10, "10 records written");
+      assert.deepEqual(rec.stats().dropped, {});
+    } finally {
+      await snoop.stop(0);
+      await hook?.close();
+      await origin.close();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "http recorder with batch: a refused POST drops each of its records and counts them, the others are written",
+  ignore: needs("curl"),
+  async fn() {
+    const origin = await startOrigin();
+    const hookPort = freePort();
+    const snoop = await startSnoop(
+      proxyWith(`    http: { url: "http://127.0.0.1:${hookPort}/", timeout: 1s, batch: 4 }`),
+    );
+    const bodies: string[] = [];
+    let hook: Awaited<ReturnType<typeof startOrigin>> | undefined;
+    try {
+      const urls = Array.from({ length: 6 }, (_, i) => `${origin.url}/r${i}`);
+      assert.equal(await okThrough(snoop.port(), urls), 6);
+      const rec = snoop.recorders.get("rec")!;
+      await until(() => rec.stats().queued === 6, "6 records held");
+      // The first POST (4 records) is refused, the second (2 records) taken.
+      hook = await startOrigin(
+        (_req, body) => {
+          bodies.push(body);
+          return new Response(null, { status: bodies.length === 1 ? 400 : 204 });
+        },
+        undefined,
+        hookPort,
+      );
+      await until(() => rec.stats().written === 2, "the second POST's 2 records written");
+      assert.deepEqual(rec.stats().dropped, { error: 4 });
+      assert.deepEqual(
+        bodies.map((b) => (JSON.parse(b) as Rec[]).map((r) => r.http.uri)),
+        [urls.slice(0, 4), urls.slice(4)],
+      );
+    } finally {
+      await snoop.stop(0);
+      await hook?.close();
+      await origin.close();
+    }
+  },
+});
+
+Deno.test({
   name: "a recorder endpoint that stays down: the queue holds what fits, the rest is counted",
   ignore: needs("curl"),
   async fn() {

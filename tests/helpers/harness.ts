@@ -195,8 +195,10 @@ export interface Webhook {
   close(): Promise<void>;
 }
 
-/** A webhook that collects the JSON records an `http` recorder posts. */
-/** A webhook collecting the JSON records POSTed to it (on `port`, or any free one). */
+/**
+ * A webhook collecting the JSON records an `http` recorder POSTs to it (on `port`, or any
+ * free one): a record per body, or a JSON array of them (`batch`). `raw` keeps the bodies.
+ */
 export async function startWebhook(port = 0): Promise<Webhook> {
   const records: Record<string, unknown>[] = [];
   const raw: string[] = [];
@@ -204,7 +206,8 @@ export async function startWebhook(port = 0): Promise<Webhook> {
   const origin = await startOrigin(
     (_req, body) => {
       raw.push(body);
-      records.push(JSON.parse(body));
+      const parsed = JSON.parse(body);
+      records.push(...(Array.isArray(parsed) ? parsed : [parsed]));
       waiters.splice(0).forEach((w) => w());
       return new Response("ok");
     },

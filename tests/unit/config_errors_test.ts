@@ -43,6 +43,16 @@ recorders:
     `snoop.yaml:6:9: services[0].recorders[0]: recorder "recorder-1" is not defined in any top-level recorders: list`,
   ],
   [
+    "an http recorder batch that is not a whole number of records",
+    `recorders:
+  - name: central
+    http:
+      url: http://localhost:8000
+      batch: 2.5
+`,
+    `snoop.yaml:5:7: recorders[0].http.batch: expected a whole number of records per POST, 0 (one record per POST) to 10000`,
+  ],
+  [
     "a duration that cannot be read",
     `services:
   - name: s
