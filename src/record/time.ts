@@ -16,17 +16,20 @@ export function monotonicMs(): number {
 
 const pad = (n: number, w = 2) => String(n).padStart(w, "0");
 
-/** The formatted second a record's time falls in, with its zone: records come many a second. */
-let cachedSecond = NaN;
+/**
+ * The second a record's time falls in, formatted with its zone: records come many a second,
+ * so a time is formatted by subtracting the cached second's start and writing the fraction.
+ */
+let cachedSecondStart = -1n;
 let cachedSecondText = "";
 let cachedZone = "";
+const NANOS_PER_SECOND = 1_000_000_000n;
+const ZEROS = "000000000";
 
 export function formatRFC3339Nano(nanos: bigint): string {
-  const ms = Number(nanos / 1_000_000n);
-  const frac = Number(nanos % 1_000_000_000n);
-  const second = Math.floor(ms / 1000);
-  if (second !== cachedSecond) {
-    const d = new Date(ms);
+  if (nanos < cachedSecondStart || nanos - cachedSecondStart >= NANOS_PER_SECOND) {
+    const second = nanos / NANOS_PER_SECOND - (nanos < 0n && nanos % NANOS_PER_SECOND ? 1n : 0n);
+    const d = new Date(Number(second) * 1000);
     const offsetMin = -d.getTimezoneOffset();
     cachedSecondText = `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${
       pad(d.getHours())
@@ -36,9 +39,17 @@ export function formatRFC3339Nano(nanos: bigint): string {
       : `${offsetMin > 0 ? "+" : "-"}${pad(Math.floor(Math.abs(offsetMin) / 60))}:${
         pad(Math.abs(offsetMin) % 60)
       }`;
-    cachedSecond = second;
+    cachedSecondStart = second * NANOS_PER_SECOND;
   }
-  const fraction = frac === 0 ? "" : "." + String(frac).padStart(9, "0").replace(/0+$/, "");
+  let frac = Number(nanos - cachedSecondStart);
+  if (frac === 0) return [cachedSecondText, cachedZone].join("");
+  // Go trims the fraction's trailing zeros: 455539320 ns → ".45553932".
+  let digits = 9;
+  while (frac % 10 === 0) {
+    frac /= 10;
+    digits--;
+  }
+  const text = String(frac);
   // Joined: a concatenation this long would be a cons string (see `wholeString`).
-  return [cachedSecondText, fraction, cachedZone].join("");
+  return [cachedSecondText, ".", ZEROS.slice(0, digits - text.length), text, cachedZone].join("");
 }
