@@ -37,6 +37,36 @@ recorders:
 ${recorder}
 `;
 
+/**
+ * A proxy whose http recorder (`options` beside its url) points at a port where nothing
+ * listens yet, and `count` requests through it: their records wait in the queue. The test
+ * then starts an endpoint on `hookPort`.
+ */
+async function recordsHeldFor(count: number, options: string) {
+  const origin = await startOrigin();
+  const hookPort = freePort();
+  const snoop = await startSnoop(
+    proxyWith(`    http: { url: "http://127.0.0.1:${hookPort}/", ${options} }`),
+  );
+  const urls = Array.from({ length: count }, (_, i) => `${origin.url}/held${i}`);
+  assert.equal(await okThrough(snoop.port(), urls), count);
+  assert.equal(origin.requests.length, count);
+  const rec = snoop.recorders.get("rec")!;
+  // A retry takes the batch out of the queue for a moment: poll for the resting state.
+  await until(() => rec.stats().queued === count, `${count} records held`);
+  assert.deepEqual(rec.stats().dropped, {});
+  assert.equal(rec.stats().written, 0);
+  return {
+    hookPort,
+    urls,
+    rec,
+    async stop() {
+      await snoop.stop(0);
+      await origin.close();
+    },
+  };
+}
+
 Deno.test({
   name: "redis recorder: redis-cli reads the records snoop wrote (set, list, sset)",
   ignore: needs("redis-server", "redis-cli", "curl"),
@@ -187,89 +217,57 @@ Deno.test({
   },
 });
 
-Deno.test({
-  name:
-    "a recorder endpoint that is down: every proxied request succeeds, records wait and go out once it is up",
-  ignore: needs("curl"),
-  async fn() {
-    const { startWebhook } = await import("../helpers/harness.ts");
-    const origin = await startOrigin();
-    const hookPort = freePort();
-    const snoop = await startSnoop(
-      proxyWith(`    http: { url: "http://127.0.0.1:${hookPort}/", timeout: 1s }`),
-    );
-    let hook: Awaited<ReturnType<typeof startWebhook>> | undefined;
-    try {
-      const urls = Array.from({ length: 20 }, (_, i) => `${origin.url}/d${i}`);
-      assert.equal(await okThrough(snoop.port(), urls), 20);
-      assert.equal(origin.requests.length, 20);
-      const rec = snoop.recorders.get("rec")!;
-      // A retry takes the batch out of the queue for a moment: poll for the resting state.
-      await until(() => rec.stats().queued === 20, "20 records held");
-      assert.deepEqual(rec.stats().dropped, {});
-      assert.equal(rec.stats().written, 0);
-      hook = await startWebhook(hookPort);
-      const got = (await hook.waitFor(20)) as Rec[];
-      assert.deepEqual(got.map((x) => x.http.uri), urls);
-      await until(() => rec.stats().written === 20, "20 records written");
-      assert.deepEqual(rec.stats().dropped, {});
-    } finally {
-      await snoop.stop(0);
-      await hook?.close();
-      await origin.close();
-    }
+const heldThenDelivered = [
+  {
+    name:
+      "a recorder endpoint that is down: every proxied request succeeds, records wait and go out once it is up, one per POST",
+    count: 20,
+    options: "timeout: 1s",
+    // Each body is one record, as GOST posts them.
+    bodies: (raw: string[]) => assert.ok(raw.every((b) => !Array.isArray(JSON.parse(b)))),
   },
-});
+  {
+    name:
+      "http recorder with batch: waiting records go out as JSON arrays of at most batch records, each once, in order",
+    count: 10,
+    options: "timeout: 1s, batch: 4",
+    bodies: (raw: string[]) =>
+      assert.deepEqual(raw.map((b) => (JSON.parse(b) as Rec[]).length), [4, 4, 2]),
+  },
+];
 
-Deno.test({
-  name:
-    "http recorder with batch: waiting records go out as JSON arrays of at most batch records, each once, in order",
-  ignore: needs("curl"),
-  async fn() {
-    const { startWebhook } = await import("../helpers/harness.ts");
-    const origin = await startOrigin();
-    const hookPort = freePort();
-    const snoop = await startSnoop(
-      proxyWith(`    http: { url: "http://127.0.0.1:${hookPort}/", timeout: 1s, batch: 4 }`),
-    );
-    let hook: Awaited<ReturnType<typeof startWebhook>> | undefined;
-    try {
-      // The endpoint is down while the requests pass, so all ten wait and leave together.
-      const urls = Array.from({ length: 10 }, (_, i) => `${origin.url}/b${i}`);
-      assert.equal(await okThrough(snoop.port(), urls), 10);
-      const rec = snoop.recorders.get("rec")!;
-      await until(() => rec.stats().queued === 10, "10 records held");
-      hook = await startWebhook(hookPort);
-      const got = (await hook.waitFor(10)) as Rec[];
-      assert.deepEqual(got.map((x) => x.http.uri), urls);
-      assert.deepEqual(hook.raw.map((body) => (JSON.parse(body) as Rec[]).length), [4, 4, 2]);
-      await until(() => rec.stats().written === 10, "10 records written");
-      assert.deepEqual(rec.stats().dropped, {});
-    } finally {
-      await snoop.stop(0);
-      await hook?.close();
-      await origin.close();
-    }
-  },
-});
+for (const c of heldThenDelivered) {
+  Deno.test({
+    name: c.name,
+    ignore: needs("curl"),
+    async fn() {
+      const { startWebhook } = await import("../helpers/harness.ts");
+      const held = await recordsHeldFor(c.count, c.options);
+      let hook: Awaited<ReturnType<typeof startWebhook>> | undefined;
+      try {
+        hook = await startWebhook(held.hookPort);
+        const got = (await hook.waitFor(c.count)) as Rec[];
+        assert.deepEqual(got.map((x) => x.http.uri), held.urls);
+        c.bodies(hook.raw);
+        await until(() => held.rec.stats().written === c.count, "every record written");
+        assert.deepEqual(held.rec.stats().dropped, {});
+      } finally {
+        await held.stop();
+        await hook?.close();
+      }
+    },
+  });
+}
 
 Deno.test({
   name:
     "http recorder with batch: a refused POST drops each of its records and counts them, the others are written",
   ignore: needs("curl"),
   async fn() {
-    const origin = await startOrigin();
-    const hookPort = freePort();
-    const snoop = await startSnoop(
-      proxyWith(`    http: { url: "http://127.0.0.1:${hookPort}/", timeout: 1s, batch: 4 }`),
-    );
+    const held = await recordsHeldFor(6, "timeout: 1s, batch: 4");
     const bodies: string[] = [];
     let hook: Awaited<ReturnType<typeof startOrigin>> | undefined;
     try {
-      const urls = Array.from({ length: 6 }, (_, i) => `${origin.url}/r${i}`);
-      assert.equal(await okThrough(snoop.port(), urls), 6);
-      const rec = snoop.recorders.get("rec")!;
-      await until(() => rec.stats().queued === 6, "6 records held");
       // The first POST (4 records) is refused, the second (2 records) taken.
       hook = await startOrigin(
         (_req, body) => {
@@ -277,18 +275,17 @@ Deno.test({
           return new Response(null, { status: bodies.length === 1 ? 400 : 204 });
         },
         undefined,
-        hookPort,
+        held.hookPort,
       );
-      await until(() => rec.stats().written === 2, "the second POST's 2 records written");
-      assert.deepEqual(rec.stats().dropped, { error: 4 });
+      await until(() => held.rec.stats().written === 2, "the second POST's 2 records written");
+      assert.deepEqual(held.rec.stats().dropped, { error: 4 });
       assert.deepEqual(
         bodies.map((b) => (JSON.parse(b) as Rec[]).map((r) => r.http.uri)),
-        [urls.slice(0, 4), urls.slice(4)],
+        [held.urls.slice(0, 4), held.urls.slice(4)],
       );
     } finally {
-      await snoop.stop(0);
+      await held.stop();
       await hook?.close();
-      await origin.close();
     }
   },
 });
