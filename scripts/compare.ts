@@ -241,6 +241,17 @@ interface RateResult {
   p99: number;
   cpuUs: number;
   errors: number;
+  /** Each round's req/s, in round order: for ratios paired by round. */
+  roundsRps: number[];
+}
+
+/**
+ * The median of `a`'s req/s over `b`'s, paired by round: the two turns of a round are
+ * seconds apart, so each ratio cancels most of the machine's drift (tens of percent over
+ * minutes here), which a ratio of medians does not.
+ */
+function pairedRatio(a: RateResult, b: RateResult): number {
+  return median(a.roundsRps.map((rps, i) => rps / b.roundsRps[i]));
 }
 
 /** wrk on the direct path, REPEATS runs, medians. */
@@ -261,7 +272,7 @@ async function roundRobin(
   url: string,
   load: WrkLoad,
 ): Promise<Map<string, RateResult>> {
-  const runsOf = new Map(proxies.map((p) => [p.name, [] as RateResult[]]));
+  const runsOf = new Map(proxies.map((p) => [p.name, [] as (WrkResult & { cpuUs: number })[]]));
   for (let i = 0; i < REPEATS; i++) {
     for (const p of proxies) {
       // Each proxy sat idle through the others' turns: long enough for snoop's idle
@@ -283,6 +294,7 @@ async function roundRobin(
       p99: pick("p99"),
       cpuUs: pick("cpuUs"),
       errors: runs.reduce((n, r) => n + r.errors, 0),
+      roundsRps: runs.map((r) => r.rps),
     });
   }
   return results;
@@ -408,22 +420,20 @@ async function main() {
         on = aResults.get(snoopOn.name)!,
         batched = aResults.get(snoopBatch.name)!,
         down = aResults.get(snoopDown.name)!;
-      rows.f.push(`| recording off | ${off.rps.toFixed(0)} | 100% | ${off.errors} |`);
-      rows.f.push(
-        `| sniffing + http recorder | ${on.rps.toFixed(0)} | ${
-          (100 * on.rps / off.rps).toFixed(0)
-        }% | ${on.errors} |`,
-      );
-      rows.f.push(
-        `| sniffing + http recorder, batch: 100 | ${batched.rps.toFixed(0)} | ${
-          (100 * batched.rps / off.rps).toFixed(0)
-        }% | ${batched.errors} |`,
-      );
-      rows.f.push(
-        `| sniffing + recorder down | ${down.rps.toFixed(0)} | ${
-          (100 * down.rps / off.rps).toFixed(0)
-        }% | ${down.errors} |`,
-      );
+      rows.f.push(`| recording off | ${off.rps.toFixed(0)} | 100% | 100% | ${off.errors} |`);
+      for (
+        const [label, r] of [
+          ["sniffing + http recorder", on],
+          ["sniffing + http recorder, batch: 100", batched],
+          ["sniffing + recorder down", down],
+        ] as const
+      ) {
+        rows.f.push(
+          `| ${label} | ${r.rps.toFixed(0)} | ${(100 * r.rps / off.rps).toFixed(0)}% | ${
+            (100 * pairedRatio(r, off)).toFixed(0)
+          }% | ${r.errors} |`,
+        );
+      }
       // The same load for everyone: latency compared at one request rate (each proxy's
       // p99 above is at its own saturation, where the faster proxy also drives nginx and
       // wrk harder on the same two cores).
@@ -654,7 +664,9 @@ async function main() {
   console.log(
     `\n(f) recording cost, (a)'s load through snoop${PIN ? " (pinned as in (a))" : ""}\n`,
   );
-  console.log("| snoop | req/s | vs off | failed requests |\n|---|---:|---:|---:|");
+  console.log(
+    "| snoop | req/s | vs off (medians) | vs off (paired by round, median) | failed requests |\n|---|---:|---:|---:|---:|",
+  );
   rows.f.forEach((r) => console.log(r));
 }
 
