@@ -129,7 +129,7 @@ Deno.test({
   },
 });
 
-for (const batch of [0, 3]) {
+for (const batch of [0, 100]) {
   Deno.test({
     name: `collector: fed by snoop's http recorder from another proxy process (${
       batch ? `batch: ${batch}, JSON arrays` : "a record per POST, as GOST"
@@ -149,16 +149,16 @@ async function fedBySnoop(batch: number) {
     maxRecords: 0,
   }, new Logger("test"));
   const origin = await startOrigin();
-  const snoop = await startSnoop(`
-services:
-  - name: edge-1
-    addr: 127.0.0.1:0
-    recorders: [{ name: central }]
-    handler: { type: http }
-recorders:
-  - name: central
-    http: { url: "http://127.0.0.1:${collector.addr.port}/records", batch: ${batch} }
-`);
+  // examples/edge-to-collector.yaml on test ports, with its batch or none.
+  const example = await Deno.readTextFile("examples/edge-to-collector.yaml");
+  for (const text of ["addr: :8080", "url: http://127.0.0.1:8000/", "batch: 100"]) {
+    assert.ok(example.includes(text), `the example still has ${text}`);
+  }
+  const snoop = await startSnoop(
+    example.replace("addr: :8080", "addr: 127.0.0.1:0")
+      .replace("url: http://127.0.0.1:8000/", `url: http://127.0.0.1:${collector.addr.port}/`)
+      .replace("batch: 100", `batch: ${batch}`),
+  );
   try {
     const urls = ["a", "b", "c", "d", "e"].map((p) => `${origin.url}/${p}`);
     await curl("-x", `127.0.0.1:${snoop.port()}`, ...urls);
