@@ -20,14 +20,18 @@ const pad = (n: number, w = 2) => String(n).padStart(w, "0");
  * The second a record's time falls in, formatted with its zone: records come many a second,
  * so a time is formatted by subtracting the cached second's start and writing the fraction.
  */
-let cachedSecondStart = -1n;
+let cachedSecondStart: bigint | null = null;
 let cachedSecondText = "";
 let cachedZone = "";
 const NANOS_PER_SECOND = 1_000_000_000n;
 const ZEROS = "000000000";
 
 export function formatRFC3339Nano(nanos: bigint): string {
-  if (nanos < cachedSecondStart || nanos - cachedSecondStart >= NANOS_PER_SECOND) {
+  if (
+    cachedSecondStart === null || nanos < cachedSecondStart ||
+    nanos - cachedSecondStart >= NANOS_PER_SECOND
+  ) {
+    // Floored, so that a time before 1970 falls in its own second too.
     const second = nanos / NANOS_PER_SECOND - (nanos < 0n && nanos % NANOS_PER_SECOND ? 1n : 0n);
     const d = new Date(Number(second) * 1000);
     const offsetMin = -d.getTimezoneOffset();
@@ -41,7 +45,7 @@ export function formatRFC3339Nano(nanos: bigint): string {
       }`;
     cachedSecondStart = second * NANOS_PER_SECOND;
   }
-  let frac = Number(nanos - cachedSecondStart);
+  let frac = Number(nanos - cachedSecondStart!);
   if (frac === 0) return [cachedSecondText, cachedZone].join("");
   // Go trims the fraction's trailing zeros: 455539320 ns → ".45553932".
   let digits = 9;

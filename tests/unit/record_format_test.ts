@@ -85,3 +85,19 @@ Deno.test("formatRFC3339Nano: the same text whether the second was cached or not
   // The seed record's time: nanoseconds kept, trailing zeros trimmed (…539320 → …53932).
   assert.match(formatRFC3339Nano(1_727_860_434_455_539_320n), /:54\.45553932(Z|[+-]\d\d:\d\d)$/);
 });
+
+Deno.test("formatRFC3339Nano: the first time a process formats may fall in any second, 1970's first too", async () => {
+  // A fresh process: nothing cached yet.
+  const script = `import { formatRFC3339Nano } from "${
+    new URL("../../src/record/time.ts", import.meta.url).href
+  }"; console.log(formatRFC3339Nano(5n), formatRFC3339Nano(1_000_000_000n));`;
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", script],
+    env: { TZ: "UTC" },
+    stdout: "piped",
+  }).output();
+  assert.equal(
+    new TextDecoder().decode(out.stdout).trim(),
+    "1970-01-01T00:00:00.000000005Z 1970-01-01T00:00:01Z",
+  );
+});
