@@ -10,6 +10,9 @@
  *   deno task bench compare --pin        (a) and (f) with each proxy on CPU 0 and nginx and
  *                                        wrk on CPU 1, as a proxy on a core of its own would
  *                                        run; the other sections are not pinned
+ *   deno task bench compare --repeats N  rounds of (a), (f) and the direct path (default 3);
+ *                                        `--sections f` alone runs only the snoops, so many
+ *                                        rounds of it are affordable
  *
  * Prints Markdown tables; README's "Side by side" section shows one run.
  */
@@ -39,9 +42,14 @@ const { values } = parseArgs({
     quick: { type: "boolean", default: false },
     sections: { type: "string", default: "abcdef" },
     pin: { type: "boolean", default: false },
+    repeats: { type: "string" },
   },
 });
-const REPEATS = values.quick ? 1 : 3;
+const REPEATS = values.repeats ? Number(values.repeats) : values.quick ? 1 : 3;
+if (!Number.isInteger(REPEATS) || REPEATS < 1) {
+  console.error(`--repeats wants a whole number ≥ 1, got ${values.repeats}`);
+  Deno.exit(2);
+}
 const SECONDS = values.quick ? 3 : 8;
 // Each idle tunnel costs a proxy two descriptors, and this machine's hard RLIMIT_NOFILE is
 // 20,000 (not raisable here): 10,000 tunnels failed just short for every proxy.
@@ -250,8 +258,9 @@ interface RateResult {
  * seconds apart, so each ratio cancels most of the machine's drift (tens of percent over
  * minutes here), which a ratio of medians does not.
  */
-function pairedRatio(a: RateResult, b: RateResult): number {
-  return median(a.roundsRps.map((rps, i) => rps / b.roundsRps[i]));
+function pairedRatio(a: RateResult, b: RateResult): { median: number; min: number; max: number } {
+  const ratios = a.roundsRps.map((rps, i) => rps / b.roundsRps[i]);
+  return { median: median(ratios), min: Math.min(...ratios), max: Math.max(...ratios) };
 }
 
 /** wrk on the direct path, REPEATS runs, medians. */
@@ -384,11 +393,9 @@ async function main() {
 
     // (a) plain HTTP forward proxy, and (f) recording.
     if (run("a") || run("f")) {
-      // The floor belongs to (a) only: (f) compares snoop with itself.
+      // The other proxies and the floor belong to (a) only: (f) compares snoop with itself.
       const plain = [
-        squid,
-        tiny,
-        mitmdump,
+        ...run("a") ? [squid, tiny, mitmdump] : [],
         snoopOff,
         snoopOn,
         snoopBatch,
@@ -400,27 +407,29 @@ async function main() {
         for (const p of plain) await setAffinity(p.proc, PROXY_CPU);
         await setAffinity(origin.proc, LOAD_CPU);
       }
-      const direct = await directMedians(url1k, load);
-      const directRps = direct.rps;
-      rows.a.push(
-        `| direct (no proxy) | ${directRps.toFixed(0)} | 100% | ${direct.p50.toFixed(2)} | ${
-          direct.p99.toFixed(2)
-        } | — |`,
-      );
+      const direct = run("a") ? await directMedians(url1k, load) : undefined;
       const aResults = await roundRobin(plain, url1k, load);
-      const squidRps = aResults.get("squid")!.rps;
-      for (const [name, r] of aResults) {
+      if (direct) {
+        const directRps = direct.rps;
         rows.a.push(
-          `| ${name} | ${r.rps.toFixed(0)} | ${(100 * r.rps / directRps).toFixed(0)}% direct, ${
-            (100 * r.rps / squidRps).toFixed(0)
-          }% squid | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${r.cpuUs.toFixed(0)} |`,
+          `| direct (no proxy) | ${directRps.toFixed(0)} | 100% | ${direct.p50.toFixed(2)} | ${
+            direct.p99.toFixed(2)
+          } | — |`,
         );
+        const squidRps = aResults.get("squid")!.rps;
+        for (const [name, r] of aResults) {
+          rows.a.push(
+            `| ${name} | ${r.rps.toFixed(0)} | ${(100 * r.rps / directRps).toFixed(0)}% direct, ${
+              (100 * r.rps / squidRps).toFixed(0)
+            }% squid | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${r.cpuUs.toFixed(0)} |`,
+          );
+        }
       }
       const off = aResults.get(snoopOff.name)!,
         on = aResults.get(snoopOn.name)!,
         batched = aResults.get(snoopBatch.name)!,
         down = aResults.get(snoopDown.name)!;
-      rows.f.push(`| recording off | ${off.rps.toFixed(0)} | 100% | 100% | ${off.errors} |`);
+      rows.f.push(`| recording off | ${off.rps.toFixed(0)} | 100% | 100% | — | ${off.errors} |`);
       for (
         const [label, r] of [
           ["sniffing + http recorder", on],
@@ -428,10 +437,12 @@ async function main() {
           ["sniffing + recorder down", down],
         ] as const
       ) {
+        const paired = pairedRatio(r, off);
+        const percent = (x: number) => `${(100 * x).toFixed(0)}%`;
         rows.f.push(
-          `| ${label} | ${r.rps.toFixed(0)} | ${(100 * r.rps / off.rps).toFixed(0)}% | ${
-            (100 * pairedRatio(r, off)).toFixed(0)
-          }% | ${r.errors} |`,
+          `| ${label} | ${r.rps.toFixed(0)} | ${percent(r.rps / off.rps)} | ${
+            percent(paired.median)
+          } | ${percent(paired.min)}–${percent(paired.max)} | ${r.errors} |`,
         );
       }
       // The same load for everyone: latency compared at one request rate (each proxy's
@@ -665,7 +676,7 @@ async function main() {
     `\n(f) recording cost, (a)'s load through snoop${PIN ? " (pinned as in (a))" : ""}\n`,
   );
   console.log(
-    "| snoop | req/s | vs off (medians) | vs off (paired by round, median) | failed requests |\n|---|---:|---:|---:|---:|",
+    "| snoop | req/s | vs off (medians) | vs off (paired by round, median) | the rounds' range | failed requests |\n|---|---:|---:|---:|---|---:|",
   );
   rows.f.forEach((r) => console.log(r));
 }
