@@ -5,15 +5,18 @@ import { HttpPoster } from "../net/http_client.ts";
 import { EndpointUnreachable, QueuedRecorder } from "./queued_recorder.ts";
 import { jsonArrayBatches } from "./json_array_batches.ts";
 
-/** Waiting records one delivery takes with one record per POST: 100 pipelined POSTs. */
+/**
+ * Waiting records one delivery takes, at least: 100 pipelined POSTs of one record each, or
+ * arrays of `batch` records (a delivery takes `batch` records when that is more).
+ */
 const POSTS_PER_DELIVERY = 100;
 
 /**
  * GOST's `http` recorder: each record is POSTed as it is (JSON body), as GOST and the
- * gost-plugins collector expect; a status of 400 or more is a failure. The POSTs of a batch
- * (up to 100 waiting records) are pipelined on one kept-alive connection: sent one at a time,
- * waiting for each answer, they could not keep up with the proxy (at ~10,000 requests/s on
- * loopback 3 of 4 records were dropped from a full queue).
+ * gost-plugins collector expect; a status of 400 or more is a failure. The POSTs of one
+ * delivery (up to 100 waiting records) are pipelined on one kept-alive connection: sent one
+ * at a time, waiting for each answer, they could not keep up with the proxy (at ~10,000
+ * requests/s on loopback 3 of 4 records were dropped from a full queue).
  *
  * With `batch: N` (snoop's, not GOST's) a POST carries a JSON array of up to N records, so
  * the endpoint parses one request per N records instead of one per record; `snoop collect`
