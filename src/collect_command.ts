@@ -13,6 +13,7 @@ Usage:
                 [--loki.url URL] [--loki.id gost] [--retention.maxAge 168h] [--retention.maxRecords N]
 
 Point GOST's or snoop's http recorder at it:  recorders: [{ name: r, http: { url: http://HOST:8000 } }]
+(snoop's recorder can add batch: 100 to send up to 100 records per POST as a JSON array).
 Records POSTed to any path are stored (SQLite, default <data>/collector.db, or PostgreSQL
 with --postgres postgres://user:pass@host:5432/db) and, with
 --loki.url, pushed to Loki as gost-plugins does. GET / serves the web UI and query API.
