@@ -254,9 +254,9 @@ interface RateResult {
 }
 
 /**
- * The median of `a`'s req/s over `b`'s, paired by round: the two turns of a round are
- * seconds apart, so each ratio cancels most of the machine's drift (tens of percent over
- * minutes here), which a ratio of medians does not.
+ * `a`'s req/s over `b`'s, paired by round (the median of the rounds' ratios, and their
+ * range): the two turns of a round are seconds apart, so each ratio cancels most of the
+ * machine's drift (tens of percent over minutes here), which a ratio of medians does not.
  */
 function pairedRatio(a: RateResult, b: RateResult): { median: number; min: number; max: number } {
   const ratios = a.roundsRps.map((rps, i) => rps / b.roundsRps[i]);

@@ -27,10 +27,8 @@ const NANOS_PER_SECOND = 1_000_000_000n;
 const ZEROS = "000000000";
 
 export function formatRFC3339Nano(nanos: bigint): string {
-  if (
-    cachedSecondStart === null || nanos < cachedSecondStart ||
-    nanos - cachedSecondStart >= NANOS_PER_SECOND
-  ) {
+  let secondStart = cachedSecondStart;
+  if (secondStart === null || nanos < secondStart || nanos - secondStart >= NANOS_PER_SECOND) {
     // Floored, so that a time before 1970 falls in its own second too.
     const second = nanos / NANOS_PER_SECOND - (nanos < 0n && nanos % NANOS_PER_SECOND ? 1n : 0n);
     const d = new Date(Number(second) * 1000);
@@ -43,9 +41,9 @@ export function formatRFC3339Nano(nanos: bigint): string {
       : `${offsetMin > 0 ? "+" : "-"}${pad(Math.floor(Math.abs(offsetMin) / 60))}:${
         pad(Math.abs(offsetMin) % 60)
       }`;
-    cachedSecondStart = second * NANOS_PER_SECOND;
+    cachedSecondStart = secondStart = second * NANOS_PER_SECOND;
   }
-  let frac = Number(nanos - cachedSecondStart!);
+  let frac = Number(nanos - secondStart);
   if (frac === 0) return [cachedSecondText, cachedZone].join("");
   // Go trims the fraction's trailing zeros: 455539320 ns → ".45553932".
   let digits = 9;
