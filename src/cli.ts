@@ -100,6 +100,17 @@ export function configToPlain(config: Config): Record<string, unknown> {
         })),
       }
       : {}),
+    ...(config.log.level ? { log: { level: config.log.level } } : {}),
+    ...(config.ui
+      ? {
+        ui: {
+          addr: config.ui.addr,
+          store: config.ui.store,
+          ...(config.ui.token ? { token: "******" } : {}),
+          ...(config.ui.caFile ? { caFile: config.ui.caFile } : {}),
+        },
+      }
+      : {}),
   };
 }
 

@@ -47,6 +47,40 @@ Deno.test("cli -O yaml prints the seed configuration resolved, -O json as JSON",
   assert.equal(parsed.recorders[0].http.url, "http://localhost:8000");
 });
 
+Deno.test("cli -O prints the log level and the web UI, the UI's token masked", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(
+      `${dir}/ui.yaml`,
+      `services:
+  - name: s
+    addr: 127.0.0.1:0
+    handler: { type: http }
+    recorders: [{ name: st }]
+recorders:
+  - name: st
+    store: { path: ${dir}/records.db }
+log:
+  level: debug
+  format: text
+  output: stderr
+ui:
+  addr: 127.0.0.1:0
+  store: st
+  token: s3cret
+`,
+    );
+    const j = await run(Deno.execPath(), [...SNOOP, "-C", `${dir}/ui.yaml`, "-O", "json"]);
+    assert.equal(j.code, 0, j.stderr);
+    const parsed = JSON.parse(j.stdout);
+    assert.deepEqual(parsed.log, { level: "debug" });
+    assert.deepEqual(parsed.ui, { addr: "127.0.0.1:0", store: "st", token: "******" });
+    assert.doesNotMatch(j.stdout, /s3cret/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("cli reports a configuration error with exit code 2 and the file position", async () => {
   const dir = await Deno.makeTempDir();
   try {
