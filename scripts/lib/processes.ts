@@ -142,11 +142,27 @@ export async function waitForPort(port: number, log?: () => string, timeoutMs = 
   }
 }
 
+/**
+ * Ports this process has handed out. A port is free once its probe closes, so the kernel may
+ * give it out again at once: the soak script once got the same number for a service and the
+ * inspector, six calls apart, and snoop could not listen.
+ */
+const handedOut = new Set<number>();
+
+/**
+ * A port nothing listens on right now (bind, read the number, close), and not one this process
+ * handed out before: ports taken one after another for the same run never collide.
+ */
 export function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
+  for (;;) {
+    const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = (l.addr as Deno.NetAddr).port;
+    l.close();
+    if (!handedOut.has(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
 }
 
 export async function output(cmd: string, args: string[]): Promise<string> {

@@ -7,6 +7,7 @@ import { App } from "../../src/app.ts";
 import { parseConfigText } from "../../src/config/load.ts";
 import { mergeConfigs } from "../../src/config/load.ts";
 import { Logger, type LogLevel } from "../../src/log.ts";
+export { freePort } from "../../scripts/lib/processes.ts";
 
 Logger.level = (Deno.env.get("SNOOP_TEST_LOG") ?? "error") as LogLevel;
 
@@ -306,14 +307,6 @@ export async function readAll(conn: Deno.Conn, max = 1 << 20): Promise<Uint8Arra
 
 export const decode = (b: Uint8Array) => new TextDecoder().decode(b);
 export const encode = (s: string) => new TextEncoder().encode(s);
-
-/** A port nothing listens on right now (bind, read the number, close). */
-export function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
 
 /** Waits until something accepts connections on `port`. */
 export async function waitForPort(port: number, timeoutMs = 15_000): Promise<void> {
