@@ -149,19 +149,45 @@ export async function waitForPort(port: number, log?: () => string, timeoutMs = 
  */
 const handedOut = new Set<number>();
 
+/** Where `freePort` picks: from here up to the kernel's ephemeral range. */
+const LOWEST_PICK = 10_000;
+
 /**
- * A port nothing listens on right now (bind, read the number, close), and not one this process
- * handed out before: ports taken one after another for the same run never collide.
+ * The first port of the kernel's ephemeral range (Linux's default 32768 when it cannot be
+ * read). Outgoing connections and `port: 0` listeners take their ports from that range.
+ */
+function ephemeralLow(): number {
+  const path = "/proc/sys/net/ipv4/ip_local_port_range";
+  // Queried first: reading without the permission would prompt on a terminal.
+  if (Deno.permissions.querySync({ name: "read", path }).state === "granted") {
+    try {
+      const low = Number(Deno.readTextFileSync(path).trim().split(/\s+/)[0]);
+      if (low > LOWEST_PICK + 1000) return low;
+    } catch { /* not Linux */ }
+  }
+  return 32768;
+}
+
+let pickBelow: number | undefined;
+
+/**
+ * A port nothing listens on right now, below the ephemeral range, and not one this process
+ * handed out before. Below that range no outgoing connection or `port: 0` listener (of this
+ * process or any other) can take it between the pick and the bind, and ports taken one after
+ * another for the same run never collide.
  */
 export function freePort(): number {
+  pickBelow ??= ephemeralLow();
   for (;;) {
-    const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    const port = (l.addr as Deno.NetAddr).port;
-    l.close();
-    if (!handedOut.has(port)) {
-      handedOut.add(port);
-      return port;
+    const port = LOWEST_PICK + Math.floor(Math.random() * (pickBelow - LOWEST_PICK));
+    if (handedOut.has(port)) continue;
+    try {
+      Deno.listen({ hostname: "127.0.0.1", port }).close();
+    } catch {
+      continue; // in use
     }
+    handedOut.add(port);
+    return port;
   }
 }
 
