@@ -143,9 +143,9 @@ export async function waitForPort(port: number, log?: () => string, timeoutMs = 
 }
 
 /**
- * Ports this process has handed out. A port is free once its probe closes, so the kernel may
- * give it out again at once: the soak script once got the same number for a service and the
- * inspector, six calls apart, and snoop could not listen.
+ * Ports this process has handed out: a random pick can repeat one. (Probing with port 0, as
+ * before, repeated too: a port is free once its probe closes and the kernel gave it out again,
+ * so the soak script once got one number for a service and the inspector, six calls apart.)
  */
 const handedOut = new Set<number>();
 
