@@ -7,7 +7,7 @@ import { App } from "../../src/app.ts";
 import { parseConfigText } from "../../src/config/load.ts";
 import { mergeConfigs } from "../../src/config/load.ts";
 import { Logger, type LogLevel } from "../../src/log.ts";
-export { freePort } from "../../scripts/lib/processes.ts";
+export { freePort, waitForPort } from "../../scripts/lib/processes.ts";
 
 Logger.level = (Deno.env.get("SNOOP_TEST_LOG") ?? "error") as LogLevel;
 
@@ -307,20 +307,6 @@ export async function readAll(conn: Deno.Conn, max = 1 << 20): Promise<Uint8Arra
 
 export const decode = (b: Uint8Array) => new TextDecoder().decode(b);
 export const encode = (s: string) => new TextEncoder().encode(s);
-
-/** Waits until something accepts connections on `port`. */
-export async function waitForPort(port: number, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
-      return;
-    } catch {
-      if (Date.now() > deadline) throw new Error(`nothing listens on ${port}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-}
 
 /** Polls `check` until it is true (or fails with `what` after `timeoutMs`). */
 export async function until(
