@@ -18,6 +18,9 @@
  *                             [--builds DIR,...]   (other checkouts' mod.ts, for an A/B)
  *                             [--together]   (the builds of a mode measured at once)
  *                             [--gc]   (V8's --trace-gc-nvp: collections per 10,000 requests)
+ *                             [--profile]   (V8's CPU profile of each measured turn, through
+ *                                            the inspector: where a mode's busy time per
+ *                                            request goes, function by function, next to off)
  *
  * Modes: `off` no sniffing, no recorder; `down` sniffing and an http recorder whose endpoint
  * is down (records are built, then dropped); `http` sniffing and an http recorder to nginx;
@@ -29,6 +32,8 @@ import { parseArgs } from "node:util";
 import { startNginx } from "./lib/nginx_origin.ts";
 import { cpuSeconds, freePort, type Proc, spawn, waitForPort } from "./lib/processes.ts";
 import { type GcSummary, summarizeGcTrace } from "./lib/gc_trace.ts";
+import { connectInspector, profileDuring, summarizeProfile } from "./lib/cpu_profile.ts";
+import type { CdpSession } from "../tests/helpers/cdp_session.ts";
 import { median } from "./lib/stats.ts";
 import { wrk } from "./lib/wrk.ts";
 
@@ -41,6 +46,7 @@ const { values } = parseArgs({
     builds: { type: "string", default: "" },
     gc: { type: "boolean", default: false },
     together: { type: "boolean", default: false },
+    profile: { type: "boolean", default: false },
   },
   strict: false,
 });
@@ -49,6 +55,7 @@ const SECONDS = Number(values.seconds);
 const MODES = String(values.modes).split(",");
 const GC = values.gc === true;
 const TOGETHER = values.together === true;
+const PROFILE = values.profile === true;
 const here = new URL("../mod.ts", import.meta.url).pathname;
 const BUILDS = [
   here,
@@ -74,6 +81,11 @@ interface Runner {
   /** With `--gc`: V8's trace (stdout) and each turn's collections. */
   gcLog: string;
   gc: GcSummary[];
+  /** With `--profile`: the inspector, and the measured turns' busy time and requests. */
+  inspector?: CdpSession;
+  busyUs: number;
+  selfUs: Map<string, number>;
+  profiledRequests: number;
 }
 
 const dir = await Deno.makeTempDir({ prefix: "snoop-recording-" });
@@ -109,12 +121,14 @@ ${mode === "off" ? "" : `recorders:\n  - ${recorder}`}
 `;
       await Deno.writeTextFile(`${dir}/snoop-${port}.yaml`, config);
       const gcLog = `${dir}/gc-${port}.log`;
+      const inspectPort = PROFILE ? freePort() : 0;
       const proc = spawn(
         Deno.execPath(),
         [
           "run",
           "--allow-all",
           ...(GC ? ["--v8-flags=--trace-gc-nvp"] : []),
+          ...(PROFILE ? [`--inspect=127.0.0.1:${inspectPort}`] : []),
           mod,
           "-C",
           `${dir}/snoop-${port}.yaml`,
@@ -137,6 +151,10 @@ ${mode === "off" ? "" : `recorders:\n  - ${recorder}`}
         endpointUs: [],
         gcLog,
         gc: [],
+        inspector: PROFILE ? await connectInspector(inspectPort) : undefined,
+        busyUs: 0,
+        selfUs: new Map(),
+        profiledRequests: 0,
       });
     }
   }
@@ -155,7 +173,16 @@ ${mode === "off" ? "" : `recorders:\n  - ${recorder}`}
     const traced = await Promise.all(
       group.map(async (r) => GC ? (await Deno.stat(r.gcLog)).size : 0),
     );
-    const results = await Promise.all(group.map((r) => wrk(url, SECONDS, dir, r.port, load)));
+    const results = await Promise.all(group.map(async (r) => {
+      const measure = () => wrk(url, SECONDS, dir, r.port, load);
+      if (!r.inspector) return await measure();
+      const [profile, w] = await profileDuring(r.inspector, measure);
+      const { busyUs, selfUs } = summarizeProfile(profile);
+      r.busyUs += busyUs;
+      r.profiledRequests += w.requests;
+      for (const [name, us] of selfUs) r.selfUs.set(name, (r.selfUs.get(name) ?? 0) + us);
+      return w;
+    }));
     const requests = results.reduce((sum, w) => sum + w.requests, 0);
     const endpointUs = ((cpuSeconds(endpoint.proc.pid) - endpointCpu) * 1e6) / requests;
     for (const [i, r] of group.entries()) {
@@ -239,6 +266,8 @@ ${mode === "off" ? "" : `recorders:\n  - ${recorder}`}
       );
     }
   }
+  for (const r of runners) r.inspector?.close();
+  if (PROFILE) printProfiles(runners);
 } finally {
   for (const p of procs.reverse()) await p.stop();
   await Deno.remove(dir, { recursive: true }).catch(() => {});
@@ -262,4 +291,41 @@ function perTenThousand(g: GcSummary, requests: number): GcSummary {
     markCompactMs: g.markCompactMs * k,
     unparsed: g.unparsed,
   };
+}
+
+/**
+ * `--profile`: each runner's busy time per request from its turns' CPU profiles, and where
+ * a recording mode spends more than `off` of its build, function by function (own time).
+ */
+function printProfiles(runners: Runner[]) {
+  const perRequest = (r: Runner, us: number) => us / r.profiledRequests;
+  console.log(`\n### CPU profiles of the measured turns (V8 sampling, own time per request)\n`);
+  console.log("| snoop | busy µs/req | requests profiled |\n|---|---:|---:|");
+  for (const r of runners) {
+    console.log(
+      `| ${r.label} | ${perRequest(r, r.busyUs).toFixed(2)} | ${r.profiledRequests} |`,
+    );
+  }
+  for (const r of runners.filter((r) => r.mode !== "off")) {
+    const off = runners.find((o) => o.mode === "off" && o.build === r.build);
+    const names = new Set([...r.selfUs.keys(), ...(off?.selfUs.keys() ?? [])]);
+    const rows = [...names].map((name) => {
+      const mine = perRequest(r, r.selfUs.get(name) ?? 0);
+      const base = off ? perRequest(off, off.selfUs.get(name) ?? 0) : 0;
+      return { name, mine, base, more: mine - base };
+    }).sort((a, b) => b.more - a.more).slice(0, 20);
+    console.log(
+      `\n${r.label}: the 20 functions with the most own time per request ${
+        off ? "above off" : ""
+      }\n`,
+    );
+    console.log("| function | µs/req | off µs/req | more |\n|---|---:|---:|---:|");
+    for (const x of rows) {
+      console.log(
+        `| ${x.name.replaceAll("|", "\\|")} | ${x.mine.toFixed(2)} | ${x.base.toFixed(2)} | ${
+          x.more.toFixed(2)
+        } |`,
+      );
+    }
+  }
 }

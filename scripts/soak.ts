@@ -22,7 +22,7 @@ import dnsPacket from "dns-packet";
 import { startDnsServer } from "../tests/helpers/dns_server.ts";
 import { makeCertificates } from "./lib/certs.ts";
 import { freePort, rssMiB, waitForPort } from "./lib/processes.ts";
-import { CdpSession } from "../tests/helpers/cdp_session.ts";
+import { connectInspector } from "./lib/cpu_profile.ts";
 
 const { values } = parseArgs({
   options: {
@@ -121,10 +121,7 @@ const stderrDone = snoop.stderr.pipeThrough(new TextDecoderStream()).pipeTo(
 );
 
 await waitForPort(proxyPort, () => snoopLog);
-const inspector = await CdpSession.connect(
-  (await (await fetch(`http://127.0.0.1:${inspectPort}/json/list`)).json())[0]
-    .webSocketDebuggerUrl,
-);
+const inspector = await connectInspector(inspectPort);
 
 interface Sample {
   rssKiB: number;
