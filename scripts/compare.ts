@@ -22,6 +22,7 @@ import { connectTunnel, http1Load, http2Load, type LoadResult } from "./lib/mitm
 import { median, percentile } from "./lib/stats.ts";
 import { startNginx } from "./lib/nginx_origin.ts";
 import { wrk, type WrkLoad, type WrkResult } from "./lib/wrk.ts";
+import { SNOOP_V8_FLAGS } from "./lib/v8_flags.ts";
 import {
   cpuSeconds,
   freePort,
@@ -211,13 +212,14 @@ ${
 `;
   const file = `${dir}/snoop-${port}.yaml`;
   await Deno.writeTextFile(file, config);
-  // SNOOP_BENCH_V8_FLAGS: try V8 settings (heap sizes, GC) on snoop alone, e.g.
-  // SNOOP_BENCH_V8_FLAGS=--max-semi-space-size=32.
-  const v8Flags = Deno.env.get("SNOOP_BENCH_V8_FLAGS");
+  // The V8 settings snoop ships with, then SNOOP_BENCH_V8_FLAGS to try others (heap sizes,
+  // GC) on snoop alone, e.g. SNOOP_BENCH_V8_FLAGS=--max-semi-space-size=32 (a later flag
+  // wins).
+  const v8Flags = [SNOOP_V8_FLAGS, Deno.env.get("SNOOP_BENCH_V8_FLAGS")].filter(Boolean).join(",");
   const proc = spawn(Deno.execPath(), [
     "run",
     "--allow-all",
-    ...(v8Flags ? [`--v8-flags=${v8Flags}`] : []),
+    `--v8-flags=${v8Flags}`,
     new URL("../mod.ts", import.meta.url).pathname,
     "-C",
     file,

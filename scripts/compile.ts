@@ -8,6 +8,8 @@
  * time; where those cannot be reached the target fails and this script says so and exits 1.
  * It never reports a binary it did not build.
  */
+import { SNOOP_V8_FLAGS } from "./lib/v8_flags.ts";
+
 const TARGETS = [
   "x86_64-unknown-linux-gnu",
   "aarch64-unknown-linux-gnu",
@@ -24,6 +26,7 @@ for (const target of wanted) {
   const { code, stderr } = await new Deno.Command(Deno.execPath(), {
     args: [
       "compile",
+      `--v8-flags=${SNOOP_V8_FLAGS}`,
       "--allow-net",
       "--allow-read",
       "--allow-write",

@@ -35,6 +35,7 @@ import { type GcSummary, summarizeGcTrace } from "./lib/gc_trace.ts";
 import { connectInspector, profileDuring, summarizeProfile } from "./lib/cpu_profile.ts";
 import type { CdpSession } from "../tests/helpers/cdp_session.ts";
 import { median } from "./lib/stats.ts";
+import { SNOOP_V8_FLAGS } from "./lib/v8_flags.ts";
 import { wrk } from "./lib/wrk.ts";
 
 const { values } = parseArgs({
@@ -127,7 +128,8 @@ ${mode === "off" ? "" : `recorders:\n  - ${recorder}`}
         [
           "run",
           "--allow-all",
-          ...(GC ? ["--v8-flags=--trace-gc-nvp"] : []),
+          // As snoop ships (scripts/lib/v8_flags.ts), with V8's GC trace for `--gc`.
+          `--v8-flags=${[SNOOP_V8_FLAGS, ...(GC ? ["--trace-gc-nvp"] : [])].join(",")}`,
           ...(PROFILE ? [`--inspect=127.0.0.1:${inspectPort}`] : []),
           mod,
           "-C",
