@@ -32,8 +32,8 @@ import { parseArgs } from "node:util";
 import { startNginx } from "./lib/nginx_origin.ts";
 import { cpuSeconds, freePort, type Proc, spawn, waitForPort } from "./lib/processes.ts";
 import { type GcSummary, summarizeGcTrace } from "./lib/gc_trace.ts";
-import { connectInspector, profileDuring, summarizeProfile } from "./lib/cpu_profile.ts";
-import type { CdpSession } from "../tests/helpers/cdp_session.ts";
+import { profileDuring, summarizeProfile } from "./lib/cpu_profile.ts";
+import { type CdpSession, connectDenoInspector } from "../tests/helpers/cdp_session.ts";
 import { median } from "./lib/stats.ts";
 import { SNOOP_V8_FLAGS } from "./lib/v8_flags.ts";
 import { wrk } from "./lib/wrk.ts";
@@ -153,7 +153,7 @@ ${mode === "off" ? "" : `recorders:\n  - ${recorder}`}
         endpointUs: [],
         gcLog,
         gc: [],
-        inspector: PROFILE ? await connectInspector(inspectPort) : undefined,
+        inspector: PROFILE ? await connectDenoInspector(inspectPort) : undefined,
         busyUs: 0,
         selfUs: new Map(),
         profiledRequests: 0,

@@ -22,7 +22,7 @@ import dnsPacket from "dns-packet";
 import { startDnsServer } from "../tests/helpers/dns_server.ts";
 import { makeCertificates } from "./lib/certs.ts";
 import { freePort, rssMiB, waitForPort } from "./lib/processes.ts";
-import { connectInspector } from "./lib/cpu_profile.ts";
+import { connectDenoInspector } from "../tests/helpers/cdp_session.ts";
 
 const { values } = parseArgs({
   options: {
@@ -121,7 +121,7 @@ const stderrDone = snoop.stderr.pipeThrough(new TextDecoderStream()).pipeTo(
 );
 
 await waitForPort(proxyPort, () => snoopLog);
-const inspector = await connectInspector(inspectPort);
+const inspector = await connectDenoInspector(inspectPort);
 
 interface Sample {
   rssKiB: number;

@@ -1,9 +1,10 @@
 /**
- * V8 CPU profiles of a running Deno process through its inspector (`--inspect`): started
- * and stopped around exactly the window being measured, so start-up and shutdown stay out
- * of the per-request figures. And a summary of a profile: busy time per function.
+ * V8 CPU profiles of a running Deno process through its inspector (`--inspect`, a session from
+ * `connectDenoInspector`): started and stopped around exactly the window being measured, so
+ * start-up and shutdown stay out of the per-request figures. And a summary of a profile: busy
+ * time per function.
  */
-import { CdpSession } from "../../tests/helpers/cdp_session.ts";
+import type { CdpSession } from "../../tests/helpers/cdp_session.ts";
 
 /** The parts of a CDP `Profiler.Profile` that the summary reads. */
 export interface CpuProfile {
@@ -15,12 +16,6 @@ export interface CpuProfile {
   samples: number[];
   /** Microseconds from the previous sample (the profile's start for the first) to this one. */
   timeDeltas: number[];
-}
-
-/** A CDP session on the Deno inspector at 127.0.0.1:`port` (`--inspect`), its first target. */
-export async function connectInspector(port: number): Promise<CdpSession> {
-  const targets = await (await fetch(`http://127.0.0.1:${port}/json/list`)).json();
-  return await CdpSession.connect(targets[0].webSocketDebuggerUrl);
 }
 
 /** Profiles the process while `during` runs (a sample every `intervalUs`). */

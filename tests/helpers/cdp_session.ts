@@ -1,6 +1,6 @@
 /**
  * One DevTools protocol (CDP) connection over Deno's own WebSocket: commands by id, each with a
- * deadline. Chromium's pages (`cdp.ts`) and Deno's inspector (`inspector.ts`) both speak it.
+ * deadline. Chromium's pages (`cdp.ts`) and Deno's inspector (`connectDenoInspector`) both speak it.
  */
 export class CdpSession {
   #id = 0;
@@ -58,4 +58,10 @@ export class CdpSession {
       this.ws.close();
     } catch { /* closed */ }
   }
+}
+
+/** A session on the first target of a Deno process started with `--inspect=127.0.0.1:port`. */
+export async function connectDenoInspector(port: number): Promise<CdpSession> {
+  const targets = await (await fetch(`http://127.0.0.1:${port}/json/list`)).json();
+  return await CdpSession.connect(targets[0].webSocketDebuggerUrl);
 }

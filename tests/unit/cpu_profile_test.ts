@@ -1,9 +1,6 @@
 import assert from "node:assert/strict";
-import {
-  connectInspector,
-  profileDuring,
-  summarizeProfile,
-} from "../../scripts/lib/cpu_profile.ts";
+import { profileDuring, summarizeProfile } from "../../scripts/lib/cpu_profile.ts";
+import { connectDenoInspector } from "../helpers/cdp_session.ts";
 import { freePort, waitForPort } from "../helpers/harness.ts";
 
 Deno.test("cpu profile: a process's busy time and where it went, through its inspector", async () => {
@@ -24,7 +21,7 @@ Deno.test("cpu profile: a process's busy time and where it went, through its ins
   }).spawn();
   try {
     await waitForPort(inspectPort);
-    const inspector = await connectInspector(inspectPort);
+    const inspector = await connectDenoInspector(inspectPort);
     try {
       const [profile, slept] = await profileDuring(
         inspector,
