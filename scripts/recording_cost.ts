@@ -317,8 +317,8 @@ function printProfiles(runners: Runner[]) {
       return { name, mine, base, more: mine - base };
     }).sort((a, b) => b.more - a.more).slice(0, 20);
     console.log(
-      `\n${r.label}: the 20 functions with the most own time per request ${
-        off ? "above off" : ""
+      `\n${r.label}: the 20 functions with the most own time per request${
+        off ? " above off" : ""
       }\n`,
     );
     console.log("| function | µs/req | off µs/req | more |\n|---|---:|---:|---:|");

@@ -8,11 +8,7 @@ import type { CdpSession } from "../../tests/helpers/cdp_session.ts";
 
 /** The parts of a CDP `Profiler.Profile` that the summary reads. */
 export interface CpuProfile {
-  nodes: {
-    id: number;
-    callFrame: { functionName: string; url: string };
-    children?: number[];
-  }[];
+  nodes: { id: number; callFrame: { functionName: string; url: string } }[];
   samples: number[];
   /** Microseconds from the previous sample (the profile's start for the first) to this one. */
   timeDeltas: number[];

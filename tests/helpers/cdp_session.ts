@@ -1,6 +1,7 @@
 /**
  * One DevTools protocol (CDP) connection over Deno's own WebSocket: commands by id, each with a
- * deadline. Chromium's pages (`cdp.ts`) and Deno's inspector (`connectDenoInspector`) both speak it.
+ * deadline. Chromium's pages (`cdp.ts`) and Deno's inspector (`connectDenoInspector`) both
+ * speak it.
  */
 export class CdpSession {
   #id = 0;
