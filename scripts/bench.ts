@@ -17,6 +17,8 @@
  *            (scripts/recording_cost.ts; `--builds DIR` adds another checkout: an A/B).
  *   hotpath  per-request work in a loop, in-process: parsing the heads of (a)'s load and
  *            turning its record into JSON (scripts/hot_path.ts).
+ *   pageout  RSS after idle tunnels closed, anonymous and file-backed, and what paging out
+ *            the executable gives back and costs the next tunnel (scripts/pageout.ts).
  *
  * Prints a Markdown table per scenario with the machine it ran on.
  */
@@ -469,12 +471,14 @@ const scenarios: Record<string, () => Promise<void>> = {
   recording: async () => void await import("./recording_cost.ts"),
   // Head parsing and record JSON in a loop (scripts/hot_path.ts).
   hotpath: async () => void await import("./hot_path.ts"),
+  // RSS after load by kind, and the executable paged out (scripts/pageout.ts).
+  pageout: async () => void await import("./pageout.ts"),
 };
 // Other arguments (--quick, --sections d, --count N) belong to the scenario that reads them.
 const named = Deno.args.filter((a) => Object.hasOwn(scenarios, a));
 const wanted = named.length
   ? named
-  : Object.keys(scenarios).filter((s) => s !== "tunnels" && s !== "recording");
+  : Object.keys(scenarios).filter((s) => !["tunnels", "recording", "pageout"].includes(s));
 console.log(`## snoop bench — ${new Date().toISOString().slice(0, 10)} — ${machine()}`);
 for (const name of wanted) {
   if (!scenarios[name]) {
