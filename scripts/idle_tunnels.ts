@@ -1,6 +1,6 @@
 /**
  * `deno task bench tunnels`: RSS per idle CONNECT tunnel for snoop (sniffing on, an http
- * recorder whose endpoint is down, as in compare (e)) and for the least a Deno relay can
+ * recorder whose endpoint is down; compare (e)'s is up) and for the least a Deno relay can
  * hold (scripts/lib/floor_relay.ts), each as its own process, with the same client; then
  * RSS 5 s after the tunnels close, and after a second round (does it come back or grow?).
  * Also the CPU time (from /proc) per tunnel opened and per tunnel closed.

@@ -1,9 +1,9 @@
 /**
  * `deno task bench pageout`: what snoop's RSS after load is made of, and what handing the
  * executable's pages back would cost. snoop (sniffing on, an http recorder whose endpoint is
- * down, as in compare (e)) holds `--count` idle CONNECT tunnels, which then close; 35 s later
- * (after its idle collection) RSS is split into anonymous memory (heaps, stacks) and
- * file-backed pages (the deno executable's code). Then this script asks the kernel to page
+ * down, so its records wait in the queue) holds `--count` idle CONNECT tunnels, which then
+ * close; 35 s later (after its idle collection) RSS is split into anonymous memory (heaps,
+ * stacks) and file-backed pages (the deno executable's code). Then this script asks the kernel to page
  * out snoop's mappings of the executable (`process_madvise(MADV_PAGEOUT)`, Linux 5.10+,
  * needs CAP_SYS_NICE) and times the first tunnels after that against those before it.
  *
