@@ -24,6 +24,7 @@ import { startDnsServer } from "../tests/helpers/dns_server.ts";
 import { makeCertificates } from "./lib/certs.ts";
 import { freePort, rssMiB, waitForPort } from "./lib/processes.ts";
 import { connectDenoInspector } from "../tests/helpers/cdp_session.ts";
+import { IDLE_COLLECTION_MESSAGE } from "../src/util/idle_collection.ts";
 
 const { values } = parseArgs({
   options: {
@@ -135,7 +136,7 @@ const stderrDone = snoop.stderr.pipeThrough(new TextDecoderStream()).pipeTo(
       const lines = (partialLine + text).split("\n");
       partialLine = lines.pop()!;
       for (const line of lines) {
-        if (line.includes("idle: full garbage collection")) idleCollections++;
+        if (line.includes(IDLE_COLLECTION_MESSAGE)) idleCollections++;
       }
     },
   }),

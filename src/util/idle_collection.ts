@@ -159,10 +159,13 @@ export function startIdleCollection(
   };
 }
 
+/** The debug log's message for each collection (the soak script waits for it). */
+export const IDLE_COLLECTION_MESSAGE = "idle: full garbage collection";
+
 /** `startIdleCollection` for a long-running command: each collection goes to the debug log. */
 export function startLoggedIdleCollection(log: Logger): IdleCollection {
   return startIdleCollection({}, (c) =>
-    log.debug("idle: full garbage collection", {
+    log.debug(IDLE_COLLECTION_MESSAGE, {
       rssBeforeMiB: Math.round(c.rssBeforeMiB),
       rssAfterMiB: Math.round(c.rssAfterMiB),
       tookMs: Math.round(c.tookMs),
