@@ -24,6 +24,7 @@ import { startDnsServer } from "../tests/helpers/dns_server.ts";
 import { makeCertificates } from "./lib/certs.ts";
 import { freePort, rssMiB, waitForPort } from "./lib/processes.ts";
 import { connectDenoInspector } from "../tests/helpers/cdp_session.ts";
+import { until } from "../tests/helpers/harness.ts";
 import { IDLE_COLLECTION_MESSAGE } from "../src/util/idle_collection.ts";
 
 const { values } = parseArgs({
@@ -263,15 +264,11 @@ async function load(ms: number) {
 const samples: ({ at: string } & Sample)[] = [];
 
 /** Waits, from the end of a load, for snoop's next idle collection (~10-15 s of quiet). */
-async function quietUntilIdleCollection(timeoutMs = 60_000): Promise<void> {
+async function quietUntilIdleCollection(): Promise<void> {
   const seen = idleCollections;
-  const deadline = Date.now() + timeoutMs;
-  while (idleCollections === seen) {
-    if (Date.now() > deadline) {
-      throw new Error(`no idle collection within ${timeoutMs / 1000} s of quiet:\n${snoopLog}`);
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
+  await until(() => idleCollections > seen, "snoop's idle collection", 60_000).catch((e) => {
+    throw new Error(`${e.message}; snoop's log:\n${snoopLog}`);
+  });
 }
 const exitCode = await (async () => {
   try {
