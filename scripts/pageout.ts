@@ -3,9 +3,10 @@
  * executable's pages back would cost. snoop (sniffing on, an http recorder whose endpoint is
  * down, so its records wait in the queue) holds `--count` idle CONNECT tunnels, which then
  * close; 35 s later (after its idle collection) RSS is split into anonymous memory (heaps,
- * stacks) and file-backed pages (the deno executable's code). Then this script asks the kernel to page
- * out snoop's mappings of the executable (`process_madvise(MADV_PAGEOUT)`, Linux 5.10+,
- * needs CAP_SYS_NICE) and times the first tunnels after that against those before it.
+ * stacks) and file-backed pages (the deno executable's code). Then this script asks the
+ * kernel to page out snoop's mappings of the executable (`process_madvise(MADV_PAGEOUT)`,
+ * Linux 5.10+, needs CAP_SYS_NICE) and times the first tunnels after that against those
+ * before it.
  *
  * Pages that another process maps too are skipped by MADV_PAGEOUT: the deno running this
  * script and the tunnels' far end share the executable, so what it drops here is a lower
@@ -16,7 +17,7 @@
 import type net from "node:net";
 import { parseArgs } from "node:util";
 import { connectTunnel } from "./lib/mitm_load.ts";
-import { freePort, spawn, startTcpHolder, waitForPort } from "./lib/processes.ts";
+import { freePort, rssMiB, spawn, startTcpHolder, waitForPort } from "./lib/processes.ts";
 import { SNOOP_V8_FLAGS } from "./lib/v8_flags.ts";
 
 const { values } = parseArgs({
@@ -31,14 +32,6 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const SYS_PIDFD_OPEN = 434n;
 const SYS_PROCESS_MADVISE = 440n;
 const MADV_PAGEOUT = 21n;
-
-/** RSS and its anonymous and file-backed parts, MiB, from /proc/PID/status. */
-function memory(pid: number): { rss: number; anon: number; file: number } {
-  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-  const mib = (field: string) =>
-    Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? NaN) / 1024;
-  return { rss: mib("VmRSS"), anon: mib("RssAnon"), file: mib("RssFile") };
-}
 
 /**
  * Asks the kernel to page out every mapping of `pid`'s executable; returns the bytes it
@@ -132,10 +125,10 @@ async function timeTunnels(n: number): Promise<string> {
 
 const rows: string[] = [];
 const row = (when: string, tunnelMs = "") => {
-  const m = memory(snoop.pid);
-  rows.push(
-    `| ${when} | ${m.rss.toFixed(1)} | ${m.anon.toFixed(1)} | ${m.file.toFixed(1)} | ${tunnelMs} |`,
+  const mib = (["VmRSS", "RssAnon", "RssFile"] as const).map((part) =>
+    rssMiB(snoop.pid, part).toFixed(1)
   );
+  rows.push(`| ${when} | ${mib.join(" | ")} | ${tunnelMs} |`);
 };
 try {
   await waitForPort(port, snoop.log);

@@ -100,11 +100,14 @@ export function cpuSeconds(root: number): number {
 }
 
 /**
- * Resident memory (MiB) of a process and everything below it: all of it (`VmRSS`), or only
- * the anonymous part (`RssAnon`: heaps, stacks; not the executable's and libraries' pages,
- * which are clean copies of files the kernel can drop and read again).
+ * Resident memory (MiB) of a process and everything below it: all of it (`VmRSS`), only
+ * the anonymous part (`RssAnon`: heaps, stacks), or only the file-backed part (`RssFile`: the
+ * executable's and libraries' pages, clean copies of files the kernel can drop and read again).
  */
-export function rssMiB(root: number, part: "VmRSS" | "RssAnon" = "VmRSS"): number {
+export function rssMiB(
+  root: number,
+  part: "VmRSS" | "RssAnon" | "RssFile" = "VmRSS",
+): number {
   const field = new RegExp(`${part}:\\s+(\\d+)`);
   let kib = 0;
   for (const pid of [root, ...descendants(root)]) {
