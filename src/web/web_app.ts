@@ -1,10 +1,9 @@
-import { Buffer } from "node:buffer";
-import zlib from "node:zlib";
 import { timingSafeEqual } from "node:crypto";
 import { toHar } from "../store/har.ts";
 import { filterFromParams } from "../store/filter.ts";
 import type { RecordQueries, RecordSummary } from "../store/summary.ts";
 import { UI_HTML } from "./ui_html.ts";
+import { bodyResponse } from "./body_response.ts";
 
 /**
  * The web UI and its JSON API as one `fetch(Request) → Response` function (Hono's model:
@@ -81,7 +80,7 @@ export function createWebApp(opts: WebAppOptions): (req: Request) => Promise<Res
         return rec ? json(rec) : json({ error: "no such record" }, 404);
       }
       m = /^\/api\/records\/(\d+)\/body\/(request|response)$/.exec(path);
-      if (m) return body(await store.get(Number(m[1])), m[2] as "request" | "response");
+      if (m) return bodyResponse(await store.get(Number(m[1])), m[2] as "request" | "response");
       m = /^\/api\/sessions\/([0-9a-v]{20})$/.exec(path);
       if (m) return json(await store.bySid(m[1]));
       if (path === "/api/stats") return json(await store.stats(filterFromParams(url.searchParams)));
@@ -117,40 +116,6 @@ export function createWebApp(opts: WebAppOptions): (req: Request) => Promise<Res
       throw e;
     }
   };
-}
-
-/** A body, decoded by its Content-Encoding, with its Content-Type. */
-// deno-lint-ignore no-explicit-any
-function body(rec: any, side: "request" | "response"): Response {
-  const msg = rec?.http?.[side];
-  if (!msg) return json({ error: "no such record or no HTTP message" }, 404);
-  if (!msg.body) return new Response(null, { status: 204 });
-  const header = msg.header ?? {};
-  const get = (name: string) => {
-    const key = Object.keys(header).find((k) => k.toLowerCase() === name);
-    return key ? String(header[key][0]) : "";
-  };
-  let bytes: Uint8Array = Buffer.from(msg.body, "base64");
-  const encoding = get("content-encoding").toLowerCase();
-  let decoded = "identity";
-  try {
-    if (encoding === "gzip" || encoding === "x-gzip") bytes = zlib.gunzipSync(bytes);
-    else if (encoding === "deflate") bytes = zlib.inflateSync(bytes);
-    else if (encoding === "br") bytes = zlib.brotliDecompressSync(bytes);
-    else if (encoding === "zstd") bytes = zlib.zstdDecompressSync(bytes);
-    if (["gzip", "x-gzip", "deflate", "br", "zstd"].includes(encoding)) decoded = encoding;
-  } catch {
-    // A body cut at http.maxBodySize may not decompress: serve it as captured.
-    decoded = `${encoding} (could not decode; captured bytes shown)`;
-  }
-  return new Response(new Uint8Array(bytes), {
-    headers: {
-      "content-type": get("content-type") || "application/octet-stream",
-      "x-snoop-decoded": decoded,
-      "x-content-type-options": "nosniff",
-      "content-security-policy": "sandbox",
-    },
-  });
 }
 
 /** Server-sent events of new record summaries, until the client goes away. */
