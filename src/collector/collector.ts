@@ -5,6 +5,7 @@ import { StoreRecorder } from "../recorder/store_recorder.ts";
 import { PgRecorder, PgRecordStore } from "../store/pg_store.ts";
 import type { RecordQueries } from "../store/summary.ts";
 import { createWebApp } from "../web/web_app.ts";
+import { createIngest } from "./ingest.ts";
 import { LokiPusher } from "./loki.ts";
 import { serveHttp } from "../web/serve.ts";
 
@@ -25,15 +26,6 @@ export interface CollectorOptions {
   maxAgeMs: number;
   maxRecords: number;
 }
-
-/** Largest POST body accepted: a record with two 1 MiB bodies in base64 fits easily. */
-const MAX_BODY = 16 * 1024 * 1024;
-
-const reply = (status: number, error?: string) =>
-  new Response(error ? JSON.stringify({ error }) : null, {
-    status,
-    headers: error ? { "content-type": "application/json" } : {},
-  });
 
 export class Collector {
   private constructor(
@@ -76,36 +68,7 @@ export class Collector {
     const web = createWebApp({ store: queries, token: opts.token });
     const abort = new AbortController();
     const counts = { accepted: 0, rejected: 0 };
-    const ingest = async (req: Request): Promise<Response> => {
-      if (opts.token && req.headers.get("authorization") !== `Bearer ${opts.token}`) {
-        return reply(401, "a token is required (Authorization: Bearer)");
-      }
-      const len = Number(req.headers.get("content-length") ?? 0);
-      if (len > MAX_BODY) return reply(413, `body larger than ${MAX_BODY} bytes`);
-      const text = await req.text();
-      if (text.length > MAX_BODY) return reply(413, `body larger than ${MAX_BODY} bytes`);
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(text);
-      } catch (e) {
-        counts.rejected++;
-        return reply(400, `not JSON: ${(e as Error).message}`);
-      }
-      const records = Array.isArray(parsed) ? parsed : [parsed];
-      if (!records.every((r) => r !== null && typeof r === "object" && !Array.isArray(r))) {
-        counts.rejected++;
-        return reply(400, "expected a record object (or a list of them)");
-      }
-      for (const r of records as Record<string, unknown>[]) {
-        // Tunnel entrypoint redirects are not traffic (gost-plugins skips them too).
-        if (r.redirect) continue;
-        const json = JSON.stringify(r);
-        store.record(json);
-        loki?.record(json);
-        counts.accepted++;
-      }
-      return reply(200);
-    };
+    const ingest = createIngest({ token: opts.token, store, loki, counts });
     const { server, addr } = await serveHttp(
       hostname,
       port,
