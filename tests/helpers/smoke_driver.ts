@@ -1,0 +1,271 @@
+/**
+ * Smoke checks of a built snoop artifact (the bundle, a compiled binary, the container's
+ * entrypoint), meant to run inside a fresh network namespace (`unshare -n`): nothing else
+ * listens there, so the seed example runs unchanged on :8080 with its webhook on
+ * localhost:8000, and nothing outside can be reached, so an artifact that still needs the
+ * network (npm, JSR, Deno's servers) fails here.
+ *
+ *   deno run --allow-all tests/helpers/smoke_driver.ts <work dir> <snoop argv...>
+ *
+ * The artifact runs with the environment of this process plus SNOOP_HOME=<work dir>/home;
+ * set DENO_DIR to an empty directory before calling. This file imports nothing: it runs
+ * next to the artifact, not from it. Each check prints `SMOKE OK <name>`; the first failure
+ * prints `SMOKE FAIL <name>: why` and exits 1. Every wait has a deadline.
+ */
+
+const [work, ...snoop] = Deno.args;
+if (!work || snoop.length === 0) {
+  console.error("usage: smoke_driver.ts <work dir> <snoop argv...>");
+  Deno.exit(2);
+}
+const repo = new URL("../../", import.meta.url).pathname;
+const home = `${work}/home`;
+Deno.mkdirSync(home, { recursive: true });
+
+const started: { child: Deno.ChildProcess; log: string[] }[] = [];
+
+function fail(step: string, why: string): never {
+  console.log(`SMOKE FAIL ${step}: ${why}`);
+  for (const s of started) {
+    try {
+      s.child.kill("SIGKILL");
+    } catch { /* gone */ }
+    console.log(`--- snoop output ---\n${s.log.join("").slice(-4000)}`);
+  }
+  Deno.exit(1);
+}
+
+async function sh(cmd: string, args: string[], timeoutMs = 20_000) {
+  const child = new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" }).spawn();
+  const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+  const out = await child.output();
+  clearTimeout(timer);
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+/** Starts the artifact with extra arguments; its output is kept for failures. */
+function startSnoop(args: string[]) {
+  const child = new Deno.Command(snoop[0], {
+    args: [...snoop.slice(1), ...args],
+    env: { SNOOP_HOME: home },
+    // Not the repository: a deno.json there must not be what makes the artifact work.
+    cwd: work,
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const s = { child, log: [] as string[] };
+  started.push(s);
+  for (const stream of [child.stdout, child.stderr]) {
+    (async () => {
+      for await (const chunk of stream.pipeThrough(new TextDecoderStream())) s.log.push(chunk);
+    })().catch(() => {});
+  }
+  return s;
+}
+
+async function stopSnoop(s: ReturnType<typeof startSnoop>, step: string) {
+  s.child.kill("SIGTERM");
+  const timer = setTimeout(() => s.child.kill("SIGKILL"), 15_000);
+  const status = await s.child.status;
+  clearTimeout(timer);
+  started.splice(started.indexOf(s), 1);
+  if (!status.success && status.signal !== "SIGTERM") {
+    fail(step, `snoop exited ${status.code} after SIGTERM:\n${s.log.join("").slice(-3000)}`);
+  }
+}
+
+async function waitPort(port: number, s: ReturnType<typeof startSnoop>, step: string) {
+  const deadline = Date.now() + 30_000;
+  let exited = false;
+  s.child.status.then(() => exited = true);
+  while (Date.now() < deadline) {
+    if (exited) fail(step, `snoop exited before listening:\n${s.log.join("").slice(-3000)}`);
+    try {
+      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  fail(step, `nothing listens on ${port} after 30 s`);
+}
+
+/** The seed's webhook address is localhost:8000: listen on both loopback families. */
+const records: Record<string, unknown>[] = [];
+const hooks = ["127.0.0.1", "::1"].map((hostname) =>
+  Deno.serve({ hostname, port: 8000, onListen() {} }, async (req) => {
+    const parsed = JSON.parse(await req.text());
+    records.push(...(Array.isArray(parsed) ? parsed : [parsed]));
+    return new Response("ok");
+  })
+);
+
+async function waitRecord(step: string, pred: (r: Record<string, unknown>) => boolean) {
+  const deadline = Date.now() + 15_000;
+  while (Date.now() < deadline) {
+    const r = records.find(pred);
+    if (r) return r;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  fail(step, `no matching record; got ${JSON.stringify(records).slice(0, 2000)}`);
+}
+
+const origin = Deno.serve(
+  { hostname: "127.0.0.1", port: 9000, onListen() {} },
+  (req) => new Response(`hello from origin ${new URL(req.url).pathname}`),
+);
+
+// 1. The seed's first example, unchanged: an HTTP proxy on :8080, records to localhost:8000.
+{
+  const step = "seed-sniffing";
+  const s = startSnoop(["-C", `${repo}examples/seed-sniffing.yaml`]);
+  await waitPort(8080, s, step);
+  const r = await sh("curl", [
+    "-s",
+    "--max-time",
+    "15",
+    "-x",
+    "http://127.0.0.1:8080",
+    "http://127.0.0.1:9000/plain",
+  ]);
+  if (r.stdout !== "hello from origin /plain") fail(step, `curl said ${JSON.stringify(r)}`);
+  const rec = await waitRecord(
+    step,
+    (x) => String((x.http as { uri?: string })?.uri).endsWith("/plain"),
+  );
+  const body = (rec.http as { response: { body: string } }).response.body;
+  if (atob(body) !== "hello from origin /plain") fail(step, `recorded body ${body}`);
+  await stopSnoop(s, step);
+  console.log(`SMOKE OK ${step}`);
+}
+
+// 2. MITM: a CA made by the artifact, TLS to an origin it trusts through mitm.upstreamCA,
+//    curl trusting only snoop's CA.
+{
+  const step = "mitm";
+  const ca = await sh(snoop[0], [...snoop.slice(1), "ca", "--dir", `${work}/ca`]);
+  // (run from the test's cwd; the artifact ignores it)
+  if (ca.code !== 0) fail(step, `snoop ca: ${ca.stderr}`);
+  const o = await sh("openssl", [
+    "req",
+    "-x509",
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:prime256v1",
+    "-nodes",
+    "-keyout",
+    `${work}/origin.key`,
+    "-out",
+    `${work}/origin.crt`,
+    "-days",
+    "2",
+    "-subj",
+    "/CN=localhost",
+    "-addext",
+    "subjectAltName=DNS:localhost,IP:127.0.0.1",
+  ]);
+  if (o.code !== 0) fail(step, `openssl: ${o.stderr}`);
+  const tlsOrigin = Deno.serve({
+    hostname: "127.0.0.1",
+    port: 8443,
+    cert: Deno.readTextFileSync(`${work}/origin.crt`),
+    key: Deno.readTextFileSync(`${work}/origin.key`),
+    onListen() {},
+  }, (req) => new Response(`hello over tls ${new URL(req.url).pathname}`));
+  const yaml = `${work}/mitm.yaml`;
+  Deno.writeTextFileSync(
+    yaml,
+    `services:
+  - name: mitm
+    addr: 127.0.0.1:8080
+    recorders: [{ name: hook, record: recorder.service.handler, metadata: { http.body: true } }]
+    handler:
+      type: http
+      metadata:
+        sniffing: true
+        mitm.certFile: ${work}/ca/ca.crt
+        mitm.keyFile: ${work}/ca/ca.key
+        mitm.upstreamCA: ${work}/origin.crt
+recorders: [{ name: hook, http: { url: "http://127.0.0.1:8000", timeout: 1s } }]
+`,
+  );
+  const s = startSnoop(["-C", yaml]);
+  await waitPort(8080, s, step);
+  const r = await sh("curl", [
+    "-s",
+    "--max-time",
+    "15",
+    "--cacert",
+    `${work}/ca/ca.crt`,
+    "-x",
+    "http://127.0.0.1:8080",
+    "https://localhost:8443/secret",
+  ]);
+  if (r.stdout !== "hello over tls /secret") fail(step, `curl said ${JSON.stringify(r)}`);
+  const rec = await waitRecord(step, (x) => (x.http as { uri?: string })?.uri === "/secret");
+  if (!(rec.tls as { serverName?: string })?.serverName) fail(step, "no tls in the record");
+  await stopSnoop(s, step);
+  await tlsOrigin.shutdown();
+  console.log(`SMOKE OK ${step}`);
+}
+
+// 3. The main job: proxy on 127.0.0.1:8080 recording into the store (its worker), the UI on
+//    127.0.0.1:8081 (its files, /healthz, the token).
+{
+  const step = "ui";
+  const s = startSnoop([]);
+  await waitPort(8081, s, step);
+  await waitPort(8080, s, step);
+  const r = await sh("curl", [
+    "-s",
+    "--max-time",
+    "15",
+    "-x",
+    "http://127.0.0.1:8080",
+    "http://127.0.0.1:9000/stored",
+  ]);
+  if (r.stdout !== "hello from origin /stored") {
+    fail(step, `curl through the main job: ${JSON.stringify(r)}`);
+  }
+  const ui = "http://127.0.0.1:8081";
+  const health = await sh("curl", [
+    "-s",
+    "--max-time",
+    "10",
+    "-o",
+    "/dev/null",
+    "-w",
+    "%{http_code}",
+    `${ui}/healthz`,
+  ]);
+  const hasHealthz = health.stdout === "200";
+  if (!hasHealthz && health.stdout !== "404") fail(step, `/healthz answered ${health.stdout}`);
+  // The token, when snoop prints one (the UI's address with ?token=).
+  await new Promise((r) => setTimeout(r, 200));
+  const token = /[?&]token=([A-Za-z0-9_~.-]+)/.exec(s.log.join(""))?.[1];
+  const auth = token ? ["-H", `Authorization: Bearer ${token}`] : [];
+  const page = await sh("curl", ["-s", "--max-time", "10", ...auth, `${ui}/`]);
+  if (!/<html/i.test(page.stdout)) {
+    fail(step, `/ did not serve the UI: ${page.stdout.slice(0, 300)}`);
+  }
+  const deadline = Date.now() + 15_000;
+  let listed = "";
+  while (Date.now() < deadline) {
+    listed = (await sh("curl", ["-s", "--max-time", "10", ...auth, `${ui}/api/records`])).stdout;
+    if (listed.includes("/stored")) break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  if (!listed.includes("/stored")) {
+    fail(step, `the store did not list the request: ${listed.slice(0, 500)}`);
+  }
+  await stopSnoop(s, step);
+  console.log(
+    `SMOKE OK ${step}${hasHealthz ? " healthz" : " (no /healthz yet)"}${token ? " token" : ""}`,
+  );
+}
+
+await origin.shutdown();
+for (const h of hooks) await h.shutdown();
+console.log("SMOKE DONE");
