@@ -23,6 +23,33 @@ export function requestUrl(r: Json): string {
   return `${scheme}://${http.host || r.host}${http.uri}`;
 }
 
+/** The number of bytes a base64 string holds. */
+function base64Bytes(b64: string): number {
+  const pad = b64.endsWith("==") ? 2 : b64.endsWith("=") ? 1 : 0;
+  return (b64.length / 4) * 3 - pad;
+}
+
+/**
+ * What HAR says of a captured body: its size is the message's real one; when the capture kept
+ * less (`http.maxBodySize`, the capture budget), `comment` and `_truncated` say so, since HAR
+ * has no field for a cut body and a reader would otherwise take the text for the whole.
+ */
+function bodyNote(msg: Json): { comment?: string; truncated: boolean } {
+  const size = msg?.contentLength ?? 0;
+  const kept = msg?.body ? base64Bytes(msg.body) : 0;
+  if (!msg?.body || kept >= size) return { truncated: false };
+  return { comment: `body truncated: ${kept} of ${size} bytes captured`, truncated: true };
+}
+
+/**
+ * The origin's address for HAR's `serverIPAddress`: the record's `dst` without its port,
+ * left out when there is none (a dial that failed) rather than given as "".
+ */
+function serverIP(r: Json): { serverIPAddress?: string } {
+  const ip = String(r.dst ?? "").replace(/:\d+$/, "").replace(/^\[(.*)\]$/, "$1");
+  return ip ? { serverIPAddress: ip } : {};
+}
+
 export function toHar(records: Json[]) {
   const entries = records.filter((r) => r.http && r.http.method !== "CONNECT" && !r.websocket).map(
     (r) => {
@@ -36,6 +63,8 @@ export function toHar(records: Json[]) {
       const respType = firstHeader(http.response?.header, "content-type") ||
         "application/octet-stream";
       const timeMs = (r.duration ?? 0) / 1e6;
+      const reqNote = bodyNote(http.request);
+      const respNote = bodyNote(http.response);
       return {
         startedDateTime: new Date(Date.parse(r.time)).toISOString(),
         time: timeMs,
@@ -47,10 +76,18 @@ export function toHar(records: Json[]) {
           headers: pairs(http.request?.header),
           queryString: query,
           ...(http.request?.body
-            ? { postData: { mimeType: reqType, text: http.request.body, encoding: "base64" } }
+            ? {
+              postData: {
+                mimeType: reqType,
+                text: http.request.body,
+                encoding: "base64",
+                ...(reqNote.comment ? { comment: reqNote.comment } : {}),
+              },
+            }
             : {}),
           headersSize: -1,
           bodySize: http.request?.contentLength ?? -1,
+          _truncated: reqNote.truncated,
         },
         response: {
           status: http.statusCode,
@@ -62,14 +99,16 @@ export function toHar(records: Json[]) {
             size: http.response?.contentLength ?? 0,
             mimeType: respType,
             ...(http.response?.body ? { text: http.response.body, encoding: "base64" } : {}),
+            ...(respNote.comment ? { comment: respNote.comment } : {}),
           },
           redirectURL: firstHeader(http.response?.header, "location"),
           headersSize: -1,
           bodySize: http.response?.contentLength ?? -1,
+          _truncated: respNote.truncated,
         },
         cache: {},
         timings: { send: 0, wait: timeMs, receive: 0 },
-        serverIPAddress: (r.dst ?? "").replace(/:\d+$/, "").replace(/^\[(.*)\]$/, "$1"),
+        ...serverIP(r),
         connection: r.sid,
         ...(r.err ? { comment: r.err } : {}),
       };
