@@ -13,7 +13,15 @@ import { serveHttp } from "./web/serve.ts";
 
 /** Everything a configuration starts: recorders, bypasses and the services using them. */
 export class App {
-  #ui: { server: Deno.HttpServer; abort: AbortController; addr: Deno.NetAddr } | undefined;
+  #ui:
+    | {
+      server: Deno.HttpServer;
+      abort: AbortController;
+      addr: Deno.NetAddr;
+      token: string | null;
+      url: string;
+    }
+    | undefined;
 
   private constructor(
     readonly config: Config,
@@ -26,6 +34,16 @@ export class App {
   /** Where the web UI listens, when configured. */
   get uiAddr(): Deno.NetAddr | undefined {
     return this.#ui?.addr;
+  }
+
+  /** The web UI's access token (null when turned off), for tests and the main job. */
+  get uiToken(): string | null | undefined {
+    return this.#ui?.token;
+  }
+
+  /** The address printed at start: with `?token=` when snoop made the token up. */
+  get uiUrl(): string | undefined {
+    return this.#ui?.url;
   }
 
   /** Builds every component and binds the listeners. */
@@ -64,25 +82,36 @@ export class App {
     const { host, port } = splitHostPort(ui.addr);
     const hostname = host || "0.0.0.0";
     const loopback = hostname === "localhost" || hostname === "::1" || hostname.startsWith("127.");
-    if (!loopback && !ui.token) {
+    if (ui.token === "off" && !loopback) {
       throw new ConfigError(
         { ...ui.where, path: "ui.token" },
-        `the UI listens on ${ui.addr}, beyond loopback: set a token`,
+        `token: off is allowed only when the UI listens on loopback (127.0.0.1, ::1, ` +
+          `localhost); it listens on ${ui.addr}: remove "token: off" (a random token is ` +
+          `printed at start) or set a token`,
       );
     }
     const abort = new AbortController();
     // Loaded here: a proxy without the UI does not carry it (or node:zlib) in its RSS.
     const { createWebApp } = await import("./web/web_app.ts");
+    const { boundHosts, startToken, startUrl } = await import("./web/access_policy.ts");
+    const { token, generated } = startToken(ui.token || undefined);
+    const access = { hosts: new Set(ui.hosts), token };
     const handler = createWebApp({
       store: queries,
-      token: ui.token || undefined,
+      access,
       caFile: ui.caFile || undefined,
       metrics: () => renderMetrics(this.services, this.recorders),
     });
     const { server, addr } = await serveHttp(hostname, port, abort.signal, handler);
-    this.#ui = { server, abort, addr };
+    for (const h of boundHosts(addr)) access.hosts.add(h);
+    const url = startUrl(addr, token, generated);
+    this.#ui = { server, abort, addr, token, url };
     this.self.add(addr);
-    this.log.info("web UI listening", { url: `http://${addr.hostname}:${addr.port}/` });
+    // The token appears here only when snoop made it up: this line is how the user learns it.
+    this.log.info("web UI listening", {
+      url,
+      ...(token === null ? { token: "off" } : generated ? {} : { token: "as configured" }),
+    });
   }
 
   service(name: string): Service {

@@ -26,6 +26,8 @@ Options:
   -D        debug logging
   -V        print the version and exit
   --grace D how long open connections may finish at shutdown (default 10s)
+  --token T the web UI's access token (default: ui.token, $SNOOP_UI_TOKEN, else a random one
+            printed at start as http://127.0.0.1:8081/?token=...); "off" on loopback only
   -h        this help
 
 With no -L or -C, snoop runs its main job: HTTP, SOCKS4 and SOCKS5 proxy on
@@ -106,8 +108,10 @@ export function configToPlain(config: Config): Record<string, unknown> {
         ui: {
           addr: config.ui.addr,
           store: config.ui.store,
-          ...(config.ui.token ? { token: "******" } : {}),
+          // "off" is a setting, not a secret; any other token is masked.
+          ...(config.ui.token ? { token: config.ui.token === "off" ? "off" : "******" } : {}),
           ...(config.ui.caFile ? { caFile: config.ui.caFile } : {}),
+          ...(config.ui.hosts.length ? { hosts: config.ui.hosts } : {}),
         },
       }
       : {}),
@@ -137,6 +141,7 @@ export async function main(args: string[]): Promise<number> {
         help: { type: "boolean" },
         grace: { type: "string" },
         data: { type: "string" },
+        token: { type: "string" },
       },
       allowPositionals: false,
       strict: true,
@@ -172,6 +177,7 @@ export async function main(args: string[]): Promise<number> {
       ? mergeConfigs([parseConfigText("(main job)", mainJobConfig(dataDir(v.data), !!mainCa))])
       : await loadConfig(files, urls);
     if (config.log.level && !v.D) Logger.level = config.log.level;
+    if (v.token !== undefined && config.ui) config.ui.token = v.token;
     if (config.services.length === 0) {
       throw new ConfigError(
         { source: files.join(", ") || "-L", path: "services" },
@@ -235,7 +241,7 @@ export async function main(args: string[]): Promise<number> {
 
   if (mainJob) {
     log.info(`proxy ready: curl -x http://${MAIN_JOB_ADDR} http://example.com/`, {
-      ui: `http://${MAIN_JOB_UI}/`,
+      ui: app.uiUrl ?? `http://${MAIN_JOB_UI}/`,
       store: `${dataDir(v.data)}/records.db`,
     });
     if (mainCa) {

@@ -8,6 +8,7 @@ import { createWebApp } from "../web/web_app.ts";
 import { createIngest } from "./ingest.ts";
 import { LokiPusher } from "./loki.ts";
 import { serveHttp } from "../web/serve.ts";
+import { boundHosts, startToken, startUrl } from "../web/access_policy.ts";
 
 /**
  * The collector for many proxies (gost-plugins' `recorder` role): it accepts records as
@@ -36,6 +37,8 @@ export class Collector {
     readonly server: Deno.HttpServer,
     readonly abort: AbortController,
     readonly addr: Deno.NetAddr,
+    /** The web UI's and query API's token (`--token`, else random). */
+    readonly uiToken: string | null,
   ) {}
 
   static async start(opts: CollectorOptions, log: Logger): Promise<Collector> {
@@ -65,7 +68,10 @@ export class Collector {
     const loki = opts.lokiUrl
       ? new LokiPusher(opts.lokiUrl, opts.lokiId, 10_000, log.child("loki"))
       : undefined;
-    const web = createWebApp({ store: queries, token: opts.token });
+    // The query side always has a token: the ingest one, else a random one printed below.
+    const ui = opts.token ? { token: opts.token, generated: false } : startToken(undefined);
+    const access = { hosts: new Set<string>(), token: ui.token };
+    const web = createWebApp({ store: queries, access });
     const abort = new AbortController();
     const counts = { accepted: 0, rejected: 0 };
     const ingest = createIngest({ token: opts.token, store, loki, counts });
@@ -75,10 +81,11 @@ export class Collector {
       abort.signal,
       (req) => req.method === "POST" || req.method === "PUT" ? ingest(req) : web(req),
     );
-    const collector = new Collector(counts, store, loki, server, abort, addr);
+    for (const h of boundHosts(addr)) access.hosts.add(h);
+    const collector = new Collector(counts, store, loki, server, abort, addr, ui.token);
     log.info("collector listening", {
       ingest: `POST http://${addr.hostname}:${addr.port}/`,
-      ui: `http://${addr.hostname}:${addr.port}/`,
+      ui: startUrl(addr, ui.token, ui.generated),
       store: opts.postgresUrl ? opts.postgresUrl.replace(/:[^:@/]*@/, ":***@") : opts.storePath,
       loki: opts.lokiUrl,
     });

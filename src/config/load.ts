@@ -129,12 +129,24 @@ export function readDocument(tree: SourceTree): Config {
     }
   }
   if (top.has("ui")) {
-    const ui = top.map("ui", ["addr", "store", "token", "caFile"]);
+    const ui = top.map("ui", ["addr", "store", "token", "caFile", "hosts"]);
     config.ui = {
       addr: ui.string("addr", { fallback: "127.0.0.1:8081" }),
       store: ui.string("store", { required: true }),
       token: ui.string("token"),
       caFile: ui.string("caFile"),
+      hosts: ui.list("hosts").map(({ value, path }) => {
+        // What a browser sends as Host: a name or address, with a port or not.
+        const host = typeof value === "string" ? value.trim().toLowerCase() : "";
+        if (!/^(\[[0-9a-f:.]+\]|[a-z0-9_]([a-z0-9_.-]*[a-z0-9_])?)(:\d{1,5})?$/.test(host)) {
+          throw new ConfigError(
+            tree.where(path),
+            "expected a host name or address as the browser sends it in Host " +
+              "(snoop.example.com, 10.0.0.5:8081, [fd00::5]), without a scheme or path",
+          );
+        }
+        return host;
+      }),
       where: ui.where,
     };
   }

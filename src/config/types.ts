@@ -15,8 +15,13 @@ export interface UiConfig {
   addr: string;
   /** The `store` recorder whose records it shows. */
   store: string;
-  /** Required as `Authorization: Bearer …`, `?token=` or cookie when not on loopback. */
+  /**
+   * The access token (`Authorization: Bearer …`, `?token=` once, then a cookie). Empty: a
+   * random one per start (or `$SNOOP_UI_TOKEN`); `off`: none, allowed on loopback only.
+   */
   token: string;
+  /** Host names (or `host:port`) the UI answers to besides loopback names and its address. */
+  hosts: string[];
   /** CA certificate offered for download (the main job's). */
   caFile: string;
   where: Where;

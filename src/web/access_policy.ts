@@ -172,3 +172,52 @@ function refusal(status: number, error: string): Response {
     },
   });
 }
+
+/** `host:port` as a browser writes it in `Host` (IPv6 in brackets), lower-case. */
+function hostPort(hostname: string, port: number): string {
+  const h = hostname.includes(":") ? `[${hostname}]` : hostname;
+  return `${h.toLowerCase()}:${port}`;
+}
+
+/**
+ * The `Host` values that name a server bound to `addr`: its address with the port, or, bound
+ * to every address (0.0.0.0, ::), each interface's address with the port.
+ */
+export function boundHosts(addr: Deno.NetAddr): string[] {
+  if (addr.hostname !== "0.0.0.0" && addr.hostname !== "::") {
+    return [hostPort(addr.hostname, addr.port)];
+  }
+  try {
+    return Deno.networkInterfaces().map((i) => hostPort(i.address.split("%")[0], addr.port));
+  } catch {
+    // Without --allow-sys the interfaces are unknown: loopback names and ui.hosts remain.
+    return [];
+  }
+}
+
+/**
+ * The address to open the UI at, printed at start: with `?token=` when snoop made the token
+ * up (the user has no other way to learn it), without when the user chose it.
+ */
+export function startUrl(addr: Deno.NetAddr, token: string | null, showToken: boolean): string {
+  const any = addr.hostname === "0.0.0.0" || addr.hostname === "::";
+  const base = `http://${hostPort(any ? "127.0.0.1" : addr.hostname, addr.port)}/`;
+  return token && showToken ? `${base}?token=${token}` : base;
+}
+
+/**
+ * The token a server starts with: the user's (`fixed`, then `$SNOOP_UI_TOKEN`), none when
+ * `fixed` is `off`, else a random one that `generated` says must be printed.
+ */
+export function startToken(
+  fixed: string | undefined,
+): { token: string | null; generated: boolean } {
+  if (fixed === "off") return { token: null, generated: false };
+  if (fixed) return { token: fixed, generated: false };
+  let env: string | undefined;
+  try {
+    env = Deno.env.get("SNOOP_UI_TOKEN") || undefined;
+  } catch { /* no --allow-env: no token from the environment */ }
+  if (env) return { token: env, generated: false };
+  return { token: randomToken(), generated: true };
+}

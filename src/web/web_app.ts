@@ -1,15 +1,20 @@
-import { timingSafeEqual } from "node:crypto";
 import { toHar } from "../store/har.ts";
 import { filterFromParams } from "../store/filter.ts";
 import type { RecordQueries, RecordSummary } from "../store/summary.ts";
-import { UI_HTML } from "./ui_html.ts";
+import { type AccessPolicy, checkAccess, SECURITY_HEADERS } from "./access_policy.ts";
 import { bodyResponse } from "./body_response.ts";
+import INDEX_HTML from "./ui/index.html" with { type: "text" };
+import APP_JS from "./ui/app.js" with { type: "text" };
+import STYLE_CSS from "./ui/style.css" with { type: "text" };
+import FAVICON_SVG from "./ui/favicon.svg" with { type: "text" };
 
 /**
  * The web UI and its JSON API as one `fetch(Request) → Response` function (Hono's model:
- * tests call it without a socket). Routes:
+ * tests call it without a socket). Every request passes `checkAccess` first (Host, Origin,
+ * token); only GET and HEAD are answered. Routes:
  *
- *   GET /                              the UI
+ *   GET /  /app.js  /style.css  /favicon.svg  the UI (files in ./ui, embedded as text imports)
+ *   GET /healthz                       "ok", without the token
  *   GET /api/records?filters&limit&before     newest first, paged by id
  *   GET /api/records/:id               one record (GOST JSON)
  *   GET /api/records/:id/body/:side    a body decoded (gzip, deflate, br, zstd), `side` = request|response
@@ -17,105 +22,122 @@ import { bodyResponse } from "./body_response.ts";
  *   GET /api/stats?filters             per-minute by status class, top hosts, protocols, error rate
  *   GET /api/har?filters               HAR 1.2 of the filtered HTTP records
  *   GET /api/events                    server-sent events: each new record's summary
- *   GET /ca.crt                        the CA certificate, when one is configured
- *   GET /metrics                       Prometheus text
+ *   GET /ca.crt                        the CA certificate, when one is configured (no token)
+ *   GET /metrics                       Prometheus text (token as Authorization: Bearer)
  */
 export interface WebAppOptions {
   store: RecordQueries;
-  token?: string;
+  /** Who may ask: allowed Host names and the token. */
+  access: AccessPolicy;
   caFile?: string;
   metrics?: () => string;
 }
 
+type Route = (url: URL, groups: Record<string, string | undefined>, req: Request) =>
+  | Response
+  | Promise<Response>;
+
 const json = (body: unknown, status = 200) =>
   new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json" } });
 
+const file = (body: string, type: string) => () =>
+  new Response(body, { headers: { "content-type": type, "cache-control": "no-cache" } });
+
 export function createWebApp(opts: WebAppOptions): (req: Request) => Promise<Response> {
   const { store } = opts;
-  const tokenBytes = opts.token ? new TextEncoder().encode(opts.token) : null;
+  const page = file(INDEX_HTML, "text/html; charset=utf-8");
+  const icon = file(FAVICON_SVG, "image/svg+xml");
+  const table: [URLPattern, Route][] = ([
+    ["/", page],
+    ["/index.html", page],
+    ["/app.js", file(APP_JS, "text/javascript; charset=utf-8")],
+    ["/style.css", file(STYLE_CSS, "text/css; charset=utf-8")],
+    ["/favicon.svg", icon],
+    ["/favicon.ico", icon],
+    ["/healthz", () => new Response("ok", { headers: { "content-type": "text/plain" } })],
+    ["/api/records", async (url) => {
+      const limit = Math.min(
+        Math.max(Number(url.searchParams.get("limit") ?? 100) || 100, 1),
+        1000,
+      );
+      const before = url.searchParams.get("before");
+      return json(
+        await store.list(
+          filterFromParams(url.searchParams),
+          limit,
+          before ? Number(before) : undefined,
+        ),
+      );
+    }],
+    ["/api/records/:id(\\d+)", async (_, g) => {
+      const rec = await store.get(Number(g.id));
+      return rec ? json(rec) : json({ error: "no such record" }, 404);
+    }],
+    [
+      "/api/records/:id(\\d+)/body/:side(request|response)",
+      async (_, g) => bodyResponse(await store.get(Number(g.id)), g.side as "request" | "response"),
+    ],
+    ["/api/sessions/:sid([0-9a-v]{20})", async (_, g) => json(await store.bySid(g.sid!))],
+    ["/api/stats", async (url) => json(await store.stats(filterFromParams(url.searchParams)))],
+    ["/api/har", async (url) => {
+      const har = toHar((await store.full(filterFromParams(url.searchParams))).map((r) => r.json));
+      return new Response(JSON.stringify(har, null, 1), {
+        headers: {
+          "content-type": "application/json",
+          "content-disposition": 'attachment; filename="snoop.har"',
+        },
+      });
+    }],
+    ["/api/events", (_, __, req) => events(store, req.signal)],
+    ["/ca.crt", async () => {
+      if (!opts.caFile) return json({ error: "no CA configured" }, 404);
+      return new Response(await Deno.readFile(opts.caFile), {
+        headers: {
+          "content-type": "application/x-x509-ca-cert",
+          "content-disposition": 'attachment; filename="snoop-ca.crt"',
+        },
+      });
+    }],
+    [
+      "/metrics",
+      () =>
+        opts.metrics
+          ? new Response(opts.metrics(), {
+            headers: { "content-type": "text/plain; version=0.0.4" },
+          })
+          : json({ error: "not found" }, 404),
+    ],
+  ] as [string, Route][]).map(([pathname, route]) => [new URLPattern({ pathname }), route]);
 
-  const authorized = (req: Request): boolean => {
-    if (!tokenBytes) return true;
+  const answer = async (req: Request): Promise<Response> => {
+    const refused = checkAccess(req, opts.access);
+    if (refused) return refused;
+    if (req.method !== "GET" && req.method !== "HEAD") {
+      return json({ error: "only GET and HEAD" }, 405);
+    }
     const url = new URL(req.url);
-    const given = url.searchParams.get("token") ??
-      req.headers.get("authorization")?.replace(/^Bearer\s+/i, "") ??
-      /(?:^|;\s*)snoop_token=([^;]+)/.exec(req.headers.get("cookie") ?? "")?.[1] ?? "";
-    const g = new TextEncoder().encode(given);
-    return g.length === tokenBytes.length && timingSafeEqual(g, tokenBytes);
+    for (const [pattern, route] of table) {
+      const m = pattern.exec(url);
+      if (!m) continue;
+      try {
+        return await route(url, m.pathname.groups, req);
+      } catch (e) {
+        if (e instanceof RangeError) return json({ error: e.message }, 400);
+        throw e;
+      }
+    }
+    return json({ error: "not found" }, 404);
   };
+  return async (req) => withSecurityHeaders(await answer(req));
+}
 
-  return async (req: Request): Promise<Response> => {
-    const url = new URL(req.url);
-    if (!authorized(req)) {
-      return json({ error: "a token is required (?token= or Authorization: Bearer)" }, 401);
-    }
-    if (req.method !== "GET") return json({ error: "only GET" }, 405);
-    const path = url.pathname;
-    try {
-      if (path === "/") {
-        const headers: Record<string, string> = { "content-type": "text/html; charset=utf-8" };
-        // Keep the token for the page's own API calls.
-        if (opts.token) {
-          headers["set-cookie"] = `snoop_token=${opts.token}; HttpOnly; SameSite=Strict; Path=/`;
-        }
-        return new Response(UI_HTML, { headers });
-      }
-      if (path === "/api/records") {
-        const limit = Math.min(
-          Math.max(Number(url.searchParams.get("limit") ?? 100) || 100, 1),
-          1000,
-        );
-        const before = url.searchParams.get("before");
-        return json(
-          await store.list(
-            filterFromParams(url.searchParams),
-            limit,
-            before ? Number(before) : undefined,
-          ),
-        );
-      }
-      let m = /^\/api\/records\/(\d+)$/.exec(path);
-      if (m) {
-        const rec = await store.get(Number(m[1]));
-        return rec ? json(rec) : json({ error: "no such record" }, 404);
-      }
-      m = /^\/api\/records\/(\d+)\/body\/(request|response)$/.exec(path);
-      if (m) return bodyResponse(await store.get(Number(m[1])), m[2] as "request" | "response");
-      m = /^\/api\/sessions\/([0-9a-v]{20})$/.exec(path);
-      if (m) return json(await store.bySid(m[1]));
-      if (path === "/api/stats") return json(await store.stats(filterFromParams(url.searchParams)));
-      if (path === "/api/har") {
-        const har = toHar(
-          (await store.full(filterFromParams(url.searchParams))).map((r) => r.json),
-        );
-        return new Response(JSON.stringify(har, null, 1), {
-          headers: {
-            "content-type": "application/json",
-            "content-disposition": 'attachment; filename="snoop.har"',
-          },
-        });
-      }
-      if (path === "/api/events") return events(store, req.signal);
-      if (path === "/ca.crt") {
-        if (!opts.caFile) return json({ error: "no CA configured" }, 404);
-        return new Response(await Deno.readFile(opts.caFile), {
-          headers: {
-            "content-type": "application/x-x509-ca-cert",
-            "content-disposition": 'attachment; filename="snoop-ca.crt"',
-          },
-        });
-      }
-      if (path === "/metrics" && opts.metrics) {
-        return new Response(opts.metrics(), {
-          headers: { "content-type": "text/plain; version=0.0.4" },
-        });
-      }
-      return json({ error: "not found" }, 404);
-    } catch (e) {
-      if (e instanceof RangeError) return json({ error: e.message }, 400);
-      throw e;
-    }
-  };
+/** Adds the UI's security headers to a response, keeping any it set itself (the body's CSP). */
+function withSecurityHeaders(res: Response): Response {
+  const missing = Object.entries(SECURITY_HEADERS).filter(([k]) => !res.headers.has(k));
+  if (!missing.length) return res;
+  const headers = new Headers(res.headers);
+  for (const [k, v] of missing) headers.set(k, v);
+  return new Response(res.body, { status: res.status, statusText: res.statusText, headers });
 }
 
 /** Server-sent events of new record summaries, until the client goes away. */

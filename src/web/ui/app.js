@@ -1,0 +1,331 @@
+// @ts-check
+/// <reference lib="dom" />
+/**
+ * The web UI's script. Everything it shows was recorded from the network and is hostile, so
+ * the page is built with createElement/textContent only: no HTML strings, no inline handlers
+ * (the Content-Security-Policy allows only this file). Bodies are shown as text or hex;
+ * only raster images are rendered, as blob: URLs of a fixed type. SVG and HTML never are.
+ */
+
+/** @typedef {{ id: number, time: string, kind: string, proto: string, method: string,
+ *   status: number, host: string, uri: string, service: string, client: string, err: string,
+ *   inputBytes: number, outputBytes: number, durationMs: number }} Summary */
+/** @typedef {Record<string, string[]>} Headers */
+/** @typedef {{ contentLength?: number, header?: Headers, body?: string | null }} Message */
+
+/** @param {string} s */
+const $ = (s) => {
+  const e = document.querySelector(s);
+  if (!e) throw new Error(`no ${s}`);
+  return /** @type {HTMLElement} */ (e);
+};
+const SVG = "http://www.w3.org/2000/svg";
+const tbody = $("#records tbody");
+const form = /** @type {HTMLFormElement} */ ($("#filters"));
+const more = /** @type {HTMLButtonElement} */ ($("#more"));
+const live = $("#live");
+/** @type {string | null} */
+let next = null;
+
+/**
+ * An element with children: strings become text nodes, never markup.
+ * @param {string} tag
+ * @param {Record<string, string>} [attrs]
+ * @param {(Node | string | null | undefined)[]} [children]
+ */
+function el(tag, attrs = {}, children = []) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+  for (const c of children) if (c !== null && c !== undefined) e.append(c);
+  return e;
+}
+
+/** @param {unknown} v */
+const str = (v) => v === null || v === undefined ? "" : String(v);
+
+/** Shows why the API refused (a restart gives a new token). @param {Response} res */
+function refused(res) {
+  const notice = $("#notice");
+  notice.textContent = res.status === 401
+    ? "Not signed in: open the address with ?token= that snoop printed when it started."
+    : `The server answered ${res.status}.`;
+  notice.hidden = false;
+}
+
+/** @param {string} path */
+async function api(path) {
+  const res = await fetch(path, { credentials: "same-origin" });
+  if (!res.ok) {
+    refused(res);
+    throw new Error(`${path}: ${res.status}`);
+  }
+  return await res.json();
+}
+
+function params() {
+  const p = new URLSearchParams();
+  for (const [k, v] of new FormData(form)) if (typeof v === "string" && v) p.set(k, v);
+  return p;
+}
+
+/** Whether a live record passes the filter form (the server applies the same filter). */
+function matches(/** @type {Summary} */ r, /** @type {URLSearchParams} */ p) {
+  const host = p.get("host");
+  if (host) {
+    const glob = host.replace(/[.+?^$()|[\]\\{}]/g, "\\$&").replace(/\*/g, ".*");
+    if (!new RegExp(`^${glob}(:\\d+)?$`).test(r.host)) return false;
+  }
+  const st = p.get("status");
+  if (
+    st && (/xx$/i.test(st) ? Math.floor(r.status / 100) !== Number(st[0]) : r.status !== Number(st))
+  ) {
+    return false;
+  }
+  const method = p.get("method");
+  if (method && r.method !== method.toUpperCase()) return false;
+  const proto = p.get("proto");
+  if (proto && r.kind !== proto && r.proto !== proto) return false;
+  if (p.get("service") && r.service !== p.get("service")) return false;
+  if (p.get("client") && r.client !== p.get("client")) return false;
+  if (p.get("errors") && !(r.err || r.status >= 500)) return false;
+  const q = p.get("q");
+  if (q && !`${r.uri} ${r.host}`.includes(q)) return false;
+  return true;
+}
+
+/** @param {Summary} r */
+function row(r) {
+  const cls = r.err ? "err" : r.status ? `st${Math.floor(r.status / 100)}` : "";
+  const uri = el("td", { title: str(r.uri) }, [str(r.uri)]);
+  const tr = el("tr", {}, [
+    el("td", {}, [str(r.time).slice(11, 23)]),
+    el("td", {}, [str(r.kind)]),
+    el("td", {}, [str(r.method)]),
+    el("td", cls ? { class: cls } : {}, [r.status ? str(r.status) : r.err ? "err" : ""]),
+    el("td", { title: str(r.host) }, [str(r.host)]),
+    uri,
+    el("td", {}, [str(Number(r.inputBytes) + Number(r.outputBytes))]),
+    el("td", {}, [Number(r.durationMs).toFixed(1)]),
+  ]);
+  tr.dataset.id = str(r.id);
+  tr.addEventListener("click", () => show(Number(r.id), tr));
+  return tr;
+}
+
+/** @param {boolean} append */
+async function load(append) {
+  const p = params();
+  if (append && next) p.set("before", next);
+  const res = await api(`/api/records?${p}`);
+  if (!append) tbody.replaceChildren();
+  for (const r of res.records) tbody.append(row(r));
+  next = res.next ? str(res.next) : null;
+  more.hidden = !next;
+  $("#har").setAttribute("href", `/api/har?${params()}`);
+  await charts();
+}
+
+const COLORS = ["s2xx", "s3xx", "s4xx", "s5xx", "s1xx", "none"];
+
+async function charts() {
+  // Charts cover the last hour unless the filter sets a time range (aggregates over a large
+  // store are slow until rollups exist).
+  const p = params();
+  if (!p.has("since") && !p.has("until")) p.set("since", String(Date.now() - 3600000));
+  const s = await api(`/api/stats?${p}`);
+  const svg = $("#traffic");
+  /** @type {{ minute: number, total: number } & Record<string, number>[]} */
+  const perMinute = s.perMinute;
+  const w = svg.clientWidth || 600, h = 80, n = Math.max(perMinute.length, 1);
+  const step = Math.min(w / n, 24), bw = Math.max(2, step - 2);
+  const max = Math.max(1, ...perMinute.map((m) => Number(m.total)));
+  /** @type {Element[]} */
+  const shapes = [];
+  perMinute.forEach((m, i) => {
+    let y = h;
+    for (const k of COLORS) {
+      const bh = (Number(m[k]) || 0) / max * h;
+      if (!bh) continue;
+      y -= bh;
+      const rect = document.createElementNS(SVG, "rect");
+      for (const [a, v] of [["x", i * step], ["y", y], ["width", bw], ["height", bh]]) {
+        rect.setAttribute(String(a), String(v));
+      }
+      rect.setAttribute("class", k);
+      const title = document.createElementNS(SVG, "title");
+      title.textContent = `${new Date(Number(m.minute)).toLocaleTimeString()} ${k}: ${m[k]}`;
+      rect.append(title);
+      shapes.push(rect);
+    }
+  });
+  const text = document.createElementNS(SVG, "text");
+  text.setAttribute("x", "4");
+  text.setAttribute("y", "88");
+  text.textContent = `${Number(s.total)} records, ${
+    (Number(s.errorRate) * 100).toFixed(1)
+  }% errors`;
+  svg.replaceChildren(...shapes, text);
+  /** @type {{ host: string, count: number }[]} */
+  const top = s.topHostsByCount;
+  const hmax = Math.max(1, ...top.map((t) => Number(t.count)));
+  const bars = top.map((t) => {
+    const bar = el("div", { class: "bar" }, [`${str(t.host)} `, el("b", {}, [str(t.count)])]);
+    // CSSOM, not a style attribute: the CSP allows no inline style.
+    bar.style.width = `${Number(t.count) / hmax * 100}%`;
+    return el("div", { title: str(t.host) }, [bar]);
+  });
+  $("#hosts").replaceChildren(...(bars.length ? bars : [el("span", { class: "muted" }, ["none"])]));
+}
+
+/** @param {Headers | undefined} h */
+function headers(h) {
+  if (!h) return el("p", { class: "muted" }, ["none"]);
+  const dl = el("dl");
+  for (const [k, v] of Object.entries(h)) {
+    dl.append(el("dt", {}, [k]), el("dd", {}, [Array.isArray(v) ? v.join(", ") : str(v)]));
+  }
+  return dl;
+}
+
+/** Raster image types shown as pictures; anything else (SVG, HTML) is shown as text. */
+const RASTER = new Set([
+  "image/png",
+  "image/jpeg",
+  "image/gif",
+  "image/webp",
+  "image/avif",
+  "image/bmp",
+  "image/x-icon",
+  "image/vnd.microsoft.icon",
+]);
+
+/** @param {Uint8Array} bytes */
+function hexDump(bytes) {
+  let hex = "";
+  for (let i = 0; i < Math.min(bytes.length, 4096); i += 16) {
+    const line = Array.from(bytes.subarray(i, i + 16));
+    hex += `${i.toString(16).padStart(6, "0")}  ${
+      line.map((b) => b.toString(16).padStart(2, "0")).join(" ").padEnd(48)
+    }  ${line.map((b) => b >= 32 && b < 127 ? String.fromCharCode(b) : ".").join("")}\n`;
+  }
+  return hex;
+}
+
+/**
+ * @param {number} id
+ * @param {"request" | "response"} side
+ * @param {Message | undefined} msg
+ * @returns {Promise<Node[]>}
+ */
+async function bodyView(id, side, msg) {
+  if (!msg || !msg.body) {
+    const what = msg && msg.contentLength
+      ? `${Number(msg.contentLength)} bytes, not captured`
+      : "empty";
+    return [el("p", { class: "muted" }, [what])];
+  }
+  const res = await fetch(`/api/records/${id}/body/${side}`, { credentials: "same-origin" });
+  if (!res.ok) return [el("p", { class: "muted" }, [`not available (${res.status})`])];
+  const type = (res.headers.get("content-type") || "").split(";")[0].trim().toLowerCase();
+  const decoded = res.headers.get("x-snoop-decoded");
+  /** @type {Node[]} */
+  const out = decoded && decoded !== "identity"
+    ? [el("p", { class: "muted" }, [`decoded from ${decoded}`])]
+    : [];
+  const bytes = new Uint8Array(await res.arrayBuffer());
+  if (RASTER.has(type)) {
+    const url = URL.createObjectURL(new Blob([bytes], { type }));
+    out.push(el("img", { class: "body", src: url, alt: `${side} body (${type})` }));
+    return out;
+  }
+  const text = new TextDecoder("utf-8", { fatal: false }).decode(bytes);
+  if (/json/.test(type)) {
+    try {
+      out.push(el("pre", { class: "json" }, [JSON.stringify(JSON.parse(text), null, 2)]));
+      return out;
+    } catch { /* not JSON after all: shown as text below */ }
+  }
+  // Control characters (other than tab, newlines, form feed) mean binary: shown as hex.
+  // deno-lint-ignore no-control-regex
+  const binary = /[\x00-\x08\x0e-\x1f]/.test(text);
+  if (/^text\/|xml|javascript|x-www-form-urlencoded|html|svg/.test(type) || !binary) {
+    out.push(el("pre", {}, [text]));
+  } else {
+    out.push(el("pre", { class: "hex" }, [hexDump(bytes)]));
+  }
+  return out;
+}
+
+/**
+ * @param {number} id
+ * @param {HTMLElement} [tr]
+ */
+async function show(id, tr) {
+  document.querySelectorAll("tr.sel").forEach((e) => e.classList.remove("sel"));
+  tr?.classList.add("sel");
+  const r = await api(`/api/records/${id}`);
+  const h = r.http;
+  const facts = el("dl");
+  /** @param {string} k @param {string} v @param {string} [cls] */
+  const fact = (k, v, cls) =>
+    facts.append(el("dt", {}, [k]), el("dd", cls ? { class: cls } : {}, [v]));
+  fact("time", str(r.time));
+  fact("service", str(r.service));
+  fact("client", str(r.remote));
+  fact("host", str(r.host));
+  fact("proto", str(r.proto));
+  fact("bytes", `${Number(r.inputBytes)} in, ${Number(r.outputBytes)} out`);
+  fact("duration", `${(Number(r.duration) / 1e6).toFixed(2)} ms`);
+  fact("sid", str(r.sid));
+  if (r.err) fact("err", str(r.err), "err");
+  /** @type {Node[]} */
+  const parts = [facts];
+  if (h) {
+    parts.push(
+      el("h3", {}, ["Request"]),
+      el("p", {}, [el("b", {}, [str(h.method)]), ` ${str(h.uri)} ${str(h.proto)}`]),
+      headers(h.request && h.request.header),
+      el("h3", {}, ["Request body"]),
+      el("div", { id: "request-body" }, await bodyView(id, "request", h.request)),
+      el("h3", {}, [`Response ${Number(h.statusCode)}`]),
+      headers(h.response && h.response.header),
+      el("h3", {}, ["Response body"]),
+      el("div", { id: "response-body" }, await bodyView(id, "response", h.response)),
+    );
+  }
+  for (const k of ["tls", "dns", "websocket"]) {
+    if (r[k]) {
+      parts.push(
+        el("h3", {}, [k]),
+        el("pre", { id: `detail-${k}` }, [JSON.stringify(r[k], null, 2)]),
+      );
+    }
+  }
+  $("#detail").replaceChildren(...parts);
+}
+
+form.addEventListener("submit", (e) => {
+  e.preventDefault();
+  load(false);
+});
+more.addEventListener("click", () => load(true));
+
+const source = new EventSource("/api/events");
+source.addEventListener("open", () => {
+  live.textContent = "live";
+  live.className = "on";
+});
+source.addEventListener("error", () => {
+  live.textContent = "reconnecting…";
+  live.className = "";
+});
+/** @type {ReturnType<typeof setTimeout> | undefined} */
+let chartTimer;
+source.addEventListener("record", (e) => {
+  const r = /** @type {Summary} */ (JSON.parse(/** @type {MessageEvent} */ (e).data));
+  if (!matches(r, params())) return;
+  tbody.prepend(row(r));
+  clearTimeout(chartTimer);
+  chartTimer = setTimeout(charts, 500);
+});
+load(false);
