@@ -3,7 +3,7 @@ import { Buffer } from "node:buffer";
 import { ConfigError } from "../config/config_error.ts";
 import { isIPv6, joinHostPort, splitHostPort } from "../net/address.ts";
 import { BufferedConn } from "../net/buffered_conn.ts";
-import { DialError, dialTcp } from "../net/dial.ts";
+import { DialError, dialTcp, resolveDestination } from "../net/dial.ts";
 import { closeQuietly, writeAll } from "../net/stream.ts";
 import type { ConnContext } from "../service/conn_context.ts";
 import {
@@ -173,9 +173,14 @@ export class DnsHandler implements Handler {
     return reply;
   }
 
-  #udp(up: Upstream, query: Uint8Array, decodedQuery: DecodedMessage): Promise<Uint8Array> {
-    return new Promise((resolve, reject) => {
-      const socket = dgram.createSocket(isIPv6(up.host) ? "udp6" : "udp4");
+  /**
+   * An upstream is configured, but one that is snoop's own DNS listener would send every
+   * query round again until the timeouts: the lookup refuses it, as the dial does for TCP.
+   */
+  async #udp(up: Upstream, query: Uint8Array, decodedQuery: DecodedMessage): Promise<Uint8Array> {
+    const [address] = await resolveDestination(up.host, up.port, { self: this.deps.self });
+    return await new Promise((resolve, reject) => {
+      const socket = dgram.createSocket(isIPv6(address) ? "udp6" : "udp4");
       const id = (query[0] << 8) | query[1];
       let dropped = "";
       const timer = setTimeout(
@@ -207,12 +212,14 @@ export class DnsHandler implements Handler {
         }
         done(null, bytes);
       });
-      socket.send(Buffer.from(query), up.port, up.host);
+      socket.send(Buffer.from(query), up.port, address);
     });
   }
 
   async #tcp(up: Upstream, query: Uint8Array): Promise<Uint8Array> {
-    const conn = new BufferedConn(await dialTcp(up.label.slice(6), this.timeoutMs));
+    const conn = new BufferedConn(
+      await dialTcp(up.label.slice(6), this.timeoutMs, { self: this.deps.self }),
+    );
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;

@@ -1,6 +1,6 @@
 import { ConfigError } from "../config/config_error.ts";
 import { splitHostPort } from "../net/address.ts";
-import { dialTcp } from "../net/dial.ts";
+import { type DialGuard, dialTcp } from "../net/dial.ts";
 import { closeQuietly } from "../net/stream.ts";
 import { wholeString } from "../util/text.ts";
 import type { ConnContext } from "../service/conn_context.ts";
@@ -16,10 +16,16 @@ import { readTunnelOptions, type TunnelOptions } from "./tunnel_options.ts";
 export class ForwardHandler implements Handler {
   readonly opts: TunnelOptions;
   readonly targets: string[];
+  /**
+   * The targets are configured, but a forward to one of snoop's own listeners would still
+   * loop (or open the UI to whoever reaches this port): the dial refuses those.
+   */
+  readonly guard: DialGuard;
   #next = 0;
 
   constructor(readonly deps: HandlerDeps) {
     this.opts = readTunnelOptions(deps.config.handler.metadata, deps.mitm);
+    this.guard = { self: deps.self, egress: this.opts.egress };
     // Whole strings, for the records (YAML's are slices of the file; see `wholeString`).
     this.targets = deps.config.forwarder.nodes.map((n) => wholeString(n.addr));
     if (this.targets.length === 0) {
@@ -44,7 +50,7 @@ export class ForwardHandler implements Handler {
       }
       let upstream: Deno.TcpConn;
       try {
-        upstream = await dialTcp(target, this.opts.dialTimeoutMs, this.opts.egress);
+        upstream = await dialTcp(target, this.opts.dialTimeoutMs, this.guard);
       } catch (e) {
         this.deps.sink.dialError(splitHostPort(target).host, e);
         lastError = (e as Error).message;

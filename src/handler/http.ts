@@ -242,13 +242,14 @@ export class HttpHandler implements Handler {
     if (this.deps.bypass?.contains(head.target)) {
       return this.#reject(client, ctx, rec, 403, "bypass");
     }
-    if (this.deps.self.isSelf(head.target)) {
-      return this.#reject(client, ctx, rec, 403, "the target is snoop itself");
-    }
     let upstream: Deno.TcpConn;
     try {
       this.deps.sink.dial(hostOf(head.target));
-      upstream = await dialTcp(head.target, this.opts.dialTimeoutMs, this.opts.egress);
+      // The dial refuses (403) snoop's own listeners and egress denials, by address.
+      upstream = await dialTcp(head.target, this.opts.dialTimeoutMs, {
+        self: this.deps.self,
+        egress: this.opts.egress,
+      });
     } catch (e) {
       this.deps.sink.dialError(hostOf(head.target), e);
       return this.#reject(client, ctx, rec, statusForDialError(e), (e as Error).message);
@@ -327,10 +328,6 @@ export class HttpHandler implements Handler {
       await fail(new ProxyFailure(403, "bypass"));
       return false;
     }
-    if (this.deps.self.isSelf(target)) {
-      await fail(new ProxyFailure(403, "the target is snoop itself"));
-      return false;
-    }
 
     const clientWantsClose = head.version === "HTTP/1.0"
       ? !hasToken(head, "connection", "keep-alive")
@@ -363,7 +360,11 @@ export class HttpHandler implements Handler {
         if (pooled) connection = pooled;
         else {
           this.deps.sink.dial(hostname);
-          const conn = await dialTcp(target, this.opts.dialTimeoutMs, this.opts.egress);
+          // Refuses (403) snoop's own listeners and egress denials, by address.
+          const conn = await dialTcp(target, this.opts.dialTimeoutMs, {
+            self: this.deps.self,
+            egress: this.opts.egress,
+          });
           connection = new PooledUpstream(
             conn,
             new MessageReader(conn, new Http1Parser("response", this.limits)),

@@ -1,6 +1,6 @@
 import { joinHostPort, splitHostPort } from "../net/address.ts";
 import { BufferedConn, ReadTimeout, withDeadline } from "../net/buffered_conn.ts";
-import { dialTcp } from "../net/dial.ts";
+import { type DialGuard, dialTcp } from "../net/dial.ts";
 import { closeQuietly } from "../net/stream.ts";
 import type { ConnContext } from "../service/conn_context.ts";
 import { detectProtocol } from "../sniff/detect.ts";
@@ -19,10 +19,13 @@ import { readTunnelOptions, type TunnelOptions } from "./tunnel_options.ts";
 export class SniHandler implements Handler {
   readonly opts: TunnelOptions;
   readonly tlsPort: number;
+  /** The dial refuses snoop's own listeners and what the egress list denies. */
+  readonly guard: DialGuard;
 
   constructor(readonly deps: HandlerDeps) {
     const md = deps.config.handler.metadata;
     this.opts = { ...readTunnelOptions(md, deps.mitm), sniffing: true };
+    this.guard = { self: deps.self, egress: this.opts.egress };
     md.claim("sniffing");
     this.tlsPort = md.integer("targetPort", 443, 1, 65535);
   }
@@ -47,20 +50,15 @@ export class SniHandler implements Handler {
     }
     rec.host = target;
     rec.route = target;
-    const refused = this.deps.bypass?.contains(target)
-      ? "bypass"
-      : this.deps.self.isSelf(target)
-      ? "the target is snoop itself"
-      : "";
-    if (refused) {
-      rec.err = refused;
+    if (this.deps.bypass?.contains(target)) {
+      rec.err = "bypass";
       ctx.emit(rec);
       closeQuietly(client);
       return;
     }
     let upstream: Deno.TcpConn;
     try {
-      upstream = await dialTcp(target, this.opts.dialTimeoutMs, this.opts.egress);
+      upstream = await dialTcp(target, this.opts.dialTimeoutMs, this.guard);
     } catch (e) {
       this.deps.sink.dialError(splitHostPort(target).host, e);
       rec.err = (e as Error).message;

@@ -1,6 +1,6 @@
-import { formatIP, joinHostPort, splitHostPort } from "../net/address.ts";
+import { formatIP, isHostNameText, joinHostPort, splitHostPort } from "../net/address.ts";
 import { BufferedConn, ReadTimeout, withDeadline } from "../net/buffered_conn.ts";
-import { dialTcp } from "../net/dial.ts";
+import { type DialGuard, dialTcp } from "../net/dial.ts";
 import { closeQuietly, writeAll } from "../net/stream.ts";
 import type { ConnContext } from "../service/conn_context.ts";
 import type { Handler, HandlerDeps } from "./handler.ts";
@@ -19,9 +19,12 @@ const MAX_FIELD = 255;
 export class Socks4Handler implements Handler {
   readonly opts: TunnelOptions;
   readonly handshakeTimeoutMs: number;
+  /** The dial refuses snoop's own listeners and what the egress list denies. */
+  readonly guard: DialGuard;
 
   constructor(readonly deps: HandlerDeps) {
     this.opts = readTunnelOptions(deps.config.handler.metadata, deps.mitm);
+    this.guard = { self: deps.self, egress: this.opts.egress };
     // Shared with the SOCKS5 handler (the auto handler builds both from one metadata map).
     this.handshakeTimeoutMs = deps.config.handler.metadata.duration("handshakeTimeout", 10_000);
   }
@@ -50,6 +53,11 @@ export class Socks4Handler implements Handler {
         // SOCKS4a: 0.0.0.x with x != 0 means "a domain name follows".
         const isSocks4a = ip[0] === 0 && ip[1] === 0 && ip[2] === 0 && ip[3] !== 0;
         const host = isSocks4a ? await readNulTerminated(conn, "domain") : formatIP(ip);
+        // A name goes to the resolver: nothing in it that could change its meaning there
+        // or in a log line (NUL, `%`, spaces, 8-bit bytes).
+        if (isSocks4a && !isHostNameText(host)) {
+          throw new Error("domain name with a byte outside [A-Za-z0-9._-]");
+        }
         rec.inputBytes += 8 + user.length + 1 + (isSocks4a ? host.length + 1 : 0);
         return [joinHostPort(host, port), user];
       }, () => conn.close());
@@ -64,10 +72,9 @@ export class Socks4Handler implements Handler {
       rec.clientID = userid;
     }
     if (this.deps.bypass?.contains(target)) return fail("bypass");
-    if (this.deps.self.isSelf(target)) return fail("the target is snoop itself");
     let upstream: Deno.TcpConn;
     try {
-      upstream = await dialTcp(target, this.opts.dialTimeoutMs, this.opts.egress);
+      upstream = await dialTcp(target, this.opts.dialTimeoutMs, this.guard);
     } catch (e) {
       this.deps.sink.dialError(splitHostPort(target).host, e);
       return fail((e as Error).message);

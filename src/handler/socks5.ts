@@ -1,8 +1,19 @@
 import dgram from "node:dgram";
 import { Buffer } from "node:buffer";
-import { formatIP, ipBytes, isHostNameText, isIPv6, joinHostPort } from "../net/address.ts";
+import {
+  formatIP,
+  ipBytes,
+  isHostNameText,
+  isIPv4,
+  isIPv6,
+  isLoopbackAddress,
+  joinHostPort,
+  numericAddress,
+  sameAddress,
+} from "../net/address.ts";
 import { BufferedConn, ReadTimeout, withDeadline } from "../net/buffered_conn.ts";
-import { DialError, dialTcp } from "../net/dial.ts";
+import { DialError, type DialGuard, dialTcp, resolveDestination, SelfTarget } from "../net/dial.ts";
+import { EgressDenied } from "../net/egress_guard.ts";
 import { closeQuietly, writeAll } from "../net/stream.ts";
 import type { ConnContext } from "../service/conn_context.ts";
 import type { Handler, HandlerDeps } from "./handler.ts";
@@ -25,6 +36,8 @@ export const Rep = {
 const NO_AUTH = 0x00, USER_PASS = 0x02, NO_ACCEPTABLE = 0xff;
 const CMD_CONNECT = 1, CMD_UDP_ASSOCIATE = 3;
 const ATYP_IPV4 = 1, ATYP_DOMAIN = 3, ATYP_IPV6 = 4;
+/** Datagrams of one association waiting for a name lookup; more are dropped. */
+const MAX_UDP_LOOKUPS = 16;
 
 /** A refused handshake; `rep` is the reply to send first, if the client is owed one. */
 class SocksError extends Error {
@@ -102,6 +115,8 @@ function replyForDialError(e: unknown): number {
   if (e instanceof DialError && e.timedOut) return Rep.TTL_EXPIRED;
   if (cause instanceof Deno.errors.ConnectionRefused) return Rep.CONNECTION_REFUSED;
   if (cause instanceof Deno.errors.NotFound) return Rep.HOST_UNREACHABLE;
+  // A name the resolver does not know (node:dns's error code).
+  if ((cause as { code?: unknown })?.code === "ENOTFOUND") return Rep.HOST_UNREACHABLE;
   if (cause instanceof Error && /network is unreachable/i.test(cause.message)) {
     return Rep.NETWORK_UNREACHABLE;
   }
@@ -119,10 +134,13 @@ export class Socks5Handler implements Handler {
   readonly opts: TunnelOptions;
   readonly udp: boolean;
   readonly handshakeTimeoutMs: number;
+  /** The dial (and each UDP datagram) refuses snoop's own listeners and egress denials. */
+  readonly guard: DialGuard;
 
   constructor(readonly deps: HandlerDeps) {
     const md = deps.config.handler.metadata;
     this.opts = readTunnelOptions(md, deps.mitm);
+    this.guard = { self: deps.self, egress: this.opts.egress };
     this.udp = md.bool("udp", false);
     this.handshakeTimeoutMs = md.duration("handshakeTimeout", 10_000);
   }
@@ -155,14 +173,11 @@ export class Socks5Handler implements Handler {
     if (this.deps.bypass?.contains(target)) {
       return this.#fail(conn, ctx, rec, Rep.NOT_ALLOWED, "bypass");
     }
-    if (this.deps.self.isSelf(target)) {
-      return this.#fail(conn, ctx, rec, Rep.NOT_ALLOWED, "the target is snoop itself");
-    }
     let upstream: Deno.TcpConn;
     const host = target.replace(/:\d+$/, "").replace(/^\[(.*)\]$/, "$1");
     try {
       this.deps.sink.dial(host);
-      upstream = await dialTcp(target, this.opts.dialTimeoutMs, this.opts.egress);
+      upstream = await dialTcp(target, this.opts.dialTimeoutMs, this.guard);
     } catch (e) {
       this.deps.sink.dialError(host, e);
       return this.#fail(conn, ctx, rec, replyForDialError(e), (e as Error).message);
@@ -267,6 +282,11 @@ export class Socks5Handler implements Handler {
    * UDP ASSOCIATE (RFC 1928 §7): datagrams from the client carry
    * `RSV(2) | FRAG | ATYP | DST.ADDR | DST.PORT | DATA`; we send DATA on and wrap replies
    * the same way. The association lives as long as the TCP connection.
+   *
+   * Each datagram's destination goes through `resolveDestination`, as a CONNECT's does:
+   * resolved once, refused when it reaches snoop itself (or this association's own two
+   * sockets) or the egress list denies it, and sent to the address checked. A refused
+   * datagram is dropped, counted in the record's `err`, and logged at debug.
    */
   async #udpAssociate(
     conn: BufferedConn,
@@ -290,14 +310,63 @@ export class Socks5Handler implements Handler {
       outbound.close();
       return this.#fail(conn, ctx, rec, Rep.GENERAL_FAILURE, (e as Error).message);
     }
+    const relayAddr = relay.address(), outboundPort = outbound.address().port;
+    const relayIP = numericAddress(relayAddr.address);
+    const guard: DialGuard = {
+      egress: this.guard.egress,
+      self: {
+        reaches: (ip, port) =>
+          !!this.guard.self?.reaches(ip, port) ||
+          // A datagram to the relay or the outbound socket would come straight back in.
+          ((port === relayAddr.port || port === outboundPort) &&
+            (isLoopbackAddress(ip) || (!!relayIP && sameAddress(relayIP, ip)))),
+      },
+    };
+    let refused = 0, firstRefusal = "", lookups = 0;
+    const refuse = (target: string, why: string, e?: unknown) => {
+      refused++;
+      firstRefusal ||= why;
+      if (e instanceof DialError) this.deps.sink.dialError(target, e);
+      ctx.log.debug("socks5 udp: datagram dropped", { sid: ctx.sid, target, reason: why });
+    };
+    const forward = async (host: string, port: number, data: Uint8Array) => {
+      const target = joinHostPort(host, port);
+      if (port === 0) return refuse(target, "port 0");
+      if (this.deps.bypass?.contains(target)) return refuse(target, "bypass");
+      let addresses: string[];
+      try {
+        addresses = await resolveDestination(host, port, guard);
+      } catch (e) {
+        const denied = e instanceof SelfTarget || e instanceof EgressDenied;
+        return refuse(target, (e as Error).message, new DialError(target, e, false, denied));
+      }
+      // The socket's family decides which address it can reach; an IPv6 socket reaches
+      // IPv4 through the mapped form.
+      const address = family === "udp4"
+        ? addresses.find(isIPv4)
+        : addresses.map((a) => isIPv4(a) ? `::ffff:${a}` : a)[0];
+      if (!address) return refuse(target, `no ${family === "udp4" ? "IPv4" : "IPv6"} address`);
+      rec.inputBytes += data.length;
+      outbound.send(data, port, address);
+    };
     relay.on("message", (msg: Buffer, from: dgram.RemoteInfo) => {
       if (from.address !== clientIP) return; // only the associated client may use it
       clientAddr = { address: from.address, port: from.port };
       const parsed = parseUdpHeader(new Uint8Array(msg.buffer, msg.byteOffset, msg.length));
       if (!parsed || parsed.frag !== 0) return; // fragments are not supported: dropped
-      if (this.deps.bypass?.contains(joinHostPort(parsed.host, parsed.port))) return;
-      rec.inputBytes += parsed.data.length;
-      outbound.send(parsed.data, parsed.port, parsed.host);
+      const { host, port } = parsed;
+      if (!numericAddress(host)) {
+        // A name: looked up before sending, a bounded number at a time.
+        if (!isHostNameText(host)) {
+          return refuse(host, "domain name with a byte outside [A-Za-z0-9._-]");
+        }
+        if (lookups >= MAX_UDP_LOOKUPS) return refuse(host, "too many lookups in flight");
+        lookups++;
+      }
+      // The data is a view of `msg`, which nothing else holds: it stays valid until sent.
+      forward(host, port, parsed.data).finally(() => {
+        if (!numericAddress(host)) lookups--;
+      });
     });
     outbound.on("message", (msg: Buffer, from: dgram.RemoteInfo) => {
       if (!clientAddr) return;
@@ -318,6 +387,7 @@ export class Socks5Handler implements Handler {
     relay.close();
     outbound.close();
     closeQuietly(conn);
+    if (refused > 0) rec.err = `${refused} datagram(s) dropped, the first: ${firstRefusal}`;
     ctx.emit(rec);
   }
 }

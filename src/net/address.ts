@@ -129,3 +129,76 @@ export function formatIP(bytes: Uint8Array): string {
 export function isHostNameText(text: string): boolean {
   return /^[A-Za-z0-9._-]+$/.test(text);
 }
+
+/** Longest host text taken as a number: a DNS name is at most 253 characters. */
+const MAX_NUMERIC_HOST = 253;
+
+/**
+ * IPv4 as `inet_aton(3)` reads it, and so as getaddrinfo and `Deno.connect` do: one to
+ * four parts separated by dots, each decimal, octal (a leading `0`) or hex (`0x`, at least
+ * one digit); the last part fills the bytes left (`127.1` is 127.0.0.1, `10.1.2` is
+ * 10.1.0.2, `2130706433` and `0x7f000001` are 127.0.0.1, `0` is 0.0.0.0). Anything else —
+ * an empty part, a trailing dot, a part too large for its bytes, five parts — is a name,
+ * not an address: null.
+ */
+export function parseIPv4Loose(text: string): Uint8Array | null {
+  if (text.length === 0 || text.length > MAX_NUMERIC_HOST) return null;
+  const parts = text.split(".");
+  if (parts.length > 4) return null;
+  const values: number[] = [];
+  for (const part of parts) {
+    let v: number;
+    if (/^0[xX][0-9a-fA-F]+$/.test(part)) v = parseInt(part.slice(2), 16);
+    else if (/^0[0-7]*$/.test(part)) v = part.length === 1 ? 0 : parseInt(part.slice(1), 8);
+    else if (/^[1-9][0-9]*$/.test(part)) v = parseInt(part, 10);
+    else return null;
+    // Huge digit strings parse to large (or infinite) numbers: the bounds below refuse them.
+    values.push(v);
+  }
+  const last = values.pop()!;
+  if (values.some((v) => v > 0xff)) return null;
+  const lastBytes = 4 - values.length;
+  if (!(last <= 2 ** (8 * lastBytes) - 1)) return null;
+  const out = new Uint8Array(4);
+  values.forEach((v, i) => out[i] = v);
+  for (let i = 3, v = last; i >= values.length; i--, v = Math.floor(v / 256)) out[i] = v % 256;
+  return out;
+}
+
+/** An IPv6 address embedding an IPv4 one (`::ffff:a.b.c.d`): the IPv4 bytes, else null. */
+export function unmapIPv4(bytes: Uint8Array): Uint8Array | null {
+  if (bytes.length !== 16) return null;
+  for (let i = 0; i < 10; i++) if (bytes[i] !== 0) return null;
+  return bytes[10] === 0xff && bytes[11] === 0xff ? bytes.slice(12) : null;
+}
+
+/**
+ * The address a host denotes without asking DNS, as the bytes a connect would use: an
+ * IPv4 literal in any form `inet_aton` takes (see `parseIPv4Loose`), or an IPv6 literal,
+ * bracketed or not, with an IPv4-mapped one (`::ffff:127.0.0.1`, `::ffff:7f00:1`) as the
+ * IPv4 address it reaches. A zone (`fe80::1%eth0`) is ignored here. Null for a name.
+ */
+export function numericAddress(host: string): Uint8Array | null {
+  if (host.length > MAX_NUMERIC_HOST + 2) return null;
+  const bare = host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host;
+  if (!bare.includes(":")) return bare === host ? parseIPv4Loose(bare) : null;
+  const v6 = parseIPv6(bare);
+  if (!v6) return null;
+  return unmapIPv4(v6) ?? v6;
+}
+
+/**
+ * Whether an address (bytes from `numericAddress`) reaches this machine's loopback: all of
+ * 127.0.0.0/8 and `::1`, and the unspecified addresses, which a connect sends to the
+ * machine itself (0.0.0.0/8, where Linux takes 0.0.0.0 as 127.0.0.1, and `::`).
+ */
+export function isLoopbackAddress(bytes: Uint8Array): boolean {
+  if (bytes.length === 4) return bytes[0] === 127 || bytes[0] === 0;
+  for (let i = 0; i < 15; i++) if (bytes[i] !== 0) return false;
+  return bytes[15] === 1 || bytes[15] === 0;
+}
+
+/** Whether two addresses (4 or 16 bytes each) are the same. */
+export function sameAddress(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}

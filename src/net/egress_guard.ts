@@ -1,11 +1,11 @@
-import { lookup } from "node:dns/promises";
-import { ipBytes, isIP } from "./address.ts";
+import { ipBytes, numericAddress, unmapIPv4 } from "./address.ts";
 
 /**
  * An opt-in deny list for destinations (`egress.deny`, `egress.allow`): keeps a proxy that
  * others can reach from becoming a door into loopback, private networks or a cloud metadata
- * service. A name is resolved once, here, and the checked address is what gets dialled, so a
- * second lookup cannot answer differently (DNS rebinding).
+ * service. It judges addresses only: `resolveDestination` (net/dial.ts) resolves a name
+ * once and dials the very address checked here, so a second lookup cannot answer
+ * differently (DNS rebinding).
  */
 
 /** An address range as bytes (IPv4 4, IPv6 16) and a prefix length. */
@@ -17,7 +17,10 @@ interface Cidr {
 
 /** Named ranges a user can put in `egress.deny`. */
 export const NAMED_RANGES: Record<string, string[]> = {
-  loopback: ["127.0.0.0/8", "::1/128"],
+  // 0.0.0.0/8 and `::` too: a connect to an unspecified address reaches this machine
+  // (Linux sends 0.0.0.0 to 127.0.0.1 and `::` to `::1`), so a loopback deny without them
+  // let `0.0.0.0:port` through to a local service. They stay in `unspecified` as well.
+  loopback: ["127.0.0.0/8", "::1/128", "0.0.0.0/8", "::/128"],
   private: ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7"],
   "link-local": ["169.254.0.0/16", "fe80::/10"],
   // AWS, GCP and Azure answer on 169.254.169.254 (inside link-local too), AWS also on IPv6;
@@ -29,20 +32,22 @@ export const NAMED_RANGES: Record<string, string[]> = {
 NAMED_RANGES.internal = Object.values(NAMED_RANGES).flat();
 
 /**
- * The address bytes of an IP literal (brackets allowed), with IPv4-mapped IPv6
- * (`::ffff:a.b.c.d`) as the IPv4 address it is, so IPv4 ranges catch it.
+ * The address bytes of an IP literal in any spelling a connect accepts (brackets allowed,
+ * `127.1`, `0x7f000001`), with IPv4-mapped IPv6 (`::ffff:a.b.c.d`) as the IPv4 address it
+ * is, so IPv4 ranges catch it. See `numericAddress`.
  */
 export function addressBytes(ip: string): Uint8Array | null {
-  const bytes = ipBytes(ip.replace(/^\[|\]$/g, ""));
-  if (!bytes || bytes.length === 4) return bytes;
-  const mapped = bytes.subarray(0, 10).every((b) => b === 0) && bytes[10] === 0xff &&
-    bytes[11] === 0xff;
-  return mapped ? bytes.slice(12) : bytes;
+  return numericAddress(ip);
 }
 
+/**
+ * A range from the configuration, written strictly (`10.0.0.0/8`): the short forms a
+ * connect accepts would make `10/8` mean 0.0.0.10/8.
+ */
 export function parseCidr(text: string): Cidr | null {
   const [ip, prefix] = text.split("/");
-  const bytes = addressBytes(ip);
+  const strict = ipBytes(ip.replace(/^\[(.*)\]$/, "$1"));
+  const bytes = strict && (unmapIPv4(strict) ?? strict);
   if (!bytes) return null;
   const max = bytes.length * 8;
   const bits = prefix === undefined ? max : Number(prefix);
@@ -107,27 +112,12 @@ export class EgressGuard {
   /** The deny range an address falls in (and no allow range does), or null. */
   deniedBy(address: string): string | null {
     const ip = addressBytes(address);
-    if (!ip) return null;
-    if (this.allow.some((c) => contains(c, ip))) return null;
-    return this.deny.find((c) => contains(c, ip))?.text ?? null;
+    return ip ? this.deniedAddress(ip) : null;
   }
 
-  /**
-   * The address to dial for `host`: the host itself when it is an IP, else the first address
-   * it resolves to that the list allows. Throws EgressDenied when none is allowed.
-   */
-  async resolve(host: string): Promise<string> {
-    const bare = host.replace(/^\[|\]$/g, "");
-    const addresses = isIP(bare)
-      ? [bare]
-      : (await lookup(bare, { all: true })).map((a) => a.address);
-    let firstDenied: [string, string] | null = null;
-    for (const address of addresses) {
-      const range = this.deniedBy(address);
-      if (!range) return address;
-      firstDenied ??= [address, range];
-    }
-    if (!firstDenied) throw new Error(`${host}: no address`);
-    throw new EgressDenied(bare, firstDenied[0], firstDenied[1]);
+  /** As `deniedBy`, for address bytes (IPv4-mapped already unmapped). */
+  deniedAddress(ip: Uint8Array): string | null {
+    if (this.allow.some((c) => contains(c, ip))) return null;
+    return this.deny.find((c) => contains(c, ip))?.text ?? null;
   }
 }

@@ -2,7 +2,7 @@ import { Buffer } from "node:buffer";
 import { MessageReader } from "../sniff/http1/message_reader.ts";
 import { hasToken, Http1Parser } from "../sniff/http1/parser.ts";
 import { ReadTimeout, withDeadline } from "./buffered_conn.ts";
-import { DialError, dialTcp } from "./dial.ts";
+import { CONFIGURED_TARGET, DialError, dialTcp } from "./dial.ts";
 import { closeQuietly, type Stream, writeAll } from "./stream.ts";
 
 const encoder = new TextEncoder();
@@ -40,7 +40,7 @@ export class HttpPoster {
       ? await Deno.connectTls({ hostname: host, port }).catch((e) => {
         throw new DialError(target, e, false);
       })
-      : await dialTcp(target, this.timeoutMs);
+      : await dialTcp(target, this.timeoutMs, CONFIGURED_TARGET);
     this.#conn = conn;
     this.#reader = new MessageReader(conn, new Http1Parser("response"));
   }

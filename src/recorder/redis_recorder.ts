@@ -1,7 +1,7 @@
 import type { RecorderConfig } from "../config/types.ts";
 import type { Logger } from "../log.ts";
 import { withDeadline } from "../net/buffered_conn.ts";
-import { dialTcp } from "../net/dial.ts";
+import { CONFIGURED_TARGET, dialTcp } from "../net/dial.ts";
 import { closeQuietly, writeAll } from "../net/stream.ts";
 import { EndpointUnreachable, QueuedRecorder } from "./queued_recorder.ts";
 import { concatBytes } from "../util/bytes.ts";
@@ -40,7 +40,7 @@ export class RedisRecorder extends QueuedRecorder {
   async #connect(): Promise<Deno.TcpConn> {
     if (this.#conn) return this.#conn;
     const r = this.config.redis;
-    const conn = await dialTcp(r.addr, 5000).catch((e) => {
+    const conn = await dialTcp(r.addr, 5000, CONFIGURED_TARGET).catch((e) => {
       throw new EndpointUnreachable(0, e);
     });
     this.#conn = conn;

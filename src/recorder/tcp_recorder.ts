@@ -1,6 +1,6 @@
 import type { RecorderConfig } from "../config/types.ts";
 import type { Logger } from "../log.ts";
-import { dialTcp } from "../net/dial.ts";
+import { CONFIGURED_TARGET, dialTcp } from "../net/dial.ts";
 import { writeAll } from "../net/stream.ts";
 import { EndpointUnreachable, QueuedRecorder } from "./queued_recorder.ts";
 
@@ -20,9 +20,10 @@ export class TcpRecorder extends QueuedRecorder {
   protected async deliver(batch: string[]): Promise<number> {
     let failed = 0;
     for (const [i, record] of batch.entries()) {
-      const conn = await dialTcp(this.config.tcp.addr, this.config.tcp.timeoutMs).catch((e) => {
-        throw new EndpointUnreachable(i, e);
-      });
+      const conn = await dialTcp(this.config.tcp.addr, this.config.tcp.timeoutMs, CONFIGURED_TARGET)
+        .catch((e) => {
+          throw new EndpointUnreachable(i, e);
+        });
       try {
         await writeAll(conn, encoder.encode(record));
       } catch (e) {

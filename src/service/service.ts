@@ -176,6 +176,8 @@ export class Service {
       );
     }
     this.#udp = socket;
+    // A UDP listener (DNS) is snoop too: a SOCKS5 datagram to it would loop back in.
+    this.self.add(this.addr);
     socket.on("error", (e) => this.log.warn("udp socket error", { error: e }));
     const local = this.addr;
     socket.on("message", (msg: Buffer, from: dgram.RemoteInfo) => {

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { resolveDestination } from "../../src/net/dial.ts";
 import { addressBytes, EgressGuard } from "../../src/net/egress_guard.ts";
 
 Deno.test("egress guard: named ranges, CIDRs, IPv6 and IPv4-mapped addresses, allow exceptions", () => {
@@ -36,17 +37,28 @@ Deno.test("egress guard: bad entries are named", () => {
 
 Deno.test("egress guard: a name is resolved once and an allowed address returned to dial", async () => {
   const guard = EgressGuard.create(["private"], []) as EgressGuard;
-  assert.equal(
-    await guard.resolve("localhost").then((a) => a === "127.0.0.1" || a === "::1"),
-    true,
-  );
-  const strict = EgressGuard.create(["loopback"], []) as EgressGuard;
+  const found = await resolveDestination("localhost", 80, { self: null, egress: guard });
+  assert.ok(found.every((a) => a === "127.0.0.1" || a === "::1"), String(found));
+  const strict = { self: null, egress: EgressGuard.create(["loopback"], []) as EgressGuard };
   await assert.rejects(
-    strict.resolve("localhost"),
+    resolveDestination("localhost", 80, strict),
     /destination localhost resolves to (127\.0\.0\.1|::1), which is denied/,
   );
   await assert.rejects(
-    strict.resolve("[::1]"),
+    resolveDestination("[::1]", 80, strict),
     /destination ::1 is denied \(egress.deny loopback: ::1\/128\)/,
   );
+});
+
+Deno.test("egress guard: loopback covers the unspecified addresses a connect sends home", () => {
+  const guard = EgressGuard.create(["loopback"], []) as EgressGuard;
+  assert.equal(guard.deniedBy("0.0.0.0"), "loopback: 0.0.0.0/8");
+  assert.equal(guard.deniedBy("0"), "loopback: 0.0.0.0/8", "inet_aton's 0");
+  assert.equal(guard.deniedBy("::"), "loopback: ::/128");
+  assert.equal(guard.deniedBy("[::ffff:0.0.0.0]"), "loopback: 0.0.0.0/8");
+  assert.equal(guard.deniedBy("127.1"), "loopback: 127.0.0.0/8");
+  assert.equal(guard.deniedBy("1.0.0.0"), null);
+  assert.equal(guard.deniedBy("::2"), null);
+  // Configured ranges are written strictly: `10/8` is not a short form of 10.0.0.0/8.
+  assert.match(String(EgressGuard.create(["10/8"], [])), /"10\/8" is not a range name/);
 });
