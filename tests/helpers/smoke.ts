@@ -16,7 +16,11 @@ export async function namespaceRefusal(): Promise<string | null> {
 }
 
 /** Runs the smoke driver in a fresh namespace against `argv`; returns its output. */
-export async function smokeInNamespace(work: string, argv: string[]): Promise<string> {
+export async function smokeInNamespace(
+  work: string,
+  argv: string[],
+  env: Record<string, string> = {},
+): Promise<string> {
   const denoDir = `${work}/deno-dir`;
   await Deno.mkdir(denoDir, { recursive: true });
   const driver = new URL("./smoke_driver.ts", import.meta.url).pathname;
@@ -28,7 +32,7 @@ export async function smokeInNamespace(work: string, argv: string[]): Promise<st
     "sh",
     "-c",
     `ip link set lo up && DENO_DIR='${denoDir}' exec ${quoted}`,
-  ], { timeoutMs: 150_000 });
+  ], { timeoutMs: 150_000, env });
   // Nothing was downloaded: the runtime makes an empty npm/ and no remote/ module cache.
   const fetched = [...walk(denoDir)].filter((p) => /\/(npm|remote|deps)\/./.test(p));
   assert.deepEqual(fetched, [], "the artifact downloaded modules");

@@ -24,6 +24,30 @@ Deno.mkdirSync(home, { recursive: true });
 
 const started: { child: Deno.ChildProcess; log: string[] }[] = [];
 
+/**
+ * Container mode (tests/e2e/container_test.ts): `SMOKE_CONTAINER` holds the Containerfile's
+ * command lines mapped onto this machine, run with exactly its environment.
+ */
+interface ContainerPlan {
+  /** ENTRYPOINT, behind a non-root prefix (setpriv). */
+  entrypoint: string[];
+  cmd: string[];
+  /** The first-run CA command of docs/container.md, after the entrypoint. */
+  caArgs: string[];
+  /** HEALTHCHECK's command, behind the same prefix. */
+  health: string[];
+  env: Record<string, string>;
+  /** The UI token the test put in the environment. */
+  token: string;
+  /** Where /data is. */
+  data: string;
+  /** The uid the container runs as. */
+  uid: number;
+}
+const plan: ContainerPlan | undefined = Deno.env.get("SMOKE_CONTAINER")
+  ? JSON.parse(Deno.env.get("SMOKE_CONTAINER")!)
+  : undefined;
+
 function fail(step: string, why: string): never {
   console.log(`SMOKE FAIL ${step}: ${why}`);
   for (const s of started) {
@@ -35,8 +59,14 @@ function fail(step: string, why: string): never {
   Deno.exit(1);
 }
 
-async function sh(cmd: string, args: string[], timeoutMs = 20_000) {
-  const child = new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" }).spawn();
+async function sh(cmd: string, args: string[], timeoutMs = 20_000, env?: Record<string, string>) {
+  const child = new Deno.Command(cmd, {
+    args,
+    env,
+    clearEnv: !!env,
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
   const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
   const out = await child.output();
   clearTimeout(timer);
@@ -45,10 +75,11 @@ async function sh(cmd: string, args: string[], timeoutMs = 20_000) {
 }
 
 /** Starts the artifact with extra arguments; its output is kept for failures. */
-function startSnoop(args: string[]) {
-  const child = new Deno.Command(snoop[0], {
-    args: [...snoop.slice(1), ...args],
-    env: { SNOOP_HOME: home },
+function startSnoop(args: string[], argv = snoop) {
+  const child = new Deno.Command(argv[0], {
+    args: [...argv.slice(1), ...args],
+    env: plan ? plan.env : { SNOOP_HOME: home },
+    clearEnv: !!plan,
     // Not the repository: a deno.json there must not be what makes the artifact work.
     cwd: work,
     stdout: "piped",
@@ -115,6 +146,53 @@ const origin = Deno.serve(
   { hostname: "127.0.0.1", port: 9000, onListen() {} },
   (req) => new Response(`hello from origin ${new URL(req.url).pathname}`),
 );
+
+if (plan) {
+  // The container's first run: the CA into /data, then the entrypoint with its CMD.
+  const step = "container";
+  const ca = startSnoop(plan.caArgs, plan.entrypoint);
+  const caStatus = await ca.child.status;
+  started.splice(started.indexOf(ca), 1);
+  if (!caStatus.success) fail(step, `the CA command failed: ${ca.log.join("")}`);
+  const s = startSnoop(plan.cmd, plan.entrypoint);
+  await waitPort(8080, s, step);
+  await waitPort(8081, s, step);
+  const health = await sh(plan.health[0], plan.health.slice(1), 20_000, plan.env);
+  if (health.code !== 0) fail(step, `HEALTHCHECK failed: ${JSON.stringify(health)}`);
+  const r = await sh("curl", [
+    "-s",
+    "--max-time",
+    "15",
+    "-x",
+    "http://127.0.0.1:8080",
+    "http://127.0.0.1:9000/contained",
+  ]);
+  if (r.stdout !== "hello from origin /contained") fail(step, `curl said ${JSON.stringify(r)}`);
+  const ui = "http://127.0.0.1:8081";
+  const denied = await sh("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", `${ui}/`]);
+  if (denied.stdout !== "401") fail(step, `/ without the token answered ${denied.stdout}`);
+  const auth = ["-H", `Authorization: Bearer ${plan.token}`];
+  const page = await sh("curl", ["-s", "--max-time", "10", ...auth, `${ui}/`]);
+  if (!/<html/i.test(page.stdout)) fail(step, `/ with the token: ${page.stdout.slice(0, 300)}`);
+  let listed = "";
+  for (const deadline = Date.now() + 15_000; Date.now() < deadline;) {
+    listed = (await sh("curl", ["-s", "--max-time", "10", ...auth, `${ui}/api/records`])).stdout;
+    if (listed.includes("/contained")) break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  if (!listed.includes("/contained")) fail(step, `not in the store: ${listed.slice(0, 500)}`);
+  // Everything snoop wrote to the volume belongs to the container's user, not root.
+  for (const f of ["ca.crt", "ca.key", "records.db"]) {
+    const uid = Deno.statSync(`${plan.data}/${f}`).uid;
+    if (uid !== plan.uid) fail(step, `${f} belongs to uid ${uid}`);
+  }
+  await stopSnoop(s, step);
+  console.log(`SMOKE OK ${step}`);
+  await origin.shutdown();
+  for (const h of hooks) await h.shutdown();
+  console.log("SMOKE DONE");
+  Deno.exit(0);
+}
 
 // 1. The seed's first example, unchanged: an HTTP proxy on :8080, records to localhost:8000.
 {
