@@ -235,6 +235,64 @@ Deno.test({
   },
 });
 
+Deno.test("cli: a UI token from the configuration is never logged; token: off only on loopback", async () => {
+  const dir = await Deno.makeTempDir();
+  const config = (addr: string, token: string) =>
+    `services: [{ name: s, addr: "127.0.0.1:0", handler: { type: http }, recorders: [{ name: st }] }]
+recorders: [{ name: st, store: { path: ${dir}/records.db } }]
+ui: { addr: "${addr}", store: st, token: ${token}, hosts: [snoop.lan] }
+`;
+  try {
+    const port = freePort();
+    await Deno.writeTextFile(`${dir}/fixed.yaml`, config(`127.0.0.1:${port}`, "fixed-s3cret"));
+    const snoop = spawnLogged([...SNOOP, "-C", `${dir}/fixed.yaml`]);
+    try {
+      await until(() => /web UI listening/.test(snoop.log()), "the UI's start line");
+      const auth = { authorization: "Bearer fixed-s3cret" };
+      const ok = await fetch(`http://127.0.0.1:${port}/api/records`, { headers: auth });
+      assert.equal(ok.status, 200);
+      await ok.body?.cancel();
+      // A configured name is allowed as Host; any other name is not.
+      for (const [host, status] of [["snoop.lan", 200], ["evil.example", 421]] as const) {
+        const r = await run("curl", [
+          "-s",
+          "-o",
+          "/dev/null",
+          "-w",
+          "%{http_code}",
+          "-H",
+          `Host: ${host}`,
+          "-H",
+          `Authorization: ${auth.authorization}`,
+          `http://127.0.0.1:${port}/api/records`,
+        ]);
+        assert.equal(r.stdout, String(status), host);
+      }
+    } finally {
+      await snoop.stop();
+    }
+    assert.match(
+      snoop.log(),
+      /web UI listening url="?http:\/\/127\.0\.0\.1:\d+\/"? token="as configured"/,
+    );
+    assert.doesNotMatch(snoop.log(), /fixed-s3cret/);
+    const o = await run(Deno.execPath(), [...SNOOP, "-C", `${dir}/fixed.yaml`, "-O", "yaml"]);
+    assert.doesNotMatch(o.stdout, /fixed-s3cret/);
+    assert.match(o.stdout, /token: "\*\*\*\*\*\*"/);
+    assert.match(o.stdout, /hosts:\n\s+- snoop.lan/);
+
+    await Deno.writeTextFile(`${dir}/off.yaml`, config("0.0.0.0:0", "off"));
+    const off = await run(Deno.execPath(), [...SNOOP, "-C", `${dir}/off.yaml`]);
+    assert.equal(off.code, 2);
+    assert.match(
+      off.stderr,
+      /ui\.token.*token: off is allowed only when the UI listens on loopback/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test({
   name:
     "cli main job: creates a private CA in the data directory, records into the store, serves the UI",
@@ -243,32 +301,40 @@ Deno.test({
     const dir = await Deno.makeTempDir();
     const { startOrigin } = await import("../helpers/harness.ts");
     const origin = await startOrigin();
-    const child = new Deno.Command(Deno.execPath(), {
-      args: [...SNOOP, "--data", `${dir}/data`],
-      stdout: "null",
-      stderr: "piped",
-    }).spawn();
+    const snoop = spawnLogged([...SNOOP, "--data", `${dir}/data`]);
     try {
       await waitForPort(8080);
       assert.equal((await Deno.stat(`${dir}/data/ca.key`)).mode! & 0o777, 0o600);
       const r = await run("curl", ["-s", "-x", "http://127.0.0.1:8080", `${origin.url}/main`]);
       assert.equal(r.stdout, "hello GET /main ");
+      // The UI's address is printed with a random token; without it the API refuses.
+      await until(() => /web UI listening/.test(snoop.log()), "the UI's start line");
+      const token = /url="http:\/\/127\.0\.0\.1:8081\/\?token=([A-Za-z0-9_-]{43})"/.exec(
+        snoop.log(),
+      )?.[1];
+      assert.ok(token, snoop.log());
+      const refused = await fetch("http://127.0.0.1:8081/api/records");
+      assert.equal(refused.status, 401);
+      await refused.body?.cancel();
+      const auth = { headers: { authorization: `Bearer ${token}` } };
       // The record is in the store, as the UI's API shows it.
       let records: { uri: string }[] = [];
       for (let i = 0; i < 100 && records.length === 0; i++) {
-        records = (await (await fetch("http://127.0.0.1:8081/api/records")).json()).records;
+        records = (await (await fetch("http://127.0.0.1:8081/api/records", auth)).json()).records;
         if (!records.length) await new Promise((res) => setTimeout(res, 50));
       }
       assert.equal(records[0].uri, `${origin.url}/main`);
-      assert.match(await (await fetch("http://127.0.0.1:8081/")).text(), /<title>snoop<\/title>/);
+      assert.match(
+        await (await fetch("http://127.0.0.1:8081/", auth)).text(),
+        /<title>snoop<\/title>/,
+      );
       const ca = await fetch("http://127.0.0.1:8081/ca.crt");
       assert.equal(await ca.text(), await Deno.readTextFile(`${dir}/data/ca.crt`));
     } finally {
-      child.kill("SIGTERM");
-      const err = await new Response(child.stderr).text();
-      await child.status;
+      await snoop.stop();
       await origin.close();
       await Deno.remove(dir, { recursive: true });
+      const err = snoop.log();
       assert.match(err, /created the CA .*data\/ca\.crt/);
       assert.match(err, /curl --cacert .*data\/ca\.crt/);
     }
