@@ -12,6 +12,7 @@ import type { TlsRecord } from "../record/record.ts";
 import type { ClientHello } from "../sniff/tls/hello.ts";
 import { CaError, CertificateAuthority } from "./ca.ts";
 import { LeafIssuer } from "./leaf_issuer.ts";
+import type { Duplex } from "node:stream";
 import { DuplexStream, streamToDuplex } from "./node_stream.ts";
 import type { MitmSettings } from "./mitm_settings.ts";
 import { MitmError } from "./mitm_error.ts";
@@ -190,13 +191,14 @@ export class MitmInterceptor {
       upstreamSocket.destroy();
       throw new MitmError(`issuing a certificate for ${name}: ${(e as Error).message}`, record);
     }
-    const clientSocket = new tls.TLSSocket(streamToDuplex(client), {
+    const clientWire = streamToDuplex(client);
+    const clientSocket = new tls.TLSSocket(clientWire, {
       isServer: true,
       secureContext: context,
       ALPNProtocols: negotiated ? [negotiated] : undefined,
     });
     try {
-      await this.#handshake(clientSocket, "secure", "client");
+      await this.#handshake(clientSocket, "secure", "client", clientWire);
     } catch (e) {
       clientSocket.destroy();
       upstreamSocket.destroy();
@@ -240,7 +242,17 @@ export class MitmInterceptor {
     return mismatch ? mismatch.message : undefined;
   }
 
-  #handshake(socket: tls.TLSSocket, event: string, side: string): Promise<void> {
+  /**
+   * Waits for `socket`'s handshake. `wire`, the stream under it, ends when the peer closes:
+   * a client that rejects the certificate may close without an alert (node:tls, so npm,
+   * does), and the TLS socket over a half-open stream then says nothing until the deadline.
+   */
+  #handshake(
+    socket: tls.TLSSocket,
+    event: string,
+    side: string,
+    wire?: Duplex,
+  ): Promise<void> {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(
         () => done(new HandshakeTimeout(`${side} handshake timed out`)),
@@ -251,6 +263,7 @@ export class MitmInterceptor {
         socket.off(event, onOk);
         socket.off("error", done);
         socket.off("close", onClose);
+        wire?.off("end", onClose);
         if (err) reject(err);
         else resolve();
       };
@@ -259,6 +272,7 @@ export class MitmInterceptor {
       socket.once(event, onOk);
       socket.once("error", done);
       socket.once("close", onClose);
+      wire?.once("end", onClose);
     });
   }
 }
