@@ -14,8 +14,10 @@ function originOn127_0_0_2(): { port: number; close(): Promise<void> } {
   return { port: server.addr.port, close: () => server.shutdown() };
 }
 
-async function metrics(uiPort: number): Promise<string> {
-  return (await curl("-s", `http://127.0.0.1:${uiPort}/metrics`)).stdout;
+/** /metrics as Prometheus scrapes it: with the UI's token as a bearer token. */
+async function metrics(snoop: { uiAddr?: Deno.NetAddr; uiToken?: string | null }): Promise<string> {
+  const url = `http://127.0.0.1:${snoop.uiAddr!.port}/metrics`;
+  return (await curl("-s", "-H", `Authorization: Bearer ${snoop.uiToken}`, url)).stdout;
 }
 
 Deno.test({
@@ -62,7 +64,7 @@ ui: { addr: "127.0.0.1:0", store: store }
         `dial localhost:${origin.port}: destination localhost resolves to 127.0.0.1, which is denied (egress.deny loopback: 127.0.0.0/8)`,
       ]);
       assert.match(
-        await metrics(snoop.uiAddr!.port),
+        await metrics(snoop),
         /snoop_limit_hits_total\{service="egress",limit="egress-denied"\} 4/,
       );
     } finally {
@@ -139,7 +141,7 @@ ui: { addr: "127.0.0.1:0", store: store }
         "connection limit reached (maxConnections 3)",
         "dial 127.0.0.1:1: Connection refused (os error 111)",
       ]);
-      const m = await metrics(snoop.uiAddr!.port);
+      const m = await metrics(snoop);
       assert.match(
         m,
         /snoop_limit_hits_total\{service="capped",limit="connections-per-client"\} 1/,
@@ -198,7 +200,7 @@ ui: { addr: "127.0.0.1:0", store: store }
         "too many header fields",
       ]);
       assert.equal(origin.requests.length, 1);
-      const m = await metrics(snoop.uiAddr!.port);
+      const m = await metrics(snoop);
       assert.match(m, /snoop_limit_hits_total\{service="strict",limit="http-head-size"\} 2/);
       assert.match(m, /snoop_limit_hits_total\{service="strict",limit="header-timeout"\} 1/);
       assert.match(m, /snoop_auth_failures_total\{service="strict"\} 1/);

@@ -118,7 +118,12 @@ recorders:
 ui: { addr: "127.0.0.1:0", store: store }
 `);
     const metrics = async () =>
-      (await curl("-s", `http://127.0.0.1:${snoop.uiAddr!.port}/metrics`)).stdout;
+      (await curl(
+        "-s",
+        "-H",
+        `Authorization: Bearer ${snoop.uiToken}`,
+        `http://127.0.0.1:${snoop.uiAddr!.port}/metrics`,
+      )).stdout;
     const hits = async (service: string, limit: string) => {
       const m = new RegExp(
         `snoop_limit_hits_total\\{service="${service}",limit="${limit}"\\} (\\d+)`,

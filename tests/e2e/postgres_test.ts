@@ -48,7 +48,7 @@ Deno.test({
   ignore,
   async fn() {
     const store = await freshStore();
-    const api = createWebApp({ store });
+    const api = createWebApp({ store, access: { hosts: new Set(["x"]), token: null } });
     const get = async (path: string) => await (await api(new Request(`http://x${path}`))).json();
     try {
       await store.insertBatch([

@@ -249,7 +249,12 @@ Deno.test({
         writes: [[5, 1, 0, ...connect(ip4(hole.port))]],
       });
       assert.deepEqual([...got], [5, 0, ...failure(6)]);
-      const metrics = (await curl("-s", `http://127.0.0.1:${snoop.uiAddr!.port}/metrics`)).stdout;
+      const metrics = (await curl(
+        "-s",
+        "-H",
+        `Authorization: Bearer ${snoop.uiToken}`,
+        `http://127.0.0.1:${snoop.uiAddr!.port}/metrics`,
+      )).stdout;
       assert.match(metrics, /snoop_auth_failures_total\{service="auth"\} 1\n/);
       assert.match(metrics, /snoop_limit_hits_total\{service="open",limit="dial-timeout"\} 1\n/);
       assert.match(
