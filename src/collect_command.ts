@@ -14,8 +14,9 @@ Usage:
 
 Point GOST's or snoop's http recorder at it:  recorders: [{ name: r, http: { url: http://HOST:8000 } }]
 (snoop's recorder can add batch: 100 to send up to 100 records per POST as a JSON array).
-Records POSTed to any path are stored (SQLite, default <data>/collector.db, or PostgreSQL
-with --postgres postgres://user:pass@host:5432/db) and, with
+Records POSTed to any path as Content-Type: application/json (up to 16 MiB and 10,000
+records a POST) are stored (SQLite, default <data>/collector.db, 0600 in a 0700 directory,
+or PostgreSQL with --postgres postgres://user:pass@host:5432/db) and, with
 --loki.url, pushed to Loki as gost-plugins does. GET / serves the web UI and query API.
 Beyond loopback, --token is required (Authorization: Bearer T; recorder header: option).`;
 
@@ -77,6 +78,6 @@ export async function collectCommand(args: string[]): Promise<number> {
   });
   idle.stop();
   await collector.stop();
-  log.info("collector stopped", collector.counts);
+  log.info("collector stopped", { ...collector.counts });
   return 0;
 }

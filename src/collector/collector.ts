@@ -1,11 +1,11 @@
 import type { Logger } from "../log.ts";
 import { splitHostPort } from "../net/address.ts";
-import type { Recorder } from "../recorder/recorder.ts";
+import type { QueuedRecorder } from "../recorder/queued_recorder.ts";
 import { StoreRecorder } from "../recorder/store_recorder.ts";
 import { PgRecorder, PgRecordStore } from "../store/pg_store.ts";
 import type { RecordQueries } from "../store/summary.ts";
 import { createWebApp } from "../web/web_app.ts";
-import { createIngest } from "./ingest.ts";
+import { createIngest, type IngestCounts } from "./ingest.ts";
 import { LokiPusher } from "./loki.ts";
 import { serveHttp } from "../web/serve.ts";
 import { boundHosts, startToken, startUrl } from "../web/access_policy.ts";
@@ -30,9 +30,9 @@ export interface CollectorOptions {
 
 export class Collector {
   private constructor(
-    /** Records accepted, and requests refused as malformed. */
-    readonly counts: { accepted: number; rejected: number },
-    readonly store: Recorder,
+    /** Records queued, refused as malformed or answered 503; requests refused. */
+    readonly counts: IngestCounts,
+    readonly store: QueuedRecorder,
     readonly loki: LokiPusher | undefined,
     readonly server: Deno.HttpServer,
     readonly abort: AbortController,
@@ -49,7 +49,7 @@ export class Collector {
       throw new Error(`the collector listens on ${opts.addr}, beyond loopback: give it a --token`);
     }
     const retention = { maxAgeMs: opts.maxAgeMs, maxRecords: opts.maxRecords };
-    let store: Recorder, queries: RecordQueries;
+    let store: QueuedRecorder, queries: RecordQueries;
     if (opts.postgresUrl) {
       const pgStore = await PgRecordStore.connect(opts.postgresUrl, retention);
       store = new PgRecorder(pgStore, 100_000, log.child("postgres"));
@@ -73,8 +73,11 @@ export class Collector {
     const access = { hosts: new Set<string>(), token: ui.token };
     const web = createWebApp({ store: queries, access });
     const abort = new AbortController();
-    const counts = { accepted: 0, rejected: 0 };
-    const ingest = createIngest({ token: opts.token, store, loki, counts });
+    const counts = { accepted: 0, rejected: 0, deferred: 0, refused: 0 };
+    // On loopback only loopback names (DNS rebinding); beyond it, any name its peers use,
+    // since the token is required there.
+    const hosts = loopback ? new Set<string>() : null;
+    const ingest = createIngest({ token: opts.token, hosts, store, loki, counts });
     const { server, addr } = await serveHttp(
       hostname,
       port,

@@ -16,6 +16,12 @@ import { collections, keepBusy, spawnLogged } from "../helpers/idle_check.ts";
 // deno-lint-ignore no-explicit-any
 type Json = any;
 
+/** What GOST's and snoop's http recorders send; the collector takes nothing else. */
+const JSON_TYPE = { "content-type": "application/json" };
+
+/** The query API's token, which the collector has even when ingest takes none. */
+const uiAuth = (c: Collector) => ({ authorization: `Bearer ${c.uiToken}` });
+
 async function until<T>(get: () => Promise<T>, ok: (v: T) => boolean, what: string): Promise<T> {
   for (let i = 0; i < 100; i++) {
     const v = await get();
@@ -80,7 +86,8 @@ Deno.test({
         assert.equal(r.stdout, "200");
       }
       const api = async (q: string) =>
-        (await (await fetch(`${base}/api/records?${q}`)).json()).records;
+        (await (await fetch(`${base}/api/records?${q}`, { headers: uiAuth(collector) })).json())
+          .records;
       const all = await until(() => api(""), (r) => r.length === 4, "4 stored records");
       assert.deepEqual(all.map((r: Json) => r.kind).sort(), ["connect", "http", "http", "tls"]);
       // `proto=tls` is the kind or the sniffed proto: the passthrough and the MITM request.
@@ -108,19 +115,23 @@ Deno.test({
       assert.equal(meta.duration, "275290907");
       assert.match(meta.http_response_header, /^Accept-Ranges: bytes\r\n/);
       // Malformed input is refused, and says why.
-      const bad = await fetch(`${base}/`, { method: "POST", body: "{nope" });
+      const post = (body: string) =>
+        fetch(`${base}/`, { method: "POST", headers: JSON_TYPE, body });
+      const bad = await post("{nope");
       assert.equal(bad.status, 400);
       assert.match((await bad.json()).error, /not JSON/);
-      const notRecord = await fetch(`${base}/`, { method: "POST", body: "[1,2]" });
+      const notRecord = await post("[1,2]");
       assert.equal(notRecord.status, 400);
-      await notRecord.body?.cancel();
-      const redirect = await fetch(`${base}/`, {
-        method: "POST",
-        body: JSON.stringify({ service: "s", redirect: "node-1" }),
+      assert.deepEqual(await notRecord.json(), {
+        error: "records[0]: expected a record (a JSON object)",
+        stored: 0,
+        rejected: 2,
+        ignored: 0,
       });
+      const redirect = await post(JSON.stringify({ service: "s", redirect: "node-1" }));
       assert.equal(redirect.status, 200);
-      await redirect.body?.cancel();
-      assert.deepEqual(collector.counts, { accepted: 4, rejected: 2 });
+      assert.deepEqual(await redirect.json(), { stored: 0, rejected: 0, ignored: 1 });
+      assert.deepEqual(collector.counts, { accepted: 4, rejected: 3, deferred: 0, refused: 0 });
     } finally {
       await collector.stop();
       await loki.close();
@@ -164,13 +175,20 @@ async function fedBySnoop(batch: number) {
     await curl("-x", `127.0.0.1:${snoop.port()}`, ...urls);
     const recs = await until(
       async () =>
-        (await (await fetch(`http://127.0.0.1:${collector.addr.port}/api/records?service=edge-1`))
-          .json()).records,
+        (await (await fetch(
+          `http://127.0.0.1:${collector.addr.port}/api/records?service=edge-1`,
+          { headers: uiAuth(collector) },
+        )).json()).records,
       (r: Json[]) => r.length === urls.length,
       "five records from edge-1",
     );
     assert.deepEqual(recs.map((r: Json) => r.uri).sort(), urls);
-    assert.deepEqual(collector.counts, { accepted: urls.length, rejected: 0 });
+    assert.deepEqual(collector.counts, {
+      accepted: urls.length,
+      rejected: 0,
+      deferred: 0,
+      refused: 0,
+    });
     assert.deepEqual(snoop.recorders.get("central")!.stats().dropped, {});
   } finally {
     await snoop.stop(0);
@@ -215,6 +233,7 @@ Deno.test({
       const used = await keepBusy(collector.child.pid, 500, async () => {
         const r = await fetch(`http://127.0.0.1:${port}/`, {
           method: "POST",
+          headers: JSON_TYPE,
           body: records[i++ % records.length],
         });
         assert.equal(r.status, 200);

@@ -131,6 +131,7 @@ recorders: [{ name: central, http: { url: "http://127.0.0.1:${collector.addr.por
       await until(async () => {
         records = (await (await fetch(
           `http://127.0.0.1:${collector.addr.port}/api/records?service=edge-pg`,
+          { headers: { authorization: `Bearer ${collector.uiToken}` } },
         )).json()).records;
         return records.length === 2;
       }, "two records in PostgreSQL");
