@@ -1,6 +1,7 @@
 import { parseArgs } from "node:util";
 import { CertificateAuthority, type KeyKind } from "./mitm/ca.ts";
 import { dataDir } from "./main_job.ts";
+import { makePrivateDir } from "./util/private_files.ts";
 
 export const CA_USAGE = `snoop ca — create a certificate authority for TLS interception
 
@@ -32,7 +33,7 @@ export async function ensureCa(
   const certFile = `${dir}/ca.crt`, keyFile = `${dir}/ca.key`;
   const exists = await Deno.stat(certFile).then(() => true, () => false);
   if (exists && !force) return { certFile, keyFile, created: false };
-  await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+  await makePrivateDir(dir);
   await CertificateAuthority.create(certFile, keyFile, kind);
   return { certFile, keyFile, created: true };
 }

@@ -143,10 +143,30 @@ export class CertificateAuthority {
       ],
     });
     const pkcs8 = await crypto.subtle.exportKey("pkcs8", keys.privateKey);
-    await Deno.writeTextFile(keyFile, toPem("PRIVATE KEY", pkcs8), { mode: 0o600 });
-    await Deno.chmod(keyFile, 0o600).catch(() => {});
+    await writePrivateFile(keyFile, toPem("PRIVATE KEY", pkcs8));
     await Deno.writeTextFile(certFile, cert.toString("pem") + "\n", { mode: 0o644 });
   }
+}
+
+/**
+ * Writes `text` to `path` as a new file that is 0600 from its first byte, whatever the umask
+ * and whatever mode a file there had: a file of its own, renamed over `path` once written.
+ * (Writing into an existing file would keep that file's mode while the key is in it.)
+ */
+async function writePrivateFile(path: string, text: string): Promise<void> {
+  const tmp = `${path}.${crypto.randomUUID()}.tmp`;
+  const file = await Deno.open(tmp, { createNew: true, write: true, mode: 0o600 });
+  try {
+    if (Deno.build.os !== "windows") await Deno.chmod(tmp, 0o600);
+    const bytes = new TextEncoder().encode(text);
+    for (let off = 0; off < bytes.length;) off += await file.write(bytes.subarray(off));
+  } catch (e) {
+    file.close();
+    await Deno.remove(tmp).catch(() => {});
+    throw e;
+  }
+  file.close();
+  await Deno.rename(tmp, path);
 }
 
 /** A random positive 16-byte serial (RFC 5280 §4.1.2.2: positive, at most 20 bytes). */

@@ -1,5 +1,6 @@
 import type { RecorderConfig } from "../config/types.ts";
 import type { Logger } from "../log.ts";
+import { dirOf, makePrivateDir } from "../util/private_files.ts";
 import { QueuedRecorder } from "./queued_recorder.ts";
 
 const encoder = new TextEncoder();
@@ -21,9 +22,12 @@ export class FileRecorder extends QueuedRecorder {
   async #open(): Promise<Deno.FsFile> {
     if (this.#file) return this.#file;
     const path = this.config.file.path;
-    const dir = path.replace(/\/[^/]*$/, "");
-    if (dir && dir !== path) await Deno.mkdir(dir, { recursive: true });
-    this.#file = await Deno.open(path, { append: true, create: true });
+    // Records hold decrypted traffic: the file is 0600 (a file from before is made so too;
+    // the rotated ones keep its mode), a directory snoop makes for it 0700.
+    const dir = dirOf(path);
+    if (dir) await makePrivateDir(dir);
+    this.#file = await Deno.open(path, { append: true, create: true, mode: 0o600 });
+    if (Deno.build.os !== "windows") await Deno.chmod(path, 0o600);
     this.#size = (await this.#file.stat()).size;
     return this.#file;
   }
@@ -33,8 +37,12 @@ export class FileRecorder extends QueuedRecorder {
     const keep = Math.min(this.config.file.rotation?.maxBackups || 100, 100);
     this.#file?.close();
     this.#file = null;
+    const windows = Deno.build.os === "windows";
     for (let i = keep - 1; i >= 1; i--) {
-      await Deno.rename(`${path}.${i}`, `${path}.${i + 1}`).catch(() => {});
+      // Backups an older snoop rotated may not be private yet.
+      await Deno.rename(`${path}.${i}`, `${path}.${i + 1}`).then(
+        () => windows ? undefined : Deno.chmod(`${path}.${i + 1}`, 0o600),
+      ).catch(() => {});
     }
     await Deno.rename(path, `${path}.1`);
   }
