@@ -75,31 +75,75 @@ export class PgRecordStore implements RecordQueries {
     return new PgRecordStore(pool, retention);
   }
 
+  /**
+   * Stores records, in one INSERT; returns how many were stored. A record PostgreSQL refuses
+   * (a NUL character, which neither TEXT nor JSONB takes) costs only itself: the batch is then
+   * inserted again in one transaction with each record under a savepoint of its own.
+   */
   async insertBatch(jsonRecords: string[]): Promise<number> {
     const rows: { summary: RecordSummary; values: unknown[] }[] = [];
     for (const text of jsonRecords) {
-      let r: Json;
       try {
-        r = JSON.parse(text);
+        const { summary, search } = summarize(JSON.parse(text));
+        rows.push({ summary, values: columnValues(summary, search, text) });
       } catch {
-        continue;
+        // not JSON, or not a record: nothing to store
       }
-      const { summary, search } = summarize(r);
-      rows.push({ summary, values: columnValues(summary, search, text) });
     }
     if (rows.length === 0) return 0;
+    let stored = rows;
+    try {
+      const ids = await this.#insert(this.pool, rows);
+      ids.forEach((id, i) => rows[i].summary.id = id);
+    } catch {
+      stored = await this.#insertEach(rows);
+    }
+    for (const { summary } of stored) for (const l of this.#listeners) l(summary);
+    return stored.length;
+  }
+
+  async #insert(
+    db: pg.Pool | pg.PoolClient,
+    rows: { values: unknown[] }[],
+  ): Promise<number[]> {
     const placeholders = rows.map((_, i) =>
       `(${Array.from({ length: COLUMNS }, (_, k) => `$${i * COLUMNS + k + 1}`).join(", ")})`
     ).join(", ");
-    const res = await this.pool.query(
+    const res = await db.query(
       `INSERT INTO snoop_records (${
         STORED_COLUMNS.join(", ")
       }) VALUES ${placeholders} RETURNING id`,
       rows.flatMap((r) => r.values),
     );
-    res.rows.forEach((row: { id: number }, i: number) => rows[i].summary.id = row.id);
-    for (const { summary } of rows) for (const l of this.#listeners) l(summary);
-    return rows.length;
+    return res.rows.map((row: { id: number }) => row.id);
+  }
+
+  /** Inserts each row under its own savepoint; returns the rows stored. */
+  async #insertEach<T extends { summary: RecordSummary; values: unknown[] }>(
+    rows: T[],
+  ): Promise<T[]> {
+    const client = await this.pool.connect();
+    const stored: T[] = [];
+    try {
+      await client.query("BEGIN");
+      for (const row of rows) {
+        await client.query("SAVEPOINT one_record");
+        try {
+          [row.summary.id] = await this.#insert(client, [row]);
+          await client.query("RELEASE SAVEPOINT one_record");
+          stored.push(row);
+        } catch {
+          await client.query("ROLLBACK TO SAVEPOINT one_record");
+        }
+      }
+      await client.query("COMMIT");
+      return stored;
+    } catch (e) {
+      await client.query("ROLLBACK").catch(() => {});
+      throw e;
+    } finally {
+      client.release();
+    }
   }
 
   subscribe(fn: (r: RecordSummary) => void): () => void {
