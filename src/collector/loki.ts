@@ -36,9 +36,19 @@ const OPCODES: Record<number, string> = {
   10: "pong",
 };
 
+/**
+ * Loki takes only strings as label and metadata values (a number fails the whole push), and
+ * a record from a peer may hold anything: everything that becomes a value goes through here.
+ */
+const str = (v: unknown): string =>
+  v === undefined || v === null ? "" : typeof v === "object" ? JSON.stringify(v) : String(v);
+
 /** HTTP/1 wire text of a header map (`Name: value` lines). */
-function headerText(h: Record<string, string[]> | null | undefined): string {
-  return Object.entries(h ?? {}).flatMap(([k, vs]) => vs.map((v) => `${k}: ${v}\r\n`)).join("");
+function headerText(h: unknown): string {
+  if (h === null || typeof h !== "object") return "";
+  return Object.entries(h).flatMap(([k, vs]) =>
+    (Array.isArray(vs) ? vs : [vs]).map((v) => `${k}: ${str(v)}\r\n`)
+  ).join("");
 }
 
 /** The log line gost-plugins writes for a record. */
@@ -69,45 +79,60 @@ export function lokiLine(r: Json): string {
 /** Structured metadata (every value a string; empty ones left out). */
 export function lokiMetadata(r: Json): Record<string, string> {
   const m: Record<string, string> = {
-    node: r.node ?? "",
-    network: r.network ?? "",
-    remote: r.remote ?? "",
-    client: r.client ?? "",
-    host: r.host ?? "",
-    uri: r.http?.uri ?? "",
-    src: r.src ?? "",
-    dst: r.dst ?? "",
-    client_id: r.clientID ?? "",
-    proto: r.proto ?? "",
-    sid: r.sid ?? "",
+    node: str(r.node),
+    network: str(r.network),
+    remote: str(r.remote),
+    client: str(r.client),
+    host: str(r.host),
+    uri: str(r.http?.uri),
+    src: str(r.src),
+    dst: str(r.dst),
+    client_id: str(r.clientID),
+    proto: str(r.proto),
+    sid: str(r.sid),
     http_request_header: r.http ? headerText(r.http.request?.header) : "",
     http_response_header: r.http ? headerText(r.http.response?.header) : "",
-    tls_cipher_suite: r.tls?.cipherSuite ?? "",
-    tls_version: r.tls?.version ?? "",
-    dns_question: r.dns?.question ?? "",
-    dns_answer: r.dns?.answer ?? "",
+    tls_cipher_suite: str(r.tls?.cipherSuite),
+    tls_version: str(r.tls?.version),
+    dns_question: str(r.dns?.question),
+    dns_answer: str(r.dns?.answer),
     dns_cached: r.dns ? String(Boolean(r.dns.cached)) : "",
-    route: r.route ?? "",
+    route: str(r.route),
     error: r.err ? "true" : "",
-    duration: String(r.duration ?? 0),
-    ts: r.time ?? "",
+    duration: str(r.duration ?? 0),
+    ts: str(r.time),
   };
   for (const k of Object.keys(m)) if (m[k] === "") delete m[k];
   return m;
 }
 
-/** The push body for a batch of records. */
-export function lokiPushBody(records: Json[], nowNs: () => string): { streams: Json[] } {
+/**
+ * The push body for a batch of records, and how many of them could not be put in it (a
+ * record that is not a JSON object); one such record costs only itself, not the push.
+ */
+export function lokiPushBody(
+  records: Json[],
+  nowNs: () => string,
+): { streams: Json[]; skipped: number } {
   const streams = new Map<string, Json>();
+  let skipped = 0;
   for (const r of records) {
-    const labels: Record<string, string> = { service_name: r.service ?? "" };
-    if (r.node) labels.node = r.node;
+    let labels: Record<string, string>, value: [string, string, Record<string, string>];
+    try {
+      if (r === null || typeof r !== "object") throw new TypeError("not a record");
+      labels = { service_name: str(r.service) };
+      if (r.node) labels.node = str(r.node);
+      value = [nowNs(), lokiLine(r), lokiMetadata(r)];
+    } catch {
+      skipped++;
+      continue;
+    }
     const key = JSON.stringify(labels);
     let s = streams.get(key);
     if (!s) streams.set(key, s = { stream: labels, values: [] });
-    s.values.push([nowNs(), lokiLine(r), lokiMetadata(r)]);
+    s.values.push(value);
   }
-  return { streams: [...streams.values()] };
+  return { streams: [...streams.values()], skipped };
 }
 
 export class LokiPusher extends QueuedRecorder {
@@ -120,13 +145,20 @@ export class LokiPusher extends QueuedRecorder {
   }
 
   protected async deliver(batch: string[]): Promise<number> {
-    const records = batch.map((b) => JSON.parse(b));
-    const body = lokiPushBody(records, () => `${BigInt(Date.now()) * 1_000_000n}`);
-    const status = await this.#poster.post(JSON.stringify(body)).catch((e) => {
+    const records = batch.map((b) => {
+      try {
+        return JSON.parse(b);
+      } catch {
+        return null;
+      }
+    });
+    const { streams, skipped } = lokiPushBody(records, () => `${BigInt(Date.now()) * 1_000_000n}`);
+    if (streams.length === 0) return skipped;
+    const status = await this.#poster.post(JSON.stringify({ streams })).catch((e) => {
       throw e instanceof DialError ? new EndpointUnreachable(0, e) : e;
     });
     if (status >= 300) throw new Error(`loki answered ${status}`);
-    return 0;
+    return skipped;
   }
 
   protected shutdown(): void {
