@@ -1,6 +1,7 @@
-import { formatIP, isHostNameText, joinHostPort, splitHostPort } from "../net/address.ts";
+import { formatIP, isHostNameText, isIPv6, joinHostPort, splitHostPort } from "../net/address.ts";
 import { BufferedConn, ReadTimeout, withDeadline } from "../net/buffered_conn.ts";
-import { type DialGuard, dialTcp } from "../net/dial.ts";
+import type { DialGuard } from "../net/dial.ts";
+import { dialUpstream } from "../net/chain/dialer.ts";
 import { closeQuietly, writeAll } from "../net/stream.ts";
 import type { ConnContext } from "../service/conn_context.ts";
 import type { Handler, HandlerDeps } from "./handler.ts";
@@ -54,8 +55,8 @@ export class Socks4Handler implements Handler {
         const isSocks4a = ip[0] === 0 && ip[1] === 0 && ip[2] === 0 && ip[3] !== 0;
         const host = isSocks4a ? await readNulTerminated(conn, "domain") : formatIP(ip);
         // A name goes to the resolver: nothing in it that could change its meaning there
-        // or in a log line (NUL, `%`, spaces, 8-bit bytes).
-        if (isSocks4a && !isHostNameText(host)) {
+        // or in a log line (NUL, `%`, spaces, 8-bit bytes). An IPv6 literal is an address.
+        if (isSocks4a && !isHostNameText(host) && !isIPv6(host)) {
           throw new Error("domain name with a byte outside [A-Za-z0-9._-]");
         }
         rec.inputBytes += 8 + user.length + 1 + (isSocks4a ? host.length + 1 : 0);
@@ -74,7 +75,7 @@ export class Socks4Handler implements Handler {
     if (this.deps.bypass?.contains(target)) return fail("bypass");
     let upstream: Deno.TcpConn;
     try {
-      upstream = await dialTcp(target, this.opts.dialTimeoutMs, this.guard);
+      upstream = await dialUpstream(this.deps, target, this.opts.dialTimeoutMs, this.guard, rec);
     } catch (e) {
       this.deps.sink.dialError(splitHostPort(target).host, e);
       return fail((e as Error).message);
