@@ -12,8 +12,7 @@ import {
   sameAddress,
 } from "../net/address.ts";
 import { BufferedConn, ReadTimeout, withDeadline } from "../net/buffered_conn.ts";
-import { DialError, type DialGuard, dialTcp, resolveDestination, SelfTarget } from "../net/dial.ts";
-import { EgressDenied } from "../net/egress_guard.ts";
+import { DialError, type DialGuard, dialTcp, isRefusal, resolveWithin } from "../net/dial.ts";
 import { closeQuietly, writeAll } from "../net/stream.ts";
 import type { ConnContext } from "../service/conn_context.ts";
 import type { Handler, HandlerDeps } from "./handler.ts";
@@ -322,7 +321,8 @@ export class Socks5Handler implements Handler {
             (isLoopbackAddress(ip) || (!!relayIP && sameAddress(relayIP, ip)))),
       },
     };
-    let refused = 0, firstRefusal = "", lookups = 0;
+    let refused = 0, firstRefusal = "", lookups = 0, ended = false;
+    const inflight = new Set<Promise<void>>();
     const refuse = (target: string, why: string, e?: unknown) => {
       refused++;
       firstRefusal ||= why;
@@ -335,10 +335,9 @@ export class Socks5Handler implements Handler {
       if (this.deps.bypass?.contains(target)) return refuse(target, "bypass");
       let addresses: string[];
       try {
-        addresses = await resolveDestination(host, port, guard);
+        addresses = await resolveWithin(host, port, guard, this.opts.dialTimeoutMs);
       } catch (e) {
-        const denied = e instanceof SelfTarget || e instanceof EgressDenied;
-        return refuse(target, (e as Error).message, new DialError(target, e, false, denied));
+        return refuse(target, (e as Error).message, new DialError(target, e, false, isRefusal(e)));
       }
       // The socket's family decides which address it can reach; an IPv6 socket reaches
       // IPv4 through the mapped form.
@@ -350,12 +349,13 @@ export class Socks5Handler implements Handler {
       outbound.send(data, port, address);
     };
     relay.on("message", (msg: Buffer, from: dgram.RemoteInfo) => {
-      if (from.address !== clientIP) return; // only the associated client may use it
+      if (ended || from.address !== clientIP) return; // only the associated client may use it
       clientAddr = { address: from.address, port: from.port };
       const parsed = parseUdpHeader(new Uint8Array(msg.buffer, msg.byteOffset, msg.length));
       if (!parsed || parsed.frag !== 0) return; // fragments are not supported: dropped
       const { host, port } = parsed;
-      if (!numericAddress(host)) {
+      const isName = !numericAddress(host);
+      if (isName) {
         // A name: looked up before sending, a bounded number at a time.
         if (!isHostNameText(host)) {
           return refuse(host, "domain name with a byte outside [A-Za-z0-9._-]");
@@ -364,9 +364,13 @@ export class Socks5Handler implements Handler {
         lookups++;
       }
       // The data is a view of `msg`, which nothing else holds: it stays valid until sent.
-      forward(host, port, parsed.data).finally(() => {
-        if (!numericAddress(host)) lookups--;
-      });
+      const task: Promise<void> = forward(host, port, parsed.data)
+        .catch((e) => refuse(joinHostPort(host, port), (e as Error).message))
+        .finally(() => {
+          inflight.delete(task);
+          if (isName) lookups--;
+        });
+      inflight.add(task);
     });
     outbound.on("message", (msg: Buffer, from: dgram.RemoteInfo) => {
       if (!clientAddr) return;
@@ -384,6 +388,10 @@ export class Socks5Handler implements Handler {
     try {
       while ((await conn.read(sink)) !== null) { /* control connection carries no data */ }
     } catch { /* reset: same as close */ }
+    // Datagrams still being resolved are sent or refused (each lookup has the dial
+    // deadline) before the sockets close and the record counts them.
+    ended = true;
+    await Promise.allSettled([...inflight]);
     relay.close();
     outbound.close();
     closeQuietly(conn);

@@ -132,18 +132,9 @@ export async function dialTcp(
   const deadline = performance.now() + timeoutMs;
   let addresses: string[];
   try {
-    addresses = await withTimeout(
-      resolveDestination(host, port, guard),
-      timeoutMs,
-      `resolve ${host}`,
-    );
+    addresses = await resolveWithin(host, port, guard, timeoutMs);
   } catch (e) {
-    throw new DialError(
-      target,
-      e,
-      e instanceof ResolveTimeout,
-      e instanceof EgressDenied || e instanceof SelfTarget,
-    );
+    throw new DialError(target, e, e instanceof ResolveTimeout, isRefusal(e));
   }
   let last: unknown;
   for (const hostname of addresses) {
@@ -157,6 +148,21 @@ export async function dialTcp(
     }
   }
   throw new DialError(target, last, false);
+}
+
+/** `resolveDestination` with a deadline (0: none); a late answer is ignored. */
+export function resolveWithin(
+  host: string,
+  port: number,
+  guard: DialGuard,
+  timeoutMs: number,
+): Promise<string[]> {
+  return withTimeout(resolveDestination(host, port, guard), timeoutMs, `resolve ${host}`);
+}
+
+/** Whether an error from `resolveDestination` is a refusal (not a failure to resolve). */
+export function isRefusal(e: unknown): boolean {
+  return e instanceof EgressDenied || e instanceof SelfTarget;
 }
 
 const TIMED_OUT = Symbol("timeout");
