@@ -10,7 +10,8 @@ export class Browser {
 
   private constructor(readonly child: Deno.ChildProcess, readonly profile: string) {}
 
-  static async launch(home: string, url: string): Promise<Browser> {
+  /** Starts Chromium on `url`; `args` adds flags (a proxy, say). */
+  static async launch(home: string, url: string, args: string[] = []): Promise<Browser> {
     const profile = `${home}/cdp-profile`;
     const child = new Deno.Command("chromium", {
       args: [
@@ -24,6 +25,7 @@ export class Browser {
         "--window-size=1400,900",
         "--remote-debugging-port=0",
         `--user-data-dir=${profile}`,
+        ...args,
         url,
       ],
       // TMPDIR too: Chromium leaves org.chromium.Chromium.* (its singleton socket) in it.

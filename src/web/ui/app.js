@@ -26,6 +26,8 @@ const more = /** @type {HTMLButtonElement} */ ($("#more"));
 const live = $("#live");
 /** @type {string | null} */
 let next = null;
+/** Counts clicks on records: only the latest one's details are shown. */
+let showing = 0;
 
 /**
  * An element with children: strings become text nodes, never markup.
@@ -257,12 +259,43 @@ async function bodyView(id, side, msg) {
 }
 
 /**
+ * A WebSocket frame's payload (base64 in the record): a text frame (opcode 1) as text, any
+ * other as hex, unmasked. A frame compressed by permessage-deflate (RSV1) is shown in hex.
+ * @param {{ opcode: number, rsv1: boolean, masked: boolean, maskKey: number, payload: string }} ws
+ */
+function wsPayload(ws) {
+  let bin;
+  try {
+    bin = atob(ws.payload);
+  } catch {
+    // Not base64 (records from other proxies reach the collector too): shown as it came.
+    return el("pre", { id: "ws-payload" }, [ws.payload]);
+  }
+  const bytes = Uint8Array.from(bin, (c) => c.charCodeAt(0));
+  if (ws.masked) {
+    // Client frames are recorded as sent, masked; maskKey holds the 4 mask bytes
+    // little-endian (the first mask byte is the low byte).
+    const key = Number(ws.maskKey) >>> 0;
+    for (let i = 0; i < bytes.length; i++) bytes[i] ^= (key >>> ((i % 4) * 8)) & 0xff;
+  }
+  if (ws.opcode === 1 && !ws.rsv1) {
+    return el("pre", { id: "ws-payload" }, [new TextDecoder().decode(bytes)]);
+  }
+  const note = ws.rsv1 ? "compressed (permessage-deflate), shown as captured" : "";
+  return el("div", {}, [
+    note ? el("p", { class: "muted" }, [note]) : null,
+    el("pre", { id: "ws-payload", class: "hex" }, [hexDump(bytes)]),
+  ]);
+}
+
+/**
  * @param {number} id
  * @param {HTMLElement} [tr]
  */
 async function show(id, tr) {
   document.querySelectorAll("tr.sel").forEach((e) => e.classList.remove("sel"));
   tr?.classList.add("sel");
+  const turn = ++showing;
   const r = await api(`/api/records/${id}`);
   const h = r.http;
   const facts = el("dl");
@@ -293,6 +326,9 @@ async function show(id, tr) {
       el("div", { id: "response-body" }, await bodyView(id, "response", h.response)),
     );
   }
+  if (r.websocket && typeof r.websocket.payload === "string") {
+    parts.push(el("h3", {}, ["WebSocket payload"]), wsPayload(r.websocket));
+  }
   for (const k of ["tls", "dns", "websocket"]) {
     if (r[k]) {
       parts.push(
@@ -301,7 +337,11 @@ async function show(id, tr) {
       );
     }
   }
-  $("#detail").replaceChildren(...parts);
+  // A later click won the race while the bodies loaded: its details are shown, not these.
+  if (turn !== showing) return;
+  const detail = $("#detail");
+  detail.replaceChildren(...parts);
+  detail.dataset.id = String(id);
 }
 
 form.addEventListener("submit", (e) => {
