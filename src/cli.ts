@@ -3,6 +3,7 @@ import { stringify } from "yaml";
 import { App } from "./app.ts";
 import { ConfigError } from "./config/config_error.ts";
 import { loadConfigFile, mergeConfigs, parseConfigText } from "./config/load.ts";
+import { forwardChainPart } from "./config/chain_config.ts";
 import { parseServiceUrl } from "./config/service_url.ts";
 import type { Config } from "./config/types.ts";
 import { log, Logger } from "./log.ts";
@@ -13,13 +14,16 @@ import { startLoggedIdleCollection } from "./util/idle_collection.ts";
 export const USAGE = `snoop ${VERSION} — a proxy that records what passes through it
 
 Usage:
-  snoop [-L URL]... [-C FILE]... [-O yaml|json] [-D] [-V]
+  snoop [-L URL]... [-F URL]... [-C FILE]... [-O yaml|json] [-D] [-V]
   snoop ca [--kind ecdsa|rsa] [--dir DIR] [--force]     create a CA for interception
   snoop collect [--addr A] [--store F] [--loki.url U]    store and show records of many proxies
 
 Options:
   -L URL    a service, GOST style: [handler://][user:pass@][host]:port[/targets][?opt=value&...]
             e.g. http://:8080?sniffing=true, socks5://user:pass@:1080, tcp://:2222/127.0.0.1:22
+  -F URL    an upstream proxy the -L services (or the main job) dial through, GOST style:
+            http://[user:pass@]host:port or socks5://...; each -F is one hop, in order;
+            host:port,host:port is several proxies taking turns; ?bypass=a,b goes around it
   -C FILE   a configuration file (YAML or JSON, GOST's schema); may be repeated
   -O FMT    print the resolved configuration as yaml or json and exit
   --data D  data directory of the main job (default $SNOOP_HOME or ~/.snoop)
@@ -36,7 +40,11 @@ directory on first run), recording into <data>/records.db, web UI on http://${MA
 `;
 
 /** Loads `-C` files and `-L` URLs into one validated configuration. */
-export async function loadConfig(files: string[], urls: string[]): Promise<Config> {
+export async function loadConfig(
+  files: string[],
+  urls: string[],
+  forward: string[] = [],
+): Promise<Config> {
   const parts: Config[] = [];
   for (const f of files) parts.push(await loadConfigFile(f));
   const fromUrls: Config = { services: [], recorders: [], bypasses: [], log: {} };
@@ -50,7 +58,45 @@ export async function loadConfig(files: string[], urls: string[]): Promise<Confi
     fromUrls.bypasses.push(...bypasses);
   });
   parts.push(fromUrls);
+  if (forward.length) {
+    if (fromUrls.services.length === 0) {
+      throw new ConfigError(
+        { source: "-F", path: "" },
+        "-F applies to -L services (or the main job); a -C file's services name their chain " +
+          "with handler.chain",
+      );
+    }
+    parts.push(forwardChainPart(forward, fromUrls.services));
+  }
   return mergeConfigs(parts);
+}
+
+/** The main job's configuration, dialling through the `-F` proxies when there are some. */
+function mainJobWithChain(job: Config, forward: string[]): Config {
+  return mergeConfigs(forward.length ? [job, forwardChainPart(forward, job.services)] : [job]);
+}
+
+/** A chain as GOST writes it, passwords masked. */
+function chainToPlain(c: NonNullable<Config["chains"]>[number]): Record<string, unknown> {
+  return {
+    name: c.name,
+    hops: c.hops.map((h) => ({
+      name: h.name,
+      ...(h.bypass ? { bypass: h.bypass.name } : {}),
+      nodes: h.nodes.map((n) => ({
+        name: n.name,
+        addr: n.addr,
+        connector: {
+          type: n.connector.type,
+          ...(n.connector.auth
+            ? { auth: { username: n.connector.auth.username, password: "******" } }
+            : {}),
+        },
+        dialer: { type: "tcp" },
+        ...(n.bypass ? { bypass: n.bypass.name } : {}),
+      })),
+    })),
+  };
 }
 
 /** The configuration as plain data, for `-O`. */
@@ -67,6 +113,7 @@ export function configToPlain(config: Config): Record<string, unknown> {
         ...(Object.keys(s.handler.metadata.toObject()).length
           ? { metadata: s.handler.metadata.toObject() }
           : {}),
+        ...(s.handler.chain ? { chain: s.handler.chain.name } : {}),
       },
       listener: { type: s.listener.type },
       ...(s.forwarder.nodes.length
@@ -102,6 +149,7 @@ export function configToPlain(config: Config): Record<string, unknown> {
         })),
       }
       : {}),
+    ...(config.chains?.length ? { chains: config.chains.map(chainToPlain) } : {}),
     ...(config.log.level ? { log: { level: config.log.level } } : {}),
     ...(config.ui
       ? {
@@ -133,6 +181,7 @@ export async function main(args: string[]): Promise<number> {
       args,
       options: {
         L: { type: "string", multiple: true },
+        F: { type: "string", multiple: true },
         C: { type: "string", multiple: true },
         O: { type: "string" },
         D: { type: "boolean" },
@@ -174,8 +223,11 @@ export async function main(args: string[]): Promise<number> {
   let config: Config;
   try {
     config = mainJob
-      ? mergeConfigs([parseConfigText("(main job)", mainJobConfig(dataDir(v.data), !!mainCa))])
-      : await loadConfig(files, urls);
+      ? mainJobWithChain(
+        parseConfigText("(main job)", mainJobConfig(dataDir(v.data), !!mainCa)),
+        v.F ?? [],
+      )
+      : await loadConfig(files, urls, v.F ?? []);
     if (config.log.level && !v.D) Logger.level = config.log.level;
     if (v.token !== undefined && config.ui) config.ui.token = v.token;
     if (config.services.length === 0) {

@@ -1,4 +1,5 @@
 import { ConfigError, type Where } from "./config_error.ts";
+import { readChain, resolveChains } from "./chain_config.ts";
 import { MapReader } from "./map_reader.ts";
 import { Metadata, parseGoDuration } from "./metadata.ts";
 import { SourceTree } from "./source_tree.ts";
@@ -17,9 +18,8 @@ import {
  * with the `-L` services and checks names across all of them.
  */
 
-const TOP_KEYS = ["services", "recorders", "bypasses", "log", "ui"];
+const TOP_KEYS = ["services", "recorders", "bypasses", "log", "ui", "chains"];
 const TOP_UNSUPPORTED = [
-  "chains",
   "hops",
   "authers",
   "admissions",
@@ -65,11 +65,10 @@ const SERVICE_UNSUPPORTED = [
   "observer",
   "status",
 ];
-const HANDLER_KEYS = ["type", "auth", "metadata"];
+const HANDLER_KEYS = ["type", "auth", "metadata", "chain"];
 const HANDLER_UNSUPPORTED = [
   "auther",
   "authers",
-  "chain",
   "chainGroup",
   "retries",
   "limiter",
@@ -107,6 +106,7 @@ export function readDocument(tree: SourceTree): Config {
   for (const item of top.list("services")) config.services.push(readService(tree, item));
   for (const item of top.list("recorders")) config.recorders.push(readRecorder(tree, item));
   for (const item of top.list("bypasses")) config.bypasses.push(readBypass(tree, item));
+  if (top.has("chains")) config.chains = top.list("chains").map((item) => readChain(tree, item));
   if (top.has("log")) {
     const log = top.map("log", ["level", "format", "output"]);
     const level = log.string("level");
@@ -176,6 +176,9 @@ function readService(tree: SourceTree, item: { value: unknown; path: string }): 
       metadata: handler.metadata("metadata"),
       where: handler.where,
       typeWhere: handler.whereOf("type"),
+      chain: handler.has("chain")
+        ? { name: handler.string("chain"), where: handler.whereOf("chain") }
+        : undefined,
     },
     listener: {
       type: listener?.string("type", { fallback: "tcp" }) || "tcp",
@@ -407,6 +410,7 @@ export function mergeConfigs(parts: Config[]): Config {
     merged.services.push(...p.services);
     merged.recorders.push(...p.recorders);
     merged.bypasses.push(...p.bypasses);
+    if (p.chains) (merged.chains ??= []).push(...p.chains);
     if (p.log.level) merged.log.level = p.log.level;
     if (p.ui) {
       if (merged.ui) throw new ConfigError(p.ui.where, "ui is already configured in another file");
@@ -428,6 +432,7 @@ export function mergeConfigs(parts: Config[]): Config {
   }
   uniqueNames("recorder", merged.recorders);
   uniqueNames("bypass", merged.bypasses);
+  resolveChains(merged);
   const recorders = new Set(merged.recorders.map((r) => r.name));
   const bypasses = new Set(merged.bypasses.map((b) => b.name));
   for (const s of merged.services) {

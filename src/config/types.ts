@@ -9,6 +9,34 @@ export interface Config {
   log: { level?: "trace" | "debug" | "info" | "warn" | "error" };
   /** The web UI and query API (snoop's own section). */
   ui?: UiConfig;
+  /** Upstream proxies (`chains:`, `-F`), used by services' `handler.chain`. */
+  chains?: ChainConfig[];
+}
+
+/** A chain of upstream proxies: connections go through each hop in order (GOST's chain). */
+export interface ChainConfig {
+  name: string;
+  hops: HopConfig[];
+  where: Where;
+}
+
+export interface HopConfig {
+  name: string;
+  /** One node is picked per connection (round robin, the next one when a dial fails). */
+  nodes: ChainNodeConfig[];
+  /** Targets this bypass contains leave the chain before this hop. */
+  bypass?: { name: string; where: Where };
+  where: Where;
+}
+
+export interface ChainNodeConfig {
+  name: string;
+  /** The upstream proxy's `host:port`. */
+  addr: string;
+  connector: { type: "http" | "socks5"; auth?: AuthConfig };
+  /** Targets this bypass contains do not use this node. */
+  bypass?: { name: string; where: Where };
+  where: Where;
 }
 
 export interface UiConfig {
@@ -35,7 +63,15 @@ export interface AuthConfig {
 export interface ServiceConfig {
   name: string;
   addr: string;
-  handler: { type: string; auth?: AuthConfig; metadata: Metadata; where: Where; typeWhere: Where };
+  handler: {
+    type: string;
+    auth?: AuthConfig;
+    metadata: Metadata;
+    where: Where;
+    typeWhere: Where;
+    /** `handler.chain`: the upstream proxies it dials through (resolved by mergeConfigs). */
+    chain?: { name: string; where: Where; config?: ChainConfig };
+  };
   listener: { type: string; metadata: Metadata; where: Where; typeWhere: Where };
   /** Targets of the port-forwarding handlers (`tcp://:2222/host:22`, `forwarder.nodes`). */
   forwarder: { nodes: { name: string; addr: string; where: Where }[] };

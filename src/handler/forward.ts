@@ -1,6 +1,7 @@
 import { ConfigError } from "../config/config_error.ts";
 import { splitHostPort } from "../net/address.ts";
-import { type DialGuard, dialTcp } from "../net/dial.ts";
+import type { DialGuard } from "../net/dial.ts";
+import { dialUpstream } from "../net/chain/dialer.ts";
 import { closeQuietly } from "../net/stream.ts";
 import { wholeString } from "../util/text.ts";
 import type { ConnContext } from "../service/conn_context.ts";
@@ -50,7 +51,7 @@ export class ForwardHandler implements Handler {
       }
       let upstream: Deno.TcpConn;
       try {
-        upstream = await dialTcp(target, this.opts.dialTimeoutMs, this.guard);
+        upstream = await dialUpstream(this.deps, target, this.opts.dialTimeoutMs, this.guard, rec);
       } catch (e) {
         this.deps.sink.dialError(splitHostPort(target).host, e);
         lastError = (e as Error).message;

@@ -6,6 +6,7 @@ import type { ConnContext } from "../service/conn_context.ts";
 import type { MitmInterceptor } from "../mitm/interceptor.ts";
 import type { SelfAddresses } from "../service/self_addresses.ts";
 import type { Authenticator } from "./auth.ts";
+import type { Dialer } from "../net/chain/dialer.ts";
 
 /** Serves one accepted connection. Never throws for a bad peer: it records and closes. */
 export interface Handler {
@@ -33,6 +34,8 @@ export interface HandlerDeps {
   log: Logger;
   /** snoop's own listeners: targets that would loop back into it are refused. */
   self: SelfAddresses;
+  /** The upstream proxies of `handler.chain`; none: targets are dialled straight. */
+  dialer?: Dialer;
 }
 
 export type HandlerFactory = (deps: HandlerDeps) => Handler | Promise<Handler>;

@@ -1,7 +1,8 @@
 import { Buffer } from "node:buffer";
 import { joinHostPort } from "../net/address.ts";
 import { BufferedConn, ReadTimeout, withDeadline } from "../net/buffered_conn.ts";
-import { DialError, dialTcp } from "../net/dial.ts";
+import { DialError } from "../net/dial.ts";
+import { dialUpstream } from "../net/chain/dialer.ts";
 import { closeQuietly, type Stream, writeAll } from "../net/stream.ts";
 import { UpstreamPool } from "../net/upstream_pool.ts";
 import { BodyCapture } from "../record/body_capture.ts";
@@ -246,10 +247,10 @@ export class HttpHandler implements Handler {
     try {
       this.deps.sink.dial(hostOf(head.target));
       // The dial refuses (403) snoop's own listeners and egress denials, by address.
-      upstream = await dialTcp(head.target, this.opts.dialTimeoutMs, {
+      upstream = await dialUpstream(this.deps, head.target, this.opts.dialTimeoutMs, {
         self: this.deps.self,
         egress: this.opts.egress,
-      });
+      }, rec);
     } catch (e) {
       this.deps.sink.dialError(hostOf(head.target), e);
       return this.#reject(client, ctx, rec, statusForDialError(e), (e as Error).message);
@@ -361,7 +362,7 @@ export class HttpHandler implements Handler {
         else {
           this.deps.sink.dial(hostname);
           // Refuses (403) snoop's own listeners and egress denials, by address.
-          const conn = await dialTcp(target, this.opts.dialTimeoutMs, {
+          const conn = await dialUpstream(this.deps, target, this.opts.dialTimeoutMs, {
             self: this.deps.self,
             egress: this.opts.egress,
           });
@@ -371,6 +372,8 @@ export class HttpHandler implements Handler {
           );
         }
         upstream = connection.conn;
+        // Through a chain (pooled or not), the route names the upstream proxies.
+        rec.route = this.deps.dialer?.routeOf(upstream) ?? rec.route;
       } catch (e) {
         this.deps.sink.dialError(hostname, e);
         await fail(new ProxyFailure(statusForDialError(e), (e as Error).message));

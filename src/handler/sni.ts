@@ -1,6 +1,7 @@
 import { joinHostPort, splitHostPort } from "../net/address.ts";
 import { BufferedConn, ReadTimeout, withDeadline } from "../net/buffered_conn.ts";
-import { type DialGuard, dialTcp } from "../net/dial.ts";
+import type { DialGuard } from "../net/dial.ts";
+import { dialUpstream } from "../net/chain/dialer.ts";
 import { closeQuietly } from "../net/stream.ts";
 import type { ConnContext } from "../service/conn_context.ts";
 import { detectProtocol } from "../sniff/detect.ts";
@@ -58,7 +59,7 @@ export class SniHandler implements Handler {
     }
     let upstream: Deno.TcpConn;
     try {
-      upstream = await dialTcp(target, this.opts.dialTimeoutMs, this.guard);
+      upstream = await dialUpstream(this.deps, target, this.opts.dialTimeoutMs, this.guard, rec);
     } catch (e) {
       this.deps.sink.dialError(splitHostPort(target).host, e);
       rec.err = (e as Error).message;

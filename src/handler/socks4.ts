@@ -1,6 +1,7 @@
 import { formatIP, isHostNameText, isIPv6, joinHostPort, splitHostPort } from "../net/address.ts";
 import { BufferedConn, ReadTimeout, withDeadline } from "../net/buffered_conn.ts";
-import { type DialGuard, dialTcp } from "../net/dial.ts";
+import type { DialGuard } from "../net/dial.ts";
+import { dialUpstream } from "../net/chain/dialer.ts";
 import { closeQuietly, writeAll } from "../net/stream.ts";
 import type { ConnContext } from "../service/conn_context.ts";
 import type { Handler, HandlerDeps } from "./handler.ts";
@@ -74,7 +75,7 @@ export class Socks4Handler implements Handler {
     if (this.deps.bypass?.contains(target)) return fail("bypass");
     let upstream: Deno.TcpConn;
     try {
-      upstream = await dialTcp(target, this.opts.dialTimeoutMs, this.guard);
+      upstream = await dialUpstream(this.deps, target, this.opts.dialTimeoutMs, this.guard, rec);
     } catch (e) {
       this.deps.sink.dialError(splitHostPort(target).host, e);
       return fail((e as Error).message);

@@ -12,7 +12,8 @@ import {
   sameAddress,
 } from "../net/address.ts";
 import { BufferedConn, ReadTimeout, withDeadline } from "../net/buffered_conn.ts";
-import { DialError, type DialGuard, dialTcp, isRefusal, resolveWithin } from "../net/dial.ts";
+import { DialError, type DialGuard, isRefusal, resolveWithin } from "../net/dial.ts";
+import { dialUpstream } from "../net/chain/dialer.ts";
 import { closeQuietly, writeAll } from "../net/stream.ts";
 import type { ConnContext } from "../service/conn_context.ts";
 import type { Handler, HandlerDeps } from "./handler.ts";
@@ -176,7 +177,7 @@ export class Socks5Handler implements Handler {
     const host = target.replace(/:\d+$/, "").replace(/^\[(.*)\]$/, "$1");
     try {
       this.deps.sink.dial(host);
-      upstream = await dialTcp(target, this.opts.dialTimeoutMs, this.guard);
+      upstream = await dialUpstream(this.deps, target, this.opts.dialTimeoutMs, this.guard, rec);
     } catch (e) {
       this.deps.sink.dialError(host, e);
       return this.#fail(conn, ctx, rec, replyForDialError(e), (e as Error).message);

@@ -16,6 +16,7 @@ import type { Recorder } from "../recorder/recorder.ts";
 import { type CaptureOptions, DEFAULT_CAPTURE, RecordSink } from "../recorder/sink.ts";
 import { ConnContext } from "./conn_context.ts";
 import { SelfAddresses } from "./self_addresses.ts";
+import { ChainDialer } from "../net/chain/chain.ts";
 import { Shutdown } from "./shutdown.ts";
 import { wholeString } from "../util/text.ts";
 
@@ -104,6 +105,9 @@ export class Service {
       self,
       sink,
       log: scoped,
+      dialer: config.handler.chain?.config
+        ? new ChainDialer(config.handler.chain.config, bypasses)
+        : undefined,
     });
     if (listenerType !== "tcp" && !handler.handleDatagram) {
       throw new ConfigError(
