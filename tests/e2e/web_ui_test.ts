@@ -36,12 +36,17 @@ recorders:
 ui: { addr: "127.0.0.1:0", store: store }
 `);
     const ui = `http://127.0.0.1:${snoop.uiAddr!.port}/`;
-    const browser = await Browser.launch(home, ui);
+    // The address snoop prints, with ?token=: the browser trades it for a cookie.
+    assert.match(snoop.uiUrl!, /\?token=[A-Za-z0-9_-]{43}$/);
+    const browser = await Browser.launch(home, snoop.uiUrl!);
     try {
       await browser.waitFor(
         `document.querySelector("#live")?.textContent === "live"`,
         "the live feed",
       );
+      // The token left the address bar, and page script cannot read the cookie.
+      assert.equal(await browser.eval<string>("location.href"), ui);
+      assert.equal(await browser.eval<string>("document.cookie"), "");
       const proxy = `127.0.0.1:${snoop.port()}`;
       await curl("-x", proxy, `${origin.url}/user`);
       await curl("-x", proxy, `${origin.url}/other`);
@@ -82,6 +87,102 @@ ui: { addr: "127.0.0.1:0", store: store }
       await browser.close();
       await snoop.stop(0);
       await origin.close();
+      await Deno.remove(home, { recursive: true });
+    }
+  },
+});
+
+/** curl against the UI: status, headers and body. */
+async function hit(url: string, ...args: string[]) {
+  const r = await curl("-s", "-i", ...args, url);
+  const [head, ...body] = r.stdout.split("\r\n\r\n");
+  return {
+    status: Number(/^HTTP\/[\d.]+ (\d+)/.exec(head)?.[1]),
+    header: (name: string) => new RegExp(`^${name}: (.*)$`, "im").exec(head)?.[1]?.trim() ?? null,
+    body: body.join("\r\n\r\n"),
+  };
+}
+
+Deno.test({
+  name:
+    "web UI refuses DNS rebinding (421), other sites (403) and missing tokens (401); ?token= becomes a cookie",
+  ignore: needs("curl"),
+  async fn() {
+    const home = await Deno.makeTempDir({ prefix: "snoop-ui-access-" });
+    const snoop = await startSnoop(`
+services:
+  - name: proxy
+    addr: 127.0.0.1:0
+    recorders: [{ name: store }]
+    handler: { type: http }
+recorders:
+  - name: store
+    store: { path: "${home}/records.db" }
+ui: { addr: "127.0.0.1:0", store: store }
+`);
+    const base = `http://127.0.0.1:${snoop.uiAddr!.port}`;
+    const token = snoop.uiToken!;
+    const bearer = ["-H", `Authorization: Bearer ${token}`];
+    try {
+      // A page on evil.example whose name now resolves to 127.0.0.1: the browser sends
+      // Host: evil.example, even with a valid cookie or token.
+      for (const path of ["/", "/api/records", "/api/events", "/healthz"]) {
+        const r = await hit(`${base}${path}`, "-H", "Host: evil.example", ...bearer);
+        assert.equal(r.status, 421, path);
+      }
+      // Another site's page calling the API with the user's cookie: refused.
+      for (const path of ["/api/records", "/api/events"]) {
+        const o = await hit(`${base}${path}`, "-H", "Origin: http://evil.example", ...bearer);
+        assert.equal(o.status, 403, path);
+        const s = await hit(`${base}${path}`, "-H", "Sec-Fetch-Site: cross-site", ...bearer);
+        assert.equal(s.status, 403, path);
+      }
+      // No token, a wrong one.
+      for (const path of ["/", "/app.js", "/api/records", "/api/events", "/metrics"]) {
+        assert.equal((await hit(`${base}${path}`)).status, 401, path);
+      }
+      assert.equal((await hit(`${base}/?token=wrong`)).status, 401);
+      // The printed URL: 303 to / with the cookie, then the cookie alone is enough.
+      const jar = `${home}/cookies`;
+      const login = await hit(`${base}/?token=${token}`, "-c", jar);
+      assert.equal(login.status, 303);
+      assert.equal(login.header("location"), "/");
+      assert.equal(
+        login.header("set-cookie"),
+        `snoop_token=${token}; HttpOnly; SameSite=Strict; Path=/`,
+      );
+      const page = await hit(`${base}/`, "-b", jar);
+      assert.equal(page.status, 200);
+      assert.match(page.body, /<title>snoop<\/title>/);
+      assert.equal((await hit(`${base}/api/records`, "-b", jar)).status, 200);
+      // The headers that keep the page to its own script, unframed, without a Referer.
+      const csp = page.header("content-security-policy")!;
+      for (
+        const d of [
+          "default-src 'self'",
+          "script-src 'self'",
+          "style-src 'self'",
+          "frame-ancestors 'none'",
+          "base-uri 'none'",
+        ]
+      ) {
+        assert.ok(csp.includes(d), d);
+      }
+      assert.doesNotMatch(csp, /unsafe/);
+      assert.equal(page.header("x-content-type-options"), "nosniff");
+      assert.equal(page.header("referrer-policy"), "no-referrer");
+      assert.equal(page.header("x-frame-options"), "DENY");
+      // Scripts use the bearer token; the health check and the CA need none.
+      const api = await hit(`${base}/api/records`, ...bearer);
+      assert.equal(api.status, 200);
+      assert.equal(api.header("x-frame-options"), "DENY");
+      const health = await hit(`${base}/healthz`);
+      assert.equal(health.status, 200);
+      assert.equal(health.body, "ok");
+      assert.equal((await hit(`${base}/favicon.ico`)).status, 200);
+      assert.equal((await hit(`${base}/api/records`, "-X", "POST", ...bearer)).status, 405);
+    } finally {
+      await snoop.stop(0);
       await Deno.remove(home, { recursive: true });
     }
   },
