@@ -1,4 +1,4 @@
-import { ipBytes, splitHostPort } from "../net/address.ts";
+import { ipBytes, numericAddress, splitHostPort } from "../net/address.ts";
 
 /**
  * One bypass pattern, classified as GOST does (spec §6.1), first match wins:
@@ -7,7 +7,9 @@ import { ipBytes, splitHostPort } from "../net/address.ts";
  *   `1.2.3.4`, `1.2.3.4-1.2.3.9`            IP or IP range (any port)
  *   `example.com`, `.example.com:80-90`     host (a leading dot adds every subdomain),
  *                                           with an optional port or port range
- * Hosts compare case-insensitively.
+ * Hosts compare case-insensitively. A target that is a number is read as the address it
+ * dials (`127.1`, `0x7f000001`, `2130706433`, `[::ffff:127.0.0.1]` are 127.0.0.1), so CIDR
+ * and IP patterns cannot be slipped past with another spelling of the same address.
  */
 export interface Matcher {
   readonly pattern: string;
@@ -41,7 +43,7 @@ function compareBytes(a: Uint8Array, b: Uint8Array): number {
 class CidrMatcher implements Matcher {
   constructor(readonly pattern: string, readonly net: Uint8Array, readonly bits: number) {}
   matches(host: string): boolean {
-    const ip = ipBytes(host);
+    const ip = numericAddress(host);
     if (!ip || ip.length !== this.net.length) return false;
     let bits = this.bits;
     for (let i = 0; bits > 0; i++, bits -= 8) {
@@ -55,7 +57,7 @@ class CidrMatcher implements Matcher {
 class IpRangeMatcher implements Matcher {
   constructor(readonly pattern: string, readonly from: Uint8Array, readonly to: Uint8Array) {}
   matches(host: string): boolean {
-    const ip = ipBytes(host);
+    const ip = numericAddress(host);
     if (!ip || ip.length !== this.from.length) return false;
     return compareBytes(ip, this.from) >= 0 && compareBytes(ip, this.to) <= 0;
   }

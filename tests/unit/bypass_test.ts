@@ -54,3 +54,20 @@ Deno.test("bypass rejects patterns that cannot mean anything", () => {
   assert.throws(() => compileMatcher("10.0.0.9-10.0.0.1"), /backwards/);
   assert.throws(() => bypass(["  "]), /bypasses\[0\]\.matchers\[0\]/);
 });
+
+Deno.test("bypass IP and CIDR patterns match every spelling of the address", () => {
+  const spellings = [
+    "127.1:80",
+    "2130706433:80",
+    "0x7f000001:80",
+    "0177.0.0.1:80",
+    "[::ffff:127.0.0.1]:80",
+    "[::ffff:7f00:1]:80",
+  ];
+  for (const pattern of ["127.0.0.0/8", "127.0.0.1", "127.0.0.0-127.0.0.9"]) {
+    const b = bypass([pattern]);
+    for (const addr of spellings) assert.equal(b.contains(addr), true, `${pattern} ${addr}`);
+  }
+  assert.equal(bypass(["127.0.0.0/8"]).contains("128.1:80"), false);
+  assert.equal(bypass(["::1"]).contains("[0:0::1]:443"), true);
+});
