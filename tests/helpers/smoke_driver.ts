@@ -144,7 +144,16 @@ async function waitRecord(step: string, pred: (r: Record<string, unknown>) => bo
 
 const origin = Deno.serve(
   { hostname: "127.0.0.1", port: 9000, onListen() {} },
-  (req) => new Response(`hello from origin ${new URL(req.url).pathname}`),
+  async (req) => {
+    const path = new URL(req.url).pathname;
+    if (path !== "/gz") return new Response(`hello from origin ${path}`);
+    // A gzip body: the UI's body endpoint decodes it in its worker.
+    const gz = new Blob(["decoded in the worker"]).stream()
+      .pipeThrough(new CompressionStream("gzip"));
+    return new Response(await new Response(gz).arrayBuffer(), {
+      headers: { "content-encoding": "gzip", "content-type": "text/plain" },
+    });
+  },
 );
 
 if (plan) {
@@ -337,6 +346,37 @@ recorders: [{ name: hook, http: { url: "http://127.0.0.1:8000", timeout: 1s } }]
   }
   if (!listed.includes("/stored")) {
     fail(step, `the store did not list the request: ${listed.slice(0, 500)}`);
+  }
+  // The body decoder's worker: a gzip response, decoded by the UI.
+  await sh("curl", [
+    "-s",
+    "--max-time",
+    "15",
+    "-x",
+    "http://127.0.0.1:8080",
+    "http://127.0.0.1:9000/gz",
+  ]);
+  let decoded = "";
+  for (const deadline = Date.now() + 15_000; Date.now() < deadline;) {
+    const list = JSON.parse(
+      (await sh("curl", ["-s", "--max-time", "10", ...auth, `${ui}/api/records`])).stdout,
+    );
+    const rows: { id: number }[] = Array.isArray(list) ? list : list.records ?? [];
+    const row = rows.find((r) => JSON.stringify(r).includes("/gz"));
+    if (row) {
+      decoded = (await sh("curl", [
+        "-s",
+        "--max-time",
+        "10",
+        ...auth,
+        `${ui}/api/records/${row.id}/body/response`,
+      ])).stdout;
+      if (decoded.includes("decoded in the worker")) break;
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  if (!decoded.includes("decoded in the worker")) {
+    fail(step, `body endpoint: ${decoded.slice(0, 300)}`);
   }
   await stopSnoop(s, step);
   console.log(
