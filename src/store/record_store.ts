@@ -152,7 +152,8 @@ export class RecordStore implements RecordQueries {
    * what the store's worker runs (the store that has the listeners announces them). A record
    * that cannot be stored (a field of the wrong type that becomes NULL in a NOT NULL column)
    * costs only itself: the batch is then written again with each record under a savepoint of
-   * its own. Only then, because a savepoint per record costs a third of the ingest rate.
+   * its own. Only then: a savepoint per record slows every batch down (`deno task bench
+   * store`).
    */
   writeBatch(jsonRecords: string[]): RecordSummary[] {
     const rows: { summary: RecordSummary; search: string; text: string }[] = [];

@@ -143,3 +143,76 @@ recorders: [{ name: central, http: { url: "http://127.0.0.1:${collector.addr.por
     }
   },
 });
+
+Deno.test({
+  name:
+    "postgres store: a record PostgreSQL refuses (a NUL character) is left out alone, its batch is stored",
+  ignore,
+  async fn() {
+    const store = await freshStore();
+    try {
+      // Neither TEXT nor JSONB takes U+0000: the multi-row INSERT of the batch fails whole.
+      const nul = sampleRecord(1, {
+        http: { request: { contentLength: 0, header: { "X-Nul": ["a\u0000b"] }, body: null } },
+      });
+      const seen: number[] = [];
+      store.subscribe((r) => seen.push(r.id));
+      assert.equal(await store.insertBatch([sampleRecord(0), nul, "null", sampleRecord(2)]), 2);
+      assert.equal(await store.count(), 2);
+      const { records } = await store.list({}, 10);
+      assert.deepEqual(records.map((r) => r.uri), ["/item/2", "/item/0"]);
+      assert.deepEqual(seen, records.map((r) => r.id).reverse());
+    } finally {
+      await store.close();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "postgres collector: one record of the wrong shape is refused by its path, the good ones of its POST are stored",
+  ignore: ignore || needs("curl"),
+  async fn() {
+    (await freshStore()).close();
+    const collector = await Collector.start({
+      addr: "127.0.0.1:0",
+      storePath: "",
+      postgresUrl: URL_,
+      lokiId: "gost",
+      maxAgeMs: 0,
+      maxRecords: 0,
+    }, new Logger("test"));
+    try {
+      const bad = sampleRecord(1, { inputBytes: "12" });
+      const r = await curl(
+        "-X",
+        "POST",
+        "-H",
+        "Content-Type: application/json",
+        "--data-binary",
+        `[${sampleRecord(0)},${bad},${sampleRecord(2)}]`,
+        "-w",
+        "\n%{http_code}",
+        `http://127.0.0.1:${collector.addr.port}/`,
+      );
+      const [text, status] = r.stdout.split("\n");
+      assert.equal(status, "400", text);
+      assert.deepEqual(JSON.parse(text), {
+        error: "records[1].inputBytes: expected a number",
+        stored: 2,
+        rejected: 1,
+        ignored: 0,
+      });
+      let records: Json[] = [];
+      await until(async () => {
+        records = (await (await fetch(`http://127.0.0.1:${collector.addr.port}/api/records`, {
+          headers: { authorization: `Bearer ${collector.uiToken}` },
+        })).json()).records;
+        return records.length === 2;
+      }, "two records in PostgreSQL");
+      assert.deepEqual(records.map((r) => r.uri), ["/item/2", "/item/0"]);
+    } finally {
+      await collector.stop();
+    }
+  },
+});
