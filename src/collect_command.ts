@@ -17,7 +17,8 @@ Point GOST's or snoop's http recorder at it:  recorders: [{ name: r, http: { url
 Records POSTed to any path as Content-Type: application/json (up to 16 MiB and 10,000
 records a POST) are stored (SQLite, default <data>/collector.db, 0600 in a 0700 directory,
 or PostgreSQL with --postgres postgres://user:pass@host:5432/db) and, with
---loki.url, pushed to Loki as gost-plugins does. GET / serves the web UI and query API.
+--loki.url, pushed to Loki as gost-plugins does. GET / serves the web UI and query API,
+behind --token or, without it, a random token printed at start as a ?token= address.
 Beyond loopback, --token is required (Authorization: Bearer T; recorder header: option).`;
 
 export async function collectCommand(args: string[]): Promise<number> {

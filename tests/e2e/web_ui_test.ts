@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import zlib from "node:zlib";
 import { Buffer } from "node:buffer";
-import { curl, needs, startOrigin, startSnoop } from "../helpers/harness.ts";
+import { curl, freePort, needs, startOrigin, startSnoop, until } from "../helpers/harness.ts";
+import { spawnLogged } from "../helpers/idle_check.ts";
 import { Browser } from "../helpers/cdp.ts";
 
 const ARTIFACTS = "test-artifacts";
@@ -183,6 +184,48 @@ ui: { addr: "127.0.0.1:0", store: store }
       assert.equal((await hit(`${base}/api/records`, "-X", "POST", ...bearer)).status, 405);
     } finally {
       await snoop.stop(0);
+      await Deno.remove(home, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "snoop collect: the query side prints a random token URL, refuses without it and answers only its own Host",
+  ignore: needs("curl"),
+  async fn() {
+    const home = await Deno.makeTempDir({ prefix: "snoop-collect-ui-" });
+    const port = freePort();
+    const collector = spawnLogged([
+      "run",
+      "--allow-all",
+      "mod.ts",
+      "collect",
+      "--addr",
+      `127.0.0.1:${port}`,
+      "--store",
+      `${home}/c.db`,
+    ]);
+    try {
+      await until(() => /collector listening/.test(collector.log()), "the collector's start line");
+      const token = new RegExp(`ui="?http://127\\.0\\.0\\.1:${port}/\\?token=([A-Za-z0-9_-]{43})`)
+        .exec(collector.log())?.[1];
+      assert.ok(token, collector.log());
+      const base = `http://127.0.0.1:${port}`;
+      const bearer = ["-H", `Authorization: Bearer ${token}`];
+      assert.equal((await hit(`${base}/api/records`)).status, 401);
+      assert.equal((await hit(`${base}/api/records`, ...bearer)).status, 200);
+      assert.equal(
+        (await hit(`${base}/api/records`, "-H", "Host: evil.example", ...bearer)).status,
+        421,
+      );
+      assert.equal(
+        (await hit(`${base}/api/events`, "-H", "Origin: http://evil.example", ...bearer)).status,
+        403,
+      );
+      assert.equal((await hit(`${base}/?token=${token}`)).status, 303);
+    } finally {
+      await collector.stop();
       await Deno.remove(home, { recursive: true });
     }
   },
