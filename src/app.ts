@@ -10,6 +10,7 @@ import { splitHostPort } from "./net/address.ts";
 import { ConfigError } from "./config/config_error.ts";
 import { renderMetrics } from "./web/metrics.ts";
 import { serveHttp } from "./web/serve.ts";
+import { captureBudget, DEFAULT_CAPTURE_BUDGET } from "./record/capture_budget.ts";
 
 /** Everything a configuration starts: recorders, bypasses and the services using them. */
 export class App {
@@ -61,6 +62,7 @@ export class App {
 
   /** Builds every component without listening: every configuration error surfaces here. */
   static async build(config: Config, log: Logger): Promise<App> {
+    captureBudget.limit = config.limits?.captureBudget ?? DEFAULT_CAPTURE_BUDGET;
     const bypasses = new Map(config.bypasses.map((b) => [b.name, Bypass.fromConfig(b)]));
     const recorders = new Map(
       await Promise.all(
@@ -93,6 +95,7 @@ export class App {
     const abort = new AbortController();
     // Loaded here: a proxy without the UI does not carry it (or node:zlib) in its RSS.
     const { createWebApp } = await import("./web/web_app.ts");
+    (await import("./web/body_decoder.ts")).decodeDefaults.maxBytes = ui.maxDecodedBody;
     const { boundHosts, startToken, startUrl } = await import("./web/access_policy.ts");
     const { token, generated } = startToken(ui.token || undefined);
     const access = { hosts: new Set(ui.hosts), token };
@@ -126,6 +129,7 @@ export class App {
       this.#ui.abort.abort();
       await this.#ui.server.finished;
       this.#ui = undefined;
+      (await import("./web/body_decoder.ts")).bodyDecoder.close();
     }
     await Promise.all(this.services.map((s) => s.stop(graceMs)));
     await Promise.all([...this.recorders.values()].map((r) => r.close(Math.max(graceMs, 1000))));

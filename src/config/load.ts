@@ -18,7 +18,7 @@ import {
  * with the `-L` services and checks names across all of them.
  */
 
-const TOP_KEYS = ["services", "recorders", "bypasses", "log", "ui", "chains"];
+const TOP_KEYS = ["services", "recorders", "bypasses", "log", "ui", "limits", "chains"];
 const TOP_UNSUPPORTED = [
   "hops",
   "authers",
@@ -128,13 +128,21 @@ export function readDocument(tree: SourceTree): Config {
       throw new ConfigError(log.whereOf("output"), `log output "${output}" is not supported`);
     }
   }
+  if (top.has("limits")) {
+    const limits = top.map("limits", ["captureBudget"]);
+    config.limits = {
+      captureBudget: readSize(limits, "captureBudget", 64 * MiB, 0, 16 * 1024 * MiB),
+      where: limits.where,
+    };
+  }
   if (top.has("ui")) {
-    const ui = top.map("ui", ["addr", "store", "token", "caFile", "hosts"]);
+    const ui = top.map("ui", ["addr", "store", "token", "caFile", "hosts", "maxDecodedBody"]);
     config.ui = {
       addr: ui.string("addr", { fallback: "127.0.0.1:8081" }),
       store: ui.string("store", { required: true }),
       token: ui.string("token"),
       caFile: ui.string("caFile"),
+      maxDecodedBody: readSize(ui, "maxDecodedBody", 16 * MiB, 1, 1024 * MiB),
       hosts: ui.list("hosts").map(({ value, path }) => {
         // What a browser sends as Host: a name or address, with a port or not.
         const host = typeof value === "string" ? value.trim().toLowerCase() : "";
@@ -375,6 +383,26 @@ function readDuration(m: MapReader, key: string, fallbackMs: number): number {
   );
 }
 
+const MiB = 1024 * 1024;
+const SIZE_UNITS: Record<string, number> = { B: 1, KiB: 1024, MiB, GiB: 1024 * MiB };
+
+/** A size in bytes: a whole number, or a string with a binary unit ("64MiB", "512 KiB"). */
+function readSize(m: MapReader, key: string, fallback: number, min: number, max: number): number {
+  const v = m.raw(key);
+  if (v === undefined || v === null) return fallback;
+  let parsed = typeof v === "number" ? v : NaN;
+  const text = typeof v === "string" ? /^\s*(\d+)\s*(B|KiB|MiB|GiB)?\s*$/.exec(v) : null;
+  if (text) parsed = Number(text[1]) * SIZE_UNITS[text[2] ?? "B"];
+  if (!Number.isInteger(parsed) || parsed < min || parsed > max) {
+    throw new ConfigError(
+      m.whereOf(key),
+      `expected a size from ${min} bytes to ${max / MiB} MiB, as bytes or with a unit ` +
+        `(B, KiB, MiB, GiB) such as "64MiB", got ${JSON.stringify(v)}`,
+    );
+  }
+  return parsed;
+}
+
 function readBypass(tree: SourceTree, item: { value: unknown; path: string }): BypassConfig {
   const b = MapReader.open(tree, item.path, item.value, [
     "name",
@@ -412,6 +440,12 @@ export function mergeConfigs(parts: Config[]): Config {
     merged.bypasses.push(...p.bypasses);
     if (p.chains) (merged.chains ??= []).push(...p.chains);
     if (p.log.level) merged.log.level = p.log.level;
+    if (p.limits) {
+      if (merged.limits) {
+        throw new ConfigError(p.limits.where, "limits is already configured in another file");
+      }
+      merged.limits = p.limits;
+    }
     if (p.ui) {
       if (merged.ui) throw new ConfigError(p.ui.where, "ui is already configured in another file");
       merged.ui = p.ui;

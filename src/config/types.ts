@@ -9,6 +9,8 @@ export interface Config {
   log: { level?: "trace" | "debug" | "info" | "warn" | "error" };
   /** The web UI and query API (snoop's own section). */
   ui?: UiConfig;
+  /** Process-wide bounds (snoop's own section). */
+  limits?: LimitsConfig;
   /** Upstream proxies (`chains:`, `-F`), used by services' `handler.chain`. */
   chains?: ChainConfig[];
 }
@@ -39,6 +41,15 @@ export interface ChainNodeConfig {
   where: Where;
 }
 
+export interface LimitsConfig {
+  /**
+   * Bytes of captured bodies and payloads held at once, in captures and in recorder
+   * queues; past it, records go without their bodies and say so.
+   */
+  captureBudget: number;
+  where: Where;
+}
+
 export interface UiConfig {
   addr: string;
   /** The `store` recorder whose records it shows. */
@@ -52,6 +63,8 @@ export interface UiConfig {
   hosts: string[];
   /** CA certificate offered for download (the main job's). */
   caFile: string;
+  /** Bytes a body is decoded to at most (gzip, deflate, br, zstd) for the body endpoint. */
+  maxDecodedBody: number;
   where: Where;
 }
 

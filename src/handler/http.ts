@@ -575,10 +575,8 @@ export class HttpHandler implements Handler {
       // can follow. Cut the client off so it sees a short body, and record why.
       closeQuietly(upstream);
       rec.err = `upstream response broken: ${(e as Error).message}`;
-      http.request.contentLength = s.reqBody.total;
-      http.request.body = s.reqBody.base64();
-      http.response.contentLength = s.respBody.total;
-      http.response.body = s.respBody.base64();
+      s.reqBody.fill(http.request);
+      s.respBody.fill(http.response);
       ctx.emit(rec);
       return false;
     }
@@ -609,10 +607,8 @@ export class HttpHandler implements Handler {
       if (e instanceof Http1ParseError) countParseError(ctx, e);
       if (!rec.err && !isBenignDisconnect(e)) rec.err = (e as Error).message;
     });
-    http.request.contentLength = s.reqBody.total;
-    http.request.body = s.reqBody.base64();
-    http.response.contentLength = s.respBody.total;
-    http.response.body = s.respBody.base64();
+    s.reqBody.fill(http.request);
+    s.respBody.fill(http.response);
     if (clientGone) rec.err ??= "client closed the connection during the response";
     ctx.emit(rec);
     if (upstreamReusable && !clientGone && upstreamReader.parser.idle) {

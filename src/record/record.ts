@@ -16,6 +16,11 @@ export interface HttpMessageRecord {
   header: HeaderMap | null;
   /** Captured body as standard base64, or null when capture is off or the body is empty. */
   body: string | null;
+  /**
+   * snoop's, not GOST's: set when the body was left out because the process's capture
+   * budget (`limits.captureBudget`) was spent, so `body` is null whatever its size.
+   */
+  bodyTruncated?: "capture-budget";
 }
 
 export interface HttpRecord {
@@ -41,6 +46,8 @@ export interface WebsocketRecord {
   maskKey: number;
   length: number;
   payload: string | null;
+  /** snoop's: the payload was left out because the capture budget was spent. */
+  payloadTruncated?: "capture-budget";
 }
 
 export interface TlsRecord {

@@ -1,5 +1,6 @@
 import type { Logger } from "../log.ts";
-import type { Recorder, RecorderStats } from "./recorder.ts";
+import { captureBudget } from "../record/capture_budget.ts";
+import type { Recorder, RecorderStats, RecordMaker } from "./recorder.ts";
 
 /**
  * Thrown by a deliverer that could not reach its endpoint (the connection could not be
@@ -20,6 +21,14 @@ export class EndpointUnreachable extends Error {
 /** First wait before trying an unreachable endpoint again; doubles up to the maximum. */
 const RETRY_FIRST_MS = 100;
 const RETRY_MAX_MS = 2000;
+/**
+ * A batch ends at this many bytes of records (or at `batchSize` records): a deliverer copies
+ * its batch once more (a POST body, a message to the store's worker), so a batch of
+ * records with bodies must not be a second queue's worth.
+ */
+const BATCH_BYTES = 8 * 1024 * 1024;
+
+const lengthOf = (records: string[]) => records.reduce((n, r) => n + r.length, 0);
 
 /**
  * A recorder with a bounded queue in front of its delivery. `record` only pushes (or
@@ -29,10 +38,18 @@ const RETRY_MAX_MS = 2000;
  * reached at all loses nothing while the queue has room: its records wait, and delivery is
  * tried again after 100 ms, then twice as long each time up to 2 s. Trying a dead endpoint
  * once per record would cost the proxy a connect per record.
+ *
+ * The queue is bounded in bytes too (`maxBytes`, by default the capture budget): a record
+ * past either bound is dropped (reason `queue_full`). Each record's JSON counts against the
+ * process's capture budget from when it is queued until it is delivered or dropped; a
+ * record the budget cannot hold is made again without its bodies (`RecordMaker`), so a
+ * slow endpoint costs bodies before it costs records.
  */
 export abstract class QueuedRecorder implements Recorder {
   abstract readonly kind: string;
   #queue: string[] = [];
+  /** The length of the records in `#queue` (JSON text: mostly ASCII, a byte a character). */
+  #queuedBytes = 0;
   #running: Promise<void> | null = null;
   #closed = false;
   #written = 0;
@@ -48,6 +65,8 @@ export abstract class QueuedRecorder implements Recorder {
     readonly queueSize: number,
     readonly log: Logger,
     readonly batchSize = 500,
+    /** Bytes of records the queue holds at most; by default the capture budget's size. */
+    readonly maxBytes?: number,
   ) {}
 
   /**
@@ -59,15 +78,54 @@ export abstract class QueuedRecorder implements Recorder {
   /** Releases connections and files. */
   protected abstract shutdown(): Promise<void> | void;
 
-  record(data: string | (() => string)): void {
+  record(data: string | RecordMaker): void {
     if (this.#closed) return this.#drop("closed", 1);
     if (this.#queue.length >= this.queueSize) return this.#drop("queue_full", 1);
-    this.#queue.push(typeof data === "string" ? data : data());
+    let text = typeof data === "string" ? data : data();
+    if (!captureBudget.tryReserve(text.length)) {
+      // Without its bodies the record is small, and already made: it is kept even past
+      // the budget (the byte bound below still holds).
+      if (typeof data !== "string") text = data(true);
+      captureBudget.force(text.length);
+    }
+    if (this.#queuedBytes + text.length > this.#byteBound) {
+      captureBudget.release(text.length);
+      return this.#drop("queue_full", 1);
+    }
+    this.#queue.push(text);
+    this.#queuedBytes += text.length;
     this.#running ??= this.#run();
   }
 
   stats(): RecorderStats {
     return { written: this.#written, dropped: { ...this.#dropped }, queued: this.#queue.length };
+  }
+
+  /** Bytes of the records waiting (not those being delivered). */
+  get queuedBytes(): number {
+    return this.#queuedBytes;
+  }
+
+  get #byteBound(): number {
+    return this.maxBytes ?? captureBudget.limit;
+  }
+
+  /** The next batch: up to `batchSize` records and `BATCH_BYTES` bytes, one at least. */
+  #takeBatch(): string[] {
+    let n = 0, bytes = 0;
+    while (n < this.#queue.length && n < this.batchSize) {
+      const next = this.#queue[n].length;
+      if (n > 0 && bytes + next > BATCH_BYTES) break;
+      bytes += next;
+      n++;
+    }
+    this.#queuedBytes -= bytes;
+    return this.#queue.splice(0, n);
+  }
+
+  /** Records that left the queue and memory (delivered or dropped) give their budget back. */
+  #done(records: string[]): void {
+    captureBudget.release(lengthOf(records));
   }
 
   #drop(reason: string, n: number) {
@@ -83,18 +141,21 @@ export abstract class QueuedRecorder implements Recorder {
   async #run(): Promise<void> {
     try {
       while (this.#queue.length > 0) {
-        const batch = this.#queue.splice(0, this.batchSize);
+        const batch = this.#takeBatch();
         try {
           const failed = await this.deliver(batch);
+          this.#done(batch);
           this.#written += batch.length - failed;
           if (failed > 0) this.#drop("error", failed);
           this.#retryMs = RETRY_FIRST_MS;
         } catch (e) {
           if (!(e instanceof EndpointUnreachable)) {
+            this.#done(batch);
             this.log.debug("delivery failed", { recorder: this.name, error: e });
             this.#drop("error", batch.length);
             continue;
           }
+          this.#done(batch.slice(0, e.handled));
           this.#written += e.handled - e.failed;
           if (e.failed > 0) this.#drop("error", e.failed);
           this.#holdBack(batch.slice(e.handled));
@@ -116,12 +177,20 @@ export abstract class QueuedRecorder implements Recorder {
     }
   }
 
-  /** Puts unsent records back at the head of the queue; what no longer fits is dropped. */
+  /**
+   * Puts unsent records back at the head of the queue; what no longer fits (in records or
+   * in bytes) is dropped, newest first.
+   */
   #holdBack(unsent: string[]) {
     this.#queue = unsent.concat(this.#queue);
-    const over = this.#queue.length - this.queueSize;
+    this.#queuedBytes += lengthOf(unsent);
+    let keep = Math.min(this.#queue.length, this.queueSize);
+    let bytes = this.#queuedBytes - lengthOf(this.#queue.slice(keep));
+    while (keep > 0 && bytes > this.#byteBound) bytes -= this.#queue[--keep].length;
+    const over = this.#queue.length - keep;
     if (over > 0) {
-      this.#queue.length = this.queueSize;
+      this.#done(this.#queue.splice(keep));
+      this.#queuedBytes = bytes;
       this.#drop("queue_full", over);
     }
   }
@@ -152,7 +221,9 @@ export abstract class QueuedRecorder implements Recorder {
     }
     const left = this.#queue.length;
     if (left > 0) {
+      this.#done(this.#queue);
       this.#queue = [];
+      this.#queuedBytes = 0;
       this.#drop("shutdown", left);
     }
     await this.shutdown();

@@ -9,9 +9,11 @@ export interface Recorder {
   /**
    * Queues a record: its JSON, or a function that makes it, called only when the record is
    * kept. A full queue drops (and counts) the record unmade, so a recorder whose endpoint is
-   * down does not cost the proxy the serialization of every record it drops.
+   * down does not cost the proxy the serialization of every record it drops. The function
+   * is called again with `withoutBodies` when the capture budget cannot hold the record
+   * with its bodies.
    */
-  record(data: string | (() => string)): void;
+  record(data: string | RecordMaker): void;
   /** Delivered, dropped (by reason) and waiting records. */
   stats(): RecorderStats;
   /** Sends what is queued (bounded by `deadlineMs`), then stops. */
@@ -23,3 +25,9 @@ export interface RecorderStats {
   dropped: Record<string, number>;
   queued: number;
 }
+
+/**
+ * Makes a record's JSON; with `withoutBodies`, with its bodies and payloads left out and
+ * marked so (`bodyTruncated`, `payloadTruncated`).
+ */
+export type RecordMaker = (withoutBodies?: boolean) => string;

@@ -1,4 +1,4 @@
-import type { HandlerRecord } from "../record/record.ts";
+import type { HandlerRecord, HttpMessageRecord } from "../record/record.ts";
 import { recordToJSON } from "../record/record.ts";
 import {
   DEFAULT_REDACTED_HEADERS,
@@ -30,6 +30,34 @@ export const DEFAULT_CAPTURE: CaptureOptions = {
     query: new Set(DEFAULT_REDACTED_QUERY),
   },
 };
+
+/** The name under which bodies left out for the capture budget are counted as limit hits. */
+export const CAPTURE_BUDGET = "capture-budget";
+
+/**
+ * Leaves a record's bodies and WebSocket payload out, marking each that was there (a body
+ * already cut at capture is counted then); returns whether there was any.
+ */
+function leaveOutBodies(record: HandlerRecord): boolean {
+  let any = false;
+  const message = (m: HttpMessageRecord) => {
+    if (m.body === null) return;
+    m.body = null;
+    m.bodyTruncated = "capture-budget";
+    any = true;
+  };
+  if (record.http) {
+    message(record.http.request);
+    message(record.http.response);
+  }
+  const ws = record.websocket;
+  if (ws && ws.payload !== null) {
+    ws.payload = null;
+    ws.payloadTruncated = "capture-budget";
+    any = true;
+  }
+  return any;
+}
 
 /**
  * What one service reports, and to whom: the first recorder for each record name (GOST
@@ -69,8 +97,15 @@ export class RecordSink {
     if (record.err) c.errors++;
     const proto = record.websocket ? "websocket" : record.proto ?? "";
     c.byProto.set(proto, (c.byProto.get(proto) ?? 0) + 1);
+    const http = record.http;
+    if (http && (http.request.bodyTruncated || http.response.bodyTruncated)) {
+      this.limited(CAPTURE_BUDGET);
+    }
     const redaction = this.capture.redaction;
-    this.handler?.record(() => recordToJSON(redaction ? redactRecord(record, redaction) : record));
+    this.handler?.record((withoutBodies) => {
+      if (withoutBodies && leaveOutBodies(record)) this.limited(CAPTURE_BUDGET);
+      return recordToJSON(redaction ? redactRecord(record, redaction) : record);
+    });
   }
 
   /** Counts a limit that refused or cut something (the record, if any, says what). */

@@ -1,39 +1,65 @@
 import { Buffer } from "node:buffer";
-import zlib from "node:zlib";
+import { type BodyDecoder, bodyDecoder, DECODABLE, DecoderBusy } from "./body_decoder.ts";
 
-const json = (body: unknown, status = 200) =>
-  new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json" } });
+const json = (body: unknown, status = 200, headers: Record<string, string> = {}) =>
+  new Response(JSON.stringify(body), {
+    status,
+    headers: { "content-type": "application/json", ...headers },
+  });
 
-/** A body, decoded by its Content-Encoding, with its Content-Type. */
-// deno-lint-ignore no-explicit-any
-export function bodyResponse(rec: any, side: "request" | "response"): Response {
+export interface BodyResponseOptions {
+  /** Decoded bytes served at most; by default the decoder's (`ui.maxDecodedBody`). */
+  maxDecodedBytes?: number;
+  /** The decoder to use (tests give their own). */
+  decoder?: BodyDecoder;
+}
+
+/**
+ * A body, decoded by its Content-Encoding (in a worker, up to a cap), with its
+ * Content-Type. `x-snoop-decoded` says what was done: the encoding undone, `… (truncated at
+ * N bytes)` when the decoded body was longer than the cap (then `x-snoop-truncated: 1` too,
+ * and the first N bytes are served), or that it could not be decoded and the captured
+ * bytes are served (a body cut at `http.maxBodySize` may not decompress).
+ */
+export async function bodyResponse(
+  // deno-lint-ignore no-explicit-any
+  rec: any,
+  side: "request" | "response",
+  opts: BodyResponseOptions = {},
+): Promise<Response> {
   const msg = rec?.http?.[side];
   if (!msg) return json({ error: "no such record or no HTTP message" }, 404);
-  if (!msg.body) return new Response(null, { status: 204 });
-  const header = msg.header ?? {};
+  if (!msg.body || typeof msg.body !== "string") return new Response(null, { status: 204 });
+  const header = msg.header && typeof msg.header === "object" ? msg.header : {};
   const get = (name: string) => {
     const key = Object.keys(header).find((k) => k.toLowerCase() === name);
-    return key ? String(header[key][0]) : "";
+    const values = key ? header[key] : undefined;
+    return Array.isArray(values) && values.length ? String(values[0]) : "";
   };
   let bytes: Uint8Array = Buffer.from(msg.body, "base64");
-  const encoding = get("content-encoding").toLowerCase();
+  const encoding = get("content-encoding").trim().toLowerCase();
   let decoded = "identity";
-  try {
-    if (encoding === "gzip" || encoding === "x-gzip") bytes = zlib.gunzipSync(bytes);
-    else if (encoding === "deflate") bytes = zlib.inflateSync(bytes);
-    else if (encoding === "br") bytes = zlib.brotliDecompressSync(bytes);
-    else if (encoding === "zstd") bytes = zlib.zstdDecompressSync(bytes);
-    if (["gzip", "x-gzip", "deflate", "br", "zstd"].includes(encoding)) decoded = encoding;
-  } catch {
-    // A body cut at http.maxBodySize may not decompress: serve it as captured.
-    decoded = `${encoding} (could not decode; captured bytes shown)`;
+  let truncated = false;
+  if (DECODABLE.has(encoding)) {
+    const decoder = opts.decoder ?? bodyDecoder;
+    try {
+      const out = await decoder.decode(encoding, bytes, opts.maxDecodedBytes);
+      bytes = out.bytes;
+      truncated = out.truncated;
+      decoded = truncated ? `${encoding} (truncated at ${bytes.length} bytes)` : encoding;
+    } catch (e) {
+      if (e instanceof DecoderBusy) {
+        return json({ error: e.message }, 503, { "retry-after": "1" });
+      }
+      decoded = `${encoding} (could not decode; captured bytes shown)`;
+    }
   }
-  return new Response(new Uint8Array(bytes), {
-    headers: {
-      "content-type": get("content-type") || "application/octet-stream",
-      "x-snoop-decoded": decoded,
-      "x-content-type-options": "nosniff",
-      "content-security-policy": "sandbox",
-    },
-  });
+  const headers: Record<string, string> = {
+    "content-type": get("content-type") || "application/octet-stream",
+    "x-snoop-decoded": decoded,
+    "x-content-type-options": "nosniff",
+    "content-security-policy": "sandbox",
+  };
+  if (truncated) headers["x-snoop-truncated"] = "1";
+  return new Response(new Uint8Array(bytes), { headers });
 }
