@@ -1,19 +1,37 @@
-import { joinHostPort, splitHostPort } from "../net/address.ts";
+import { isIP, joinHostPort, splitHostPort } from "../net/address.ts";
 import { headerMap } from "../sniff/http1/headers.ts";
+import { trimOWS } from "../sniff/http1/parser.ts";
 import type { HttpExchange } from "../sniff/exchange.ts";
 import type { HandlerRecord } from "./record.ts";
 import { wholeString } from "../util/text.ts";
 
 /**
- * The client's IP as the seed shows it: a forwarding header if one says so
- * (`CF-Connecting-IP`, the first `X-Forwarded-For`, `X-Real-Ip`, in GOST's order), else
- * the address the connection came from.
+ * The client's IP as GOST shows it: the forwarding header that says one
+ * (`CF-Connecting-IP`, the first `X-Forwarded-For` entry, `X-Real-Ip`, in GOST's order),
+ * else the address the connection came from. The headers are the client's word, so only a
+ * value that is an IP address (v4, or v6 without a zone) is taken: anything else would put
+ * text of the client's choosing where the UI and queries expect an address.
  */
 export function clientIPFrom(headers: [string, string][], fallback: string): string {
-  const get = (name: string) => headers.find(([n]) => n.toLowerCase() === name)?.[1]?.trim();
-  const ip = get("cf-connecting-ip") || get("x-forwarded-for")?.split(",")[0].trim() ||
-    get("x-real-ip");
-  return ip ? wholeString(ip) : fallback;
+  const get = (name: string) => headers.find(([n]) => n.toLowerCase() === name)?.[1];
+  const forwardedFor = get("x-forwarded-for");
+  const comma = forwardedFor?.indexOf(",") ?? -1;
+  for (
+    const value of [
+      get("cf-connecting-ip"),
+      comma >= 0 ? forwardedFor!.slice(0, comma) : forwardedFor,
+      get("x-real-ip"),
+    ]
+  ) {
+    const ip = value === undefined ? "" : trimOWS(value);
+    if (ip) return isAddress(ip) ? wholeString(ip) : fallback;
+  }
+  return fallback;
+}
+
+/** An IP literal of at most 45 characters (the longest IPv6 text), with no zone. */
+function isAddress(text: string): boolean {
+  return text.length <= 45 && !text.includes("%") && isIP(text);
 }
 
 /** `Host` as a record's `host`: with the scheme's default port when it has none. */
@@ -44,16 +62,16 @@ export function exchangeRecord(
       scheme: ex.scheme,
       uri: wholeString(ex.uri),
       statusCode: ex.status,
-      request: ex.requestBody.fill({
-        contentLength: 0,
+      request: {
+        contentLength: ex.requestBody.total,
         header: headerMap(ex.requestHeaders, true),
-        body: null,
-      }),
-      response: ex.responseBody.fill({
-        contentLength: 0,
+        body: ex.requestBody.base64(),
+      },
+      response: {
+        contentLength: ex.responseBody.total,
         header: ex.responseHeaders ? headerMap(ex.responseHeaders) : null,
-        body: null,
-      }),
+        body: ex.responseBody.base64(),
+      },
     },
     inputBytes: ex.inputBytes,
     outputBytes: ex.outputBytes,
