@@ -62,16 +62,16 @@ export function exchangeRecord(
       scheme: ex.scheme,
       uri: wholeString(ex.uri),
       statusCode: ex.status,
-      request: {
-        contentLength: ex.requestBody.total,
+      request: ex.requestBody.fill({
+        contentLength: 0,
         header: headerMap(ex.requestHeaders, true),
-        body: ex.requestBody.base64(),
-      },
-      response: {
-        contentLength: ex.responseBody.total,
+        body: null,
+      }),
+      response: ex.responseBody.fill({
+        contentLength: 0,
         header: ex.responseHeaders ? headerMap(ex.responseHeaders) : null,
-        body: ex.responseBody.base64(),
-      },
+        body: null,
+      }),
     },
     inputBytes: ex.inputBytes,
     outputBytes: ex.outputBytes,
