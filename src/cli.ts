@@ -21,6 +21,8 @@ Usage:
 Options:
   -L URL    a service, GOST style: [handler://][user:pass@][host]:port[/targets][?opt=value&...]
             e.g. http://:8080?sniffing=true, socks5://user:pass@:1080, tcp://:2222/127.0.0.1:22
+            ?recorders=NAME records into NAME, a recorder defined in a -C file
+            (with ?http.body=true to keep bodies)
   -F URL    an upstream proxy the -L services (or the main job) dial through, GOST style:
             http://[user:pass@]host:port or socks5://...; each -F is one hop, in order;
             host:port,host:port is several proxies taking turns; ?bypass=a,b goes around it
@@ -69,6 +71,17 @@ export async function loadConfig(
     parts.push(forwardChainPart(forward, fromUrls.services));
   }
   return mergeConfigs(parts);
+}
+
+/**
+ * Services with `sniffing` on and no recorder for their records: they sniff for nothing.
+ * (A `-L` service records only into recorders named with `recorders=`.)
+ */
+export function unrecordedSniffers(config: Config): Config["services"] {
+  return config.services.filter((s) =>
+    s.handler.metadata.bool("sniffing", false) &&
+    !s.recorders.some((r) => r.record === "recorder.service.handler")
+  );
 }
 
 /** The main job's configuration, dialling through the `-F` proxies when there are some. */
@@ -289,6 +302,14 @@ export async function main(args: string[]): Promise<number> {
         { service: s.name, addr: s.addr },
       );
     }
+  }
+  for (const s of unrecordedSniffers(config)) {
+    log.warn(
+      "service sniffs but has no recorder, so nothing it sees is recorded: add " +
+        "recorders=NAME to its -L URL (NAME a recorder from a -C file), or recorders: to " +
+        "the service in the file",
+      { service: s.name, addr: s.addr },
+    );
   }
 
   if (mainJob) {

@@ -9,7 +9,10 @@ import type { BypassConfig, ServiceConfig } from "./types.ts";
  * - `/targets` (comma list) are the forwarding targets of `tcp`/`udp` handlers;
  * - query parameters are options: `handler.`, `listener.` and `service.` prefixes say whose,
  *   unprefixed ones go to whichever component reads them (GOST gives them to all three);
- * - `auth=base64(user:pass)` and `bypass=a,b` (`~a,b` for a whitelist) are GOST's specials.
+ * - `auth=base64(user:pass)` and `bypass=a,b` (`~a,b` for a whitelist) are GOST's specials;
+ * - `recorders=a,b` is snoop's: the service records into those recorders (defined by a `-C`
+ *   file; GOST has no way to say this on the command line), with `http.body` and
+ *   `http.maxBodySize` (or `recorder.`-prefixed options) as the recorder options.
  */
 export function parseServiceUrl(
   url: string,
@@ -70,9 +73,19 @@ export function parseServiceUrl(
     };
   }
   const bypasses: BypassConfig[] = [];
+  const recorderNames: string[] = [];
+  const recorderOptions: [string, string, Where][] = [];
   for (const [key, value] of new URLSearchParams(query)) {
     const lower = key.toLowerCase();
-    if (lower === "auth") {
+    if (lower === "recorders") {
+      recorderNames.push(...value.split(",").map((s) => s.trim()).filter(Boolean));
+      if (recorderNames.length === 0) fail("recorders= needs recorder names, as in recorders=hook");
+    } else if (lower.startsWith("recorder.")) {
+      recorderOptions.push([key.slice(9), value, optWhere(key)]);
+    } else if (lower === "http.body" || lower === "http.maxbodysize") {
+      // Recorder options in GOST's schema: they go with the recorders= references.
+      recorderOptions.push([key, value, optWhere(key)]);
+    } else if (lower === "auth") {
       let decoded = "";
       try {
         decoded = atob(value);
@@ -107,6 +120,23 @@ export function parseServiceUrl(
         md.set(key, value, optWhere(key), true);
       }
     }
+  }
+  if (recorderOptions.length && recorderNames.length === 0) {
+    throw new ConfigError(
+      recorderOptions[0][2],
+      `${recorderOptions[0][0]} is a recorder option: name the recorders too, as in ` +
+        "recorders=hook (a recorder defined in a -C file)",
+    );
+  }
+  for (const recorder of recorderNames) {
+    const metadata = new Metadata(optWhere("recorders"));
+    for (const [k, v, w] of recorderOptions) metadata.set(k, v, w);
+    service.recorders.push({
+      name: recorder,
+      record: "recorder.service.handler",
+      metadata,
+      where: optWhere("recorders"),
+    });
   }
   return { service, bypasses };
 }
