@@ -10,6 +10,7 @@ import type { HttpRecord } from "../record/record.ts";
 import type { ConnContext } from "../service/conn_context.ts";
 import { upstreamAddrs } from "../service/conn_context.ts";
 import {
+  framingFields,
   headerMap,
   headText,
   joinWire,
@@ -42,7 +43,13 @@ type Rec = ReturnType<ConnContext["newRecord"]>;
 
 /** Why the forward proxy gave up on a request, with the status the client gets. */
 class ProxyFailure extends Error {
-  constructor(readonly status: number, message: string, readonly extra: [string, string][] = []) {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly extra: [string, string][] = [],
+    /** False once the upstream answered: the request is then not sent again. */
+    readonly retryable = true,
+  ) {
     super(message);
   }
 }
@@ -123,12 +130,15 @@ export class HttpHandler implements Handler {
         // upgrade keeps this frame for the tunnel's life (4 KiB per idle tunnel): keep only
         // what is needed.
         const { head, framing } = ev, headBytes = ev.wire.length;
+        const bodyLength = { length: ev.length, declared: ev.declaredLength };
         ev = null;
         if (head.method === "CONNECT") {
           await this.#connect(client, reader, head, headBytes, ctx);
           return;
         }
-        if (!(await this.#forward(client, reader, head, framing, headBytes, ctx))) return;
+        if (!(await this.#forward(client, reader, head, framing, bodyLength, headBytes, ctx))) {
+          return;
+        }
       }
     } finally {
       release();
@@ -283,6 +293,7 @@ export class HttpHandler implements Handler {
     reader: MessageReader,
     head: Http1Head,
     framing: BodyFraming,
+    bodyLength: { length: number; declared: number | null },
     headBytes: number,
     ctx: ConnContext,
   ): Promise<boolean> {
@@ -334,10 +345,12 @@ export class HttpHandler implements Handler {
       ? !hasToken(head, "connection", "keep-alive")
       : hasToken(head, "connection", "close");
     const upgrading = hasToken(head, "connection", "upgrade") && !!headerValue(head, "upgrade");
+    // The body goes upstream framed exactly as snoop read it: the framing field is written
+    // from the parse, never copied (a copy could say something else to the origin).
     const fields = stripHopByHop(head.headers.filter(([n]) => !isFieldName(n, "host")), {
-      keepFraming: framing === "chunked",
       keepUpgrade: upgrading,
     });
+    fields.push(...framingFields(framing, bodyLength.length, bodyLength.declared));
     // An HTTP/1.0 client cannot read chunked: ask the origin in 1.0 so it will not send it.
     const upstreamVersion = head.version === "HTTP/1.0" ? "HTTP/1.0" : "HTTP/1.1";
     if (upstreamVersion === "HTTP/1.0") fields.push(["Connection", "close"]);
@@ -418,7 +431,11 @@ export class HttpHandler implements Handler {
         throw new ProxyFailure(502, "upstream closed the connection before responding");
       } catch (e) {
         closeQuietly(upstream);
-        const retry = pooled && framing === "none" && !(e instanceof ReadTimeout);
+        // Only a connection that failed before answering is tried again: a response the
+        // parser refused was an answer, and a second try would send the request twice.
+        const retry = pooled && framing === "none" && !(e instanceof ReadTimeout) &&
+          !(e instanceof ProxyFailure && !e.retryable) &&
+          !(e instanceof Http1ParseError && !(e instanceof Http1Truncated));
         if (retry) continue;
         if (e instanceof ReadTimeout) ctx.sink.limited("upstream-timeout");
         else if (e instanceof Http1ParseError) countParseError(ctx, e, "upstream");
@@ -489,6 +506,8 @@ export class HttpHandler implements Handler {
     let upstreamReusable = true;
     let switched = false;
     let finalHead: Http1Head | undefined;
+    /** Whether any byte of the final response was written to the client. */
+    let finalSent = false;
     let clientGone = false;
     // Bytes for the client are gathered while the upstream's next event is already buffered
     // and written before waiting on the network: a small response (head and body in one
@@ -505,6 +524,7 @@ export class HttpHandler implements Handler {
       gathered.length = 0;
       gatheredBytes = 0;
       if (clientGone) return;
+      if (finalHead) finalSent = true;
       try {
         await writeAll(client, out);
         rec.outputBytes += out.length;
@@ -548,10 +568,8 @@ export class HttpHandler implements Handler {
             (h.version === "HTTP/1.0" && !hasToken(h, "connection", "keep-alive"));
           if (upstreamClose || ev.framing === "close") upstreamReusable = false;
           if (ev.framing === "close") closeAfter = true;
-          const out = stripHopByHop(h.headers, {
-            keepFraming: ev.framing === "chunked",
-            keepUpgrade: switched,
-          });
+          const out = stripHopByHop(h.headers, { keepUpgrade: switched });
+          out.push(...framingFields(ev.framing, ev.length, ev.declaredLength, h.status));
           if (!switched) {
             if (closeAfter) out.push(["Connection", "close"]);
             else if (http.proto === "HTTP/1.0") out.push(["Connection", "keep-alive"]);
@@ -568,8 +586,15 @@ export class HttpHandler implements Handler {
       }
       await flush();
     } catch (e) {
-      await flush(); // what arrived before the failure still goes to the client
       if (!finalHead) throw e;
+      if (!finalSent) {
+        // Nothing of this response reached the client yet (a bad trailer section or chunk
+        // behind a head read in the same read): it gets a 502 instead of a broken message.
+        gathered.length = 0;
+        if (e instanceof Http1ParseError) countParseError(ctx, e, "upstream");
+        throw new ProxyFailure(502, `bad upstream response: ${(e as Error).message}`, [], false);
+      }
+      await flush(); // what arrived before the failure still goes to the client
       if (e instanceof Http1ParseError) countParseError(ctx, e, "upstream");
       // The response head (and maybe part of its body) already went to the client: no 502
       // can follow. Cut the client off so it sees a short body, and record why.

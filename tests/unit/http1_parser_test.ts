@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { framingFields, stripHopByHop } from "../../src/sniff/http1/headers.ts";
 import { Http1ParseError, Http1Parser } from "../../src/sniff/http1/parser.ts";
 import { ascii, concat, everySplit, text } from "../helpers/chunks.ts";
 
@@ -152,4 +153,62 @@ Deno.test("http1 parser reports a truncated body at EOF", () => {
   assert.throws(() => {
     while (p.next());
   }, Http1ParseError);
+});
+
+Deno.test("http1 parser reports the declared Content-Length whatever the framing", () => {
+  const heads = (kind: "request" | "response", wire: string, methods: string[] = []) => {
+    const p = new Http1Parser(kind);
+    methods.forEach((m) => p.expectResponseTo(m));
+    p.push(ascii(wire));
+    const out: [string, number, number | null][] = [];
+    for (let ev = p.next(); ev; ev = p.next()) {
+      if (ev.type === "head") out.push([ev.framing, ev.length, ev.declaredLength]);
+    }
+    return out;
+  };
+  assert.deepEqual(
+    heads(
+      "request",
+      "POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n" +
+        "POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 3, 3\r\n\r\nabc" +
+        "GET /c HTTP/1.1\r\nHost: x\r\n\r\n",
+    ),
+    [["none", 0, 0], ["length", 3, 3], ["none", 0, null]],
+  );
+  assert.deepEqual(
+    heads(
+      "response",
+      "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n" + // to HEAD
+        "HTTP/1.1 304 Not Modified\r\nContent-Length: 7\r\n\r\n" +
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+      ["HEAD", "GET", "GET"],
+    ),
+    [["none", 0, 10], ["none", 0, 7], ["chunked", -1, null]],
+  );
+});
+
+Deno.test("forwarded fields: framing is written from the parse, Connection cannot remove it", () => {
+  const fields: [string, string][] = [
+    ["Content-Length", "5, 5"],
+    ["Transfer-Encoding", "chunked"],
+    ["Connection", "keep-alive, X-Drop, Content-Length, Upgrade"],
+    ["X-Drop", "1"],
+    ["Keep-Alive", "timeout=5"],
+    ["Upgrade", "websocket"],
+    ["X-Keep", "2"],
+  ];
+  assert.deepEqual(stripHopByHop(fields, { keepUpgrade: false }), [["X-Keep", "2"]]);
+  assert.deepEqual(stripHopByHop(fields, { keepUpgrade: true }), [
+    ["Upgrade", "websocket"],
+    ["X-Keep", "2"],
+    ["Connection", "Upgrade"],
+  ]);
+  assert.deepEqual(framingFields("length", 5, 5), [["Content-Length", "5"]]);
+  assert.deepEqual(framingFields("chunked", -1, null), [["Transfer-Encoding", "chunked"]]);
+  assert.deepEqual(framingFields("close", -1, null), []);
+  assert.deepEqual(framingFields("none", 0, 0), [["Content-Length", "0"]]);
+  assert.deepEqual(framingFields("none", 0, null), []);
+  assert.deepEqual(framingFields("none", 0, 10, 304), [["Content-Length", "10"]]);
+  assert.deepEqual(framingFields("none", 0, 0, 204), []);
+  assert.deepEqual(framingFields("none", 0, 0, 101), []);
 });

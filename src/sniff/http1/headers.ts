@@ -1,4 +1,5 @@
 import type { HeaderMap } from "../../record/record.ts";
+import { type BodyFraming, trimOWS } from "./parser.ts";
 import { isAscii, wholeString } from "../../util/text.ts";
 
 /**
@@ -64,7 +65,11 @@ function byName(a: [string, string], b: [string, string]): number {
   return a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0;
 }
 
-/** Hop-by-hop fields (RFC 9110 §7.6.1) plus the proxy ones clients send. */
+/**
+ * Fields never forwarded as they came: the hop-by-hop ones (RFC 9110 §7.6.1) plus the proxy
+ * ones clients send, and Content-Length: the proxy writes the framing field it framed the
+ * body by itself (`framingFields`).
+ */
 const HOP_BY_HOP = new Set([
   "connection",
   "proxy-connection",
@@ -74,17 +79,32 @@ const HOP_BY_HOP = new Set([
   "te",
   "trailer",
   "transfer-encoding",
+  "content-length",
   "upgrade",
 ]);
 
 /**
- * Removes hop-by-hop fields and those named in `Connection`, for forwarding. Keeps
- * `Transfer-Encoding` when `keepFraming` (the body is forwarded verbatim, chunked as it
- * came) and keeps `Upgrade`/`Connection: upgrade` when the request asks to switch protocols.
+ * Fields a `Connection` option never removes: the parser refuses a message whose
+ * `Connection` names Content-Length, Transfer-Encoding or Host, and Upgrade goes or stays
+ * by `keepUpgrade` alone, so a listed name cannot take away what frames or routes the
+ * message.
+ */
+const NEVER_CONNECTION_OPTIONS = new Set([
+  "content-length",
+  "transfer-encoding",
+  "host",
+  "upgrade",
+]);
+
+/**
+ * Removes hop-by-hop fields, the framing fields (Content-Length, Transfer-Encoding) and
+ * those named in `Connection`, for forwarding; the caller appends `framingFields` for the
+ * framing it parsed. Keeps `Upgrade`/`Connection: upgrade` when the request asks to switch
+ * protocols.
  */
 export function stripHopByHop(
   fields: [string, string][],
-  opts: { keepFraming: boolean; keepUpgrade: boolean },
+  opts: { keepUpgrade: boolean },
 ): [string, string][] {
   const lowerNames = fields.map(([n]) => n.toLowerCase());
   // Names listed in Connection; none usually, or only "keep-alive"/"close".
@@ -92,16 +112,15 @@ export function stripHopByHop(
   for (let i = 0; i < fields.length; i++) {
     const lower = lowerNames[i];
     if (lower === "connection" || lower === "proxy-connection") {
-      for (const t of fields[i][1].split(",")) (named ??= new Set()).add(t.trim().toLowerCase());
+      for (const t of fields[i][1].split(",")) {
+        const option = trimOWS(t).toLowerCase();
+        if (!NEVER_CONNECTION_OPTIONS.has(option)) (named ??= new Set()).add(option);
+      }
     }
   }
   const out: [string, string][] = [];
   for (let i = 0; i < fields.length; i++) {
     const lower = lowerNames[i];
-    if (lower === "transfer-encoding" && opts.keepFraming) {
-      out.push(fields[i]);
-      continue;
-    }
     if (lower === "upgrade" && opts.keepUpgrade) {
       out.push(fields[i]);
       continue;
@@ -111,6 +130,35 @@ export function stripHopByHop(
   }
   if (opts.keepUpgrade) out.push(["Connection", "Upgrade"]);
   return out;
+}
+
+/**
+ * The framing field a proxy forwards, written from what it parsed and never copied from the
+ * message: `Transfer-Encoding: chunked` for a chunked body (forwarded chunk by chunk as it
+ * came), `Content-Length` with the length the body was read by, or the declared length of a
+ * message without a body that still states one (a HEAD or 304 response, a `POST` with
+ * `Content-Length: 0`). A close-delimited response has none. 1xx and 204 responses never
+ * carry one (RFC 9110 §8.6).
+ */
+export function framingFields(
+  framing: BodyFraming,
+  length: number,
+  declaredLength: number | null,
+  status = 0,
+): [string, string][] {
+  switch (framing) {
+    case "chunked":
+      return [["Transfer-Encoding", "chunked"]];
+    case "length":
+      return [["Content-Length", String(length)]];
+    case "close":
+      return [];
+    case "none":
+      if (declaredLength === null || (status >= 100 && status < 200) || status === 204) {
+        return [];
+      }
+      return [["Content-Length", String(declaredLength)]];
+  }
 }
 
 const encoder = new TextEncoder();

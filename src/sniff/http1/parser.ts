@@ -31,7 +31,19 @@ export interface Http1Head {
 export type BodyFraming = "none" | "length" | "chunked" | "close";
 
 export type Http1Event =
-  | { type: "head"; head: Http1Head; wire: Uint8Array; framing: BodyFraming; length: number }
+  | {
+    type: "head";
+    head: Http1Head;
+    wire: Uint8Array;
+    framing: BodyFraming;
+    length: number;
+    /**
+     * The message's Content-Length as validated, whatever the framing (a HEAD or 304
+     * response declares one and has no body), or null without one. A proxy writes its own
+     * framing field from `framing`, `length` and this: never the field as it came.
+     */
+    declaredLength: number | null;
+  }
   | { type: "body"; wire: Uint8Array; data: Uint8Array }
   | { type: "end"; wire: Uint8Array }
   /** Bytes after a protocol switch (101, CONNECT 2xx): no longer HTTP/1. */
@@ -103,6 +115,8 @@ export class Http1Parser {
   /** Complete lines of the head being scanned, counted by earlier calls. */
   #headLines = 0;
   #trailerStart = 0;
+  /** Trailer fields of the current message so far. */
+  #trailerFields = 0;
   #eof = false;
   #pendingMethods: string[] = [];
   #afterBody: "head" | "hold" | "tunnel" = "head";
@@ -416,12 +430,20 @@ export class Http1Parser {
     return head;
   }
 
+  /** The status a peer gets for a malformed message: 400 for a request, 502 for a response. */
+  get #bad(): number {
+    return this.kind === "request" ? 400 : 502;
+  }
+
   #startBody(head: Http1Head, wire: Uint8Array): Http1Event {
     this.#extensionBytes = 0;
+    const bad = this.#bad;
+    checkFramingFields(head, bad);
+    const declaredLength = contentLength(head, bad);
     const { framing, length } = this.kind === "request"
-      ? requestFraming(head)
-      : this.#responseFraming(head);
-    const ev: Http1Event = { type: "head", head, wire, framing, length };
+      ? requestFraming(head, declaredLength)
+      : this.#responseFraming(head, declaredLength);
+    const ev: Http1Event = { type: "head", head, wire, framing, length, declaredLength };
     if (this.kind === "request") {
       const upgrading = head.method === "CONNECT" ||
         (hasToken(head, "connection", "upgrade") && headerValues(head, "upgrade").length > 0);
@@ -454,7 +476,10 @@ export class Http1Parser {
     return this.#lastConnect && head.status >= 200 && head.status < 300;
   }
 
-  #responseFraming(head: Http1Head): { framing: BodyFraming; length: number } {
+  #responseFraming(
+    head: Http1Head,
+    declaredLength: number | null,
+  ): { framing: BodyFraming; length: number } {
     const informational = head.status >= 100 && head.status < 200;
     // A 1xx (other than 101) is followed by the real response to the same request.
     const method = informational && head.status !== 101
@@ -467,14 +492,13 @@ export class Http1Parser {
     if (method === "CONNECT" && head.status >= 200 && head.status < 300) {
       return { framing: "none", length: 0 };
     }
-    const te = headerValues(head, "transfer-encoding");
-    if (te.length > 0) {
-      return lastCoding(te) === "chunked"
-        ? { framing: "chunked", length: -1 }
-        : { framing: "close", length: -1 };
-    }
-    const cl = contentLength(head);
-    if (cl !== null) return { framing: "length", length: cl };
+    // RFC 9112 §6.3 would read a response whose Transfer-Encoding does not end in chunked
+    // until close, and let Transfer-Encoding override Content-Length. A proxy that relays
+    // onto kept-alive connections cannot be sure the origin meant either, so such a
+    // response is refused (502), as nginx ("upstream sent unknown Transfer-Encoding", "...
+    // Content-Length and Transfer-Encoding at the same time") and Go's client do.
+    if (checkTransferEncoding(head, declaredLength, 502)) return { framing: "chunked", length: -1 };
+    if (declaredLength !== null) return { framing: "length", length: declaredLength };
     return { framing: "close", length: -1 };
   }
 
@@ -508,6 +532,7 @@ export class Http1Parser {
       // The last-chunk line stays unconsumed: the end event carries it with the trailers.
       this.#state = "trailers";
       this.#trailerStart = this.#pos;
+      this.#trailerFields = 0;
       this.#scanFrom = lf + 1;
       return this.#readTrailers();
     }
@@ -529,28 +554,51 @@ export class Http1Parser {
     return { type: "body", wire: this.#take(2), data: EMPTY };
   }
 
-  /** Trailer section after the last chunk: field lines up to an empty line. */
+  /**
+   * Trailer section after the last chunk: field lines up to an empty line, each ending in
+   * CRLF (they are part of the chunked framing, where a bare LF is not a line end). The
+   * section is forwarded as it came, so each field is checked as a head's would be, and
+   * fields that frame, route or manage the connection are refused there (RFC 9110 §6.5.1):
+   * a recipient that merged them into the head would see another message.
+   */
   #readTrailers(): Http1Event | null {
     const buf = this.#buf;
     let lineStart = this.#scanFrom;
-    for (let i = lineStart; i < buf.length; i++) {
-      if (buf[i] !== 0x0a) continue;
-      const len = i - lineStart;
-      if (len === 0 || (len === 1 && buf[lineStart] === 0x0d)) {
+    for (let i: number; (i = buf.indexOf(0x0a, lineStart)) >= 0; lineStart = i + 1) {
+      this.#trailerLimits(lineStart, i);
+      if (i === lineStart || buf[i - 1] !== 0x0d) {
+        throw new Http1ParseError("trailer line must end with CRLF", this.#bad);
+      }
+      if (i === lineStart + 1) {
         const wire = buf.subarray(this.#trailerStart, i + 1);
         this.#pos = i + 1;
         this.#scanFrom = 0;
         return this.#endMessage(wire);
       }
-      if (len > this.limits.maxHeaderLine) throw new Http1ParseError("trailer line too long");
-      lineStart = i + 1;
+      if (++this.#trailerFields > this.limits.maxHeaderCount) {
+        throw new Http1ParseError("too many trailer fields", 431);
+      }
+      checkTrailerField(buf, lineStart, i - 1, this.#bad);
     }
-    if (buf.length - this.#trailerStart > this.limits.maxHeaderBytes) {
-      throw new Http1ParseError("trailer section too large", 431);
-    }
+    this.#trailerLimits(lineStart, buf.length);
     this.#scanFrom = lineStart;
     if (this.#eof) throw new Http1Truncated("unexpected EOF in trailers");
     return null;
+  }
+
+  /**
+   * The section's and the line's size caps, checked up to `end` (a line's LF, or the end of
+   * what arrived): whichever cap the bytes passed first is the error, so the answer does not
+   * depend on how the bytes were split.
+   */
+  #trailerLimits(lineStart: number, end: number): void {
+    const sectionCap = this.#trailerStart + this.limits.maxHeaderBytes;
+    const lineCap = lineStart + this.limits.maxHeaderLine;
+    const overSection = end > sectionCap, overLine = end > lineCap;
+    if (overSection && (!overLine || sectionCap <= lineCap)) {
+      throw new Http1ParseError("trailer section too large", 431);
+    }
+    if (overLine) throw new Http1ParseError("trailer line too long", 431);
   }
 }
 
@@ -568,7 +616,7 @@ export function headerValues(head: Http1Head, lowerName: string): string[] {
   for (const [n, v] of head.headers) {
     if (isFieldName(n, lowerName)) {
       for (const part of v.split(",")) {
-        const t = part.trim();
+        const t = trimOWS(part);
         if (t) out.push(t);
       }
     }
@@ -590,58 +638,183 @@ export function hasToken(head: Http1Head, lowerName: string, token: string): boo
     if (!isFieldName(n, lowerName)) continue;
     // Called several times per proxied request: no list is built unless the value has one.
     if (!v.includes(",")) {
-      if (v.trim().toLowerCase() === token) return true;
+      if (trimOWS(v).toLowerCase() === token) return true;
       continue;
     }
-    for (const part of v.split(",")) if (part.trim().toLowerCase() === token) return true;
+    for (const part of v.split(",")) if (trimOWS(part).toLowerCase() === token) return true;
   }
   return false;
 }
 
-function lastCoding(te: string[]): string {
-  return te[te.length - 1].toLowerCase();
+/**
+ * `s` without leading and trailing SP and HTAB, the only optional whitespace of HTTP
+ * (RFC 9110 §5.6.3). Not `String.prototype.trim`: that also takes VT, FF, NBSP and the
+ * Unicode spaces, so `chunked\x0b` or `\xa05` would read as a framing value to snoop while
+ * an origin that trims only OWS sees something else.
+ */
+export function trimOWS(s: string): string {
+  let from = 0, to = s.length;
+  while (from < to && isSpaceOrTab(s.charCodeAt(from))) from++;
+  while (to > from && isSpaceOrTab(s.charCodeAt(to - 1))) to--;
+  return from === 0 && to === s.length ? s : s.slice(from, to);
 }
 
-/** Content-Length per RFC 9110 §8.6: a list of identical values is one value; else invalid. */
-function contentLength(head: Http1Head): number | null {
+/**
+ * Fields a `Connection` (or `Proxy-Connection`) option may not name: every hop needs them to
+ * frame and route the message. RFC 9110 §7.6.1 forbids a sender to list them; a proxy that
+ * obeyed (deleting Content-Length after framing the body by it) would send the body as the
+ * next message. Such a message is refused rather than guessed at (RFC 9112 §6.3: framing in
+ * doubt means close): nothing real sends it, and an ignored token would still reach an
+ * origin or a next proxy that honours it.
+ */
+const NOT_CONNECTION_OPTIONS = new Set(["content-length", "transfer-encoding", "host"]);
+
+/**
+ * Checks the fields every hop frames a message by, before anything reads them: the bytes
+ * of Content-Length and Transfer-Encoding (visible ASCII, SP, HTAB; no other control byte,
+ * no byte above 0x7E), and `Connection` options that would delete them.
+ */
+function checkFramingFields(head: Http1Head, bad: number): void {
+  for (const [n, v] of head.headers) {
+    const framing = isFieldName(n, "content-length") || isFieldName(n, "transfer-encoding");
+    if (framing) {
+      for (let i = 0; i < v.length; i++) {
+        const c = v.charCodeAt(i);
+        if ((c < 0x21 || c > 0x7e) && c !== 0x20 && c !== 0x09) {
+          throw new Http1ParseError(`invalid character in ${n}`, bad);
+        }
+      }
+    } else if (isFieldName(n, "connection") || isFieldName(n, "proxy-connection")) {
+      for (const part of v.split(",")) {
+        const option = trimOWS(part).toLowerCase();
+        if (NOT_CONNECTION_OPTIONS.has(option)) {
+          throw new Http1ParseError(`${n} names ${option}, which frames the message`, bad);
+        }
+      }
+    }
+  }
+}
+
+/**
+ * Content-Length per RFC 9110 §8.6: a list of identical values (in one field or several) is
+ * one value; anything else is invalid. Null when the message has none.
+ */
+function contentLength(head: Http1Head, bad: number): number | null {
   let present = false;
   let length: number | null = null;
   for (const [n, v] of head.headers) {
     if (!isFieldName(n, "content-length")) continue;
     present = true;
     for (const part of v.split(",")) {
-      const t = part.trim();
+      const t = trimOWS(part);
       if (!t) continue;
       const value = Number(t);
       if (!/^\d{1,15}$/.test(t) || (length !== null && value !== length)) {
-        throw new Http1ParseError("invalid Content-Length", 400);
+        throw new Http1ParseError("invalid Content-Length", bad);
       }
       length = value;
     }
   }
   if (!present) return null;
-  if (length === null) throw new Http1ParseError("empty Content-Length", 400);
+  if (length === null) throw new Http1ParseError("empty Content-Length", bad);
   return length;
 }
 
+/**
+ * Whether the message is chunked: false without Transfer-Encoding; true for exactly one
+ * `Transfer-Encoding: chunked` (any case) on HTTP/1.1 without Content-Length; an error
+ * otherwise. Only plain `chunked` is taken, as nginx and Go do: `gzip, chunked` would
+ * make snoop forward a body it cannot tell the meaning of, and `chunked, chunked` or
+ * `,chunked` are spellings different parsers disagree on. `unknown` is the status for a
+ * coding that is not chunked (501 for a request: not implemented).
+ */
+function checkTransferEncoding(
+  head: Http1Head,
+  declaredLength: number | null,
+  bad: number,
+  unknown = bad,
+): boolean {
+  let te: string | undefined;
+  for (const [n, v] of head.headers) {
+    if (!isFieldName(n, "transfer-encoding")) continue;
+    if (te !== undefined) throw new Http1ParseError("more than one Transfer-Encoding", bad);
+    te = v;
+  }
+  if (te === undefined) return false;
+  // RFC 9112 §6.1: Transfer-Encoding in an HTTP/1.0 message means its framing is faulty.
+  if (head.version === "HTTP/1.0") {
+    throw new Http1ParseError(
+      `Transfer-Encoding in an HTTP/1.0 ${head.method ? "request" : "response"}`,
+      bad,
+    );
+  }
+  if (trimOWS(te).toLowerCase() !== "chunked") {
+    throw new Http1ParseError(`unsupported Transfer-Encoding ${JSON.stringify(te)}`, unknown);
+  }
+  // RFC 9112 §6.1 lets Transfer-Encoding win, but then the proxy and the next hop may
+  // disagree on where the message ends: refused, as nginx and Envoy do.
+  if (declaredLength !== null) {
+    throw new Http1ParseError("both Transfer-Encoding and Content-Length", bad);
+  }
+  return true;
+}
+
 /** Request body framing (RFC 9112 §6.3), refusing the ambiguous forms used for smuggling. */
-function requestFraming(head: Http1Head): { framing: BodyFraming; length: number } {
-  const te = headerValues(head, "transfer-encoding");
-  if (te.length > 0) {
-    if (head.version === "HTTP/1.0") {
-      throw new Http1ParseError("Transfer-Encoding in an HTTP/1.0 request");
-    }
-    if (lastCoding(te) !== "chunked") {
-      throw new Http1ParseError("request Transfer-Encoding must end with chunked", 501);
-    }
-    if (headerValues(head, "content-length").length > 0) {
-      throw new Http1ParseError("both Transfer-Encoding and Content-Length");
-    }
+function requestFraming(
+  head: Http1Head,
+  declaredLength: number | null,
+): { framing: BodyFraming; length: number } {
+  if (checkTransferEncoding(head, declaredLength, 400, 501)) {
     return { framing: "chunked", length: -1 };
   }
-  const cl = contentLength(head);
-  if (cl !== null && cl > 0) return { framing: "length", length: cl };
+  if (declaredLength !== null && declaredLength > 0) {
+    return { framing: "length", length: declaredLength };
+  }
   return { framing: "none", length: 0 };
+}
+
+/**
+ * Fields a trailer section may not carry (RFC 9110 §6.5.1): framing, routing and
+ * connection management, which a recipient that merges trailers into the head would act on.
+ */
+const FORBIDDEN_TRAILERS = new Set([
+  "content-length",
+  "transfer-encoding",
+  "host",
+  "connection",
+  "proxy-connection",
+  "keep-alive",
+  "te",
+  "trailer",
+  "upgrade",
+]);
+
+/**
+ * One trailer field line, `buf[from, to)` without its CRLF: `name ":" OWS value OWS` with a
+ * token for a name (no whitespace before the colon, no folding) and no control byte but
+ * HTAB in the value (NUL, a CR, DEL…).
+ */
+function checkTrailerField(buf: Uint8Array, from: number, to: number, bad: number): void {
+  const colon = buf.indexOf(0x3a, from);
+  if (colon <= from || colon >= to) {
+    throw new Http1ParseError("malformed trailer field", bad);
+  }
+  let name = "";
+  for (let i = from; i < colon; i++) {
+    const c = buf[i];
+    if (c >= 128 || TCHAR[c] === 0) throw new Http1ParseError("invalid trailer name", bad);
+    name += String.fromCharCode(c);
+  }
+  for (let i = colon + 1; i < to; i++) {
+    const c = buf[i];
+    if ((c < 0x20 && c !== 0x09) || c === 0x7f) {
+      throw new Http1ParseError("invalid character in a trailer value", bad);
+    }
+  }
+  const lower = name.toLowerCase();
+  if (FORBIDDEN_TRAILERS.has(lower)) {
+    throw new Http1ParseError(`${name} is not allowed in trailers`, bad);
+  }
 }
 
 /** Where the line that ends at the LF `newline` ends without its CR (a lone LF is accepted). */
