@@ -47,6 +47,20 @@ export class HttpRecorder extends QueuedRecorder {
       // A status of 400 or more is the endpoint refusing the records: dropped, not resent.
       if (statuses[i] >= 400) refused += n;
     }
+    // 503 is "not now" (`snoop collect` answers it when its store's queue is full, having
+    // taken none of that POST): the records from the first 503 on wait in the queue and go
+    // again, as for an endpoint that cannot be reached, unless a later POST was taken, which
+    // sending them again could store twice.
+    const busy = statuses.indexOf(503);
+    if (busy >= 0 && statuses.slice(busy).every((s) => s === 503)) {
+      let handled = 0, refusedBefore = 0;
+      for (let i = 0; i < busy; i++) {
+        const n = counts ? counts[i] : 1;
+        handled += n;
+        if (statuses[i] >= 400) refusedBefore += n;
+      }
+      throw new EndpointUnreachable(handled, new Error("the endpoint answered 503"), refusedBefore);
+    }
     if (refused > 0) {
       this.log.debug("records refused", { recorder: this.name, refused, statuses });
     }

@@ -5,7 +5,16 @@ import { LokiPusher } from "../../src/collector/loki.ts";
 import { Logger } from "../../src/log.ts";
 import { FileRecorder } from "../../src/recorder/file_recorder.ts";
 import { headlessChromium } from "../helpers/chromium.ts";
-import { curl, freePort, needs, run, startOrigin, until, waitForPort } from "../helpers/harness.ts";
+import {
+  curl,
+  freePort,
+  needs,
+  run,
+  startOrigin,
+  startSnoop,
+  until,
+  waitForPort,
+} from "../helpers/harness.ts";
 import { spawnLogged } from "../helpers/idle_check.ts";
 import { sampleRecord } from "../helpers/records.ts";
 
@@ -314,6 +323,70 @@ Deno.test({
       reader?.close();
       // Opened for reading and writing, a FIFO opens at once and lets a blocked writer go.
       if (!released) (await Deno.open(fifo, { read: true, write: true })).close();
+      await store.close(0);
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "collector ingest: snoop's http recorder sends again what a full collector answered 503, and each record is stored once",
+  ignore: needs("curl", "mkfifo"),
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    const fifo = `${dir}/records.fifo`;
+    assert.equal((await run("mkfifo", [fifo])).code, 0);
+    const store = new FileRecorder({
+      kind: "file",
+      name: "slow",
+      queueSize: 3,
+      where: { source: "test", path: "recorders[0]" },
+      file: { path: fifo, sep: "\n" },
+    }, quiet);
+    const counts: IngestCounts = { accepted: 0, rejected: 0, deferred: 0, refused: 0 };
+    const ac = new AbortController();
+    const server = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, signal: ac.signal, onListen: () => {} },
+      createIngest({ hosts: new Set(), store, counts }),
+    );
+    const origin = await startOrigin();
+    const snoop = await startSnoop(`
+services:
+  - name: edge
+    addr: 127.0.0.1:0
+    recorders: [{ name: central }]
+    handler: { type: http }
+recorders: [{ name: central, http: { url: "http://127.0.0.1:${server.addr.port}/" } }]
+`);
+    let reader: Deno.FsFile | undefined;
+    try {
+      const urls = Array.from({ length: 8 }, (_, i) => `${origin.url}/r${i}`);
+      await curl("-x", `127.0.0.1:${snoop.port()}`, ...urls);
+      // One record blocks in the FIFO, three fill the queue, the rest are answered 503.
+      await until(() => counts.deferred > 0, "a 503");
+      const central = snoop.recorders.get("central")!;
+      assert.deepEqual(central.stats().dropped, {});
+      reader = await Deno.open(fifo, { read: true });
+      const lines: string[] = [];
+      const reading = reader.readable.pipeThrough(new TextDecoderStream()).pipeTo(
+        new WritableStream({ write: (t) => void lines.push(t) }),
+      );
+      await until(() => store.stats().written === urls.length, "every record written", 20_000);
+      assert.deepEqual(central.stats().dropped, {});
+      assert.equal(central.stats().written, urls.length);
+      await store.close(2000);
+      reader = undefined;
+      await reading;
+      const uris = lines.join("").trim().split("\n").map((l) => JSON.parse(l).http.uri);
+      assert.deepEqual(uris.sort(), urls);
+    } finally {
+      await snoop.stop(0);
+      await origin.close();
+      ac.abort();
+      await server.finished;
+      if (reader) reader.close();
+      else (await Deno.open(fifo, { read: true, write: true })).close();
       await store.close(0);
       await Deno.remove(dir, { recursive: true });
     }
