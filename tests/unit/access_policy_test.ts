@@ -11,6 +11,7 @@ import {
   tokenMatches,
 } from "../../src/web/access_policy.ts";
 import { sampleRecord } from "../helpers/records.ts";
+import { parseConfigText } from "../../src/config/load.ts";
 
 const TOKEN = "s3cret-token";
 
@@ -251,4 +252,18 @@ Deno.test("checkAccess: null lets a request through, a Response refuses it", () 
   assert.equal(at("snoop.lan:8000")?.status, 401);
   assert.equal(at("snoop.lan:8000", { ...bearer, origin: "http://snoop.lan:8001" })?.status, 403);
   assert.equal(at("snoop.lan:8000", { ...bearer, origin: "http://snoop.lan:8000" }), null);
+});
+
+Deno.test("ui.hosts: names as browsers send them, lower-cased; a URL is an error at its line", () => {
+  const yaml = (hosts: string) =>
+    `recorders: [{ name: st, store: { path: ":memory:" } }]\nui:\n  store: st\n  hosts: ${hosts}\n`;
+  const ok = parseConfigText("ui.yaml", yaml(`[Snoop.LAN, "10.0.0.5:8081", "[fd00::5]"]`));
+  assert.deepEqual(ok.ui!.hosts, ["snoop.lan", "10.0.0.5:8081", "[fd00::5]"]);
+  for (const bad of [`["http://snoop.lan"]`, `["snoop.lan/ui"]`, `[8081]`, `["a b"]`]) {
+    assert.throws(
+      () => parseConfigText("ui.yaml", yaml(bad)),
+      /ui\.yaml:4.*ui\.hosts\[0\].*without a scheme or path/s,
+      bad,
+    );
+  }
 });
