@@ -468,3 +468,37 @@ Deno.test("sniffed tunnel: clientIP is a forwarding header's address only when i
     await hook.close();
   }
 });
+
+Deno.test("sniffed tunnel: bytes pass as sent on the client's own connection; the sniffer does not guess", async () => {
+  // CONNECT tunnels (and MITM, which decrypts into the same relay) are not re-framed: the
+  // client's bytes reach an upstream connection of its own, never a pooled one. The
+  // sniffer reads a copy with the same parser: it refuses the hostile head and says so.
+  const hook = await startWebhook();
+  const snoop = await startSnoop(proxyYaml(hook.url));
+  const origin = startRawOrigin();
+  try {
+    const o = origin.port;
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: snoop.port() });
+    try {
+      await conn.write(bytes(`CONNECT 127.0.0.1:${o} HTTP/1.1\r\nHost: 127.0.0.1:${o}\r\n\r\n`));
+      const r = new ByteReader(conn);
+      assert.match((await r.until("\r\n\r\n")) ?? "", /^HTTP\/1\.1 200/);
+      await conn.write(bytes(
+        `POST /hostile HTTP/1.1\r\nHost: 127.0.0.1:${o}\r\nConnection: Content-Length\r\n` +
+          `Content-Length: ${SMUGGLED.length}\r\n\r\n${SMUGGLED}`,
+      ));
+      const head = (await r.until("\r\n\r\n")) ?? "";
+      const cl = Number(/Content-Length: (\d+)/.exec(head)?.[1]);
+      assert.equal(await r.exactly(cl), "you asked for /hostile");
+    } finally {
+      conn.close();
+    }
+    const [rec] = (await hook.waitFor(1)) as Rec[];
+    assert.match(rec.err ?? "", /^http: Connection names content-length/);
+    assert.deepEqual(origin.log, [{ conn: 1, line: "POST /hostile HTTP/1.1" }]);
+  } finally {
+    await snoop.stop(0);
+    await origin.close();
+    await hook.close();
+  }
+});
