@@ -260,3 +260,88 @@ Deno.test({
     }
   },
 });
+
+/**
+ * An upstream that answers the tunnel request and sends the target's first bytes in the
+ * same write (a server that speaks first, behind a proxy that coalesces): snoop must leave
+ * those bytes for the relay, not swallow them with the handshake's answer.
+ */
+function coalescingUpstream(kind: "http" | "socks5") {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const requests: string[] = [];
+  const serving = (async () => {
+    for await (const conn of listener) {
+      (async () => {
+        const buf = new Uint8Array(4096);
+        const n = await conn.read(buf) ?? 0;
+        let reply: Uint8Array;
+        if (kind === "http") {
+          requests.push(new TextDecoder().decode(buf.subarray(0, n)).split("\r\n")[0]);
+          reply = new TextEncoder().encode("HTTP/1.1 200 Connection established\r\n\r\n");
+        } else {
+          await conn.write(Uint8Array.of(5, 0)); // no authentication
+          const m = await conn.read(buf) ?? 0;
+          const name = new TextDecoder().decode(buf.subarray(5, 5 + buf[4]));
+          requests.push(`${name}:${(buf[m - 2] << 8) | buf[m - 1]}`);
+          reply = Uint8Array.of(5, 0, 0, 1, 127, 0, 0, 1, 0, 22);
+        }
+        const banner = new TextEncoder().encode("SSH-2.0-banner\r\n");
+        const both = new Uint8Array(reply.length + banner.length);
+        both.set(reply);
+        both.set(banner, reply.length);
+        await conn.write(both);
+        // Then echo, so the client can tell the tunnel goes on working.
+        for (;;) {
+          const k = await conn.read(buf).catch(() => null);
+          if (k === null) break;
+          await conn.write(buf.subarray(0, k));
+        }
+        conn.close();
+      })().catch(() => {});
+    }
+  })().catch(() => {});
+  return {
+    port: (listener.addr as Deno.NetAddr).port,
+    requests,
+    async close() {
+      listener.close();
+      await serving;
+    },
+  };
+}
+
+for (const kind of ["http", "socks5"] as const) {
+  Deno.test(`chain: bytes the target sends with the ${kind} upstream's answer reach the client`, async () => {
+    const upstream = coalescingUpstream(kind);
+    const app = await App.start(
+      await loadConfig(
+        [],
+        ["tcp://127.0.0.1:0/banner.example:22"],
+        [`${kind}://127.0.0.1:${upstream.port}`],
+      ),
+      new Logger("test"),
+    );
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: app.services[0].addr.port });
+    try {
+      const buf = new Uint8Array(64);
+      let got = "";
+      while (!got.includes("\r\n")) {
+        const n = await conn.read(buf);
+        if (n === null) break;
+        got += new TextDecoder().decode(buf.subarray(0, n));
+      }
+      assert.equal(got, "SSH-2.0-banner\r\n");
+      await conn.write(new TextEncoder().encode("ping"));
+      const n = await conn.read(buf);
+      assert.equal(new TextDecoder().decode(buf.subarray(0, n ?? 0)), "ping");
+      assert.deepEqual(
+        upstream.requests,
+        [kind === "http" ? "CONNECT banner.example:22 HTTP/1.1" : "banner.example:22"],
+      );
+    } finally {
+      conn.close();
+      await app.stop(0);
+      await upstream.close();
+    }
+  });
+}
