@@ -46,18 +46,26 @@ export function dirOf(path: string): string {
   return i > 0 ? path.slice(0, i) : "";
 }
 
-/** Creates `path` (empty) if missing, and makes it 0600 either way. */
+/**
+ * Creates `path` (empty) if missing, and makes it 0600 either way; a file of another user's,
+ * which only its owner can chmod, is left as it is.
+ */
 export function makePrivateFileSync(path: string): void {
   Deno.openSync(path, { create: true, write: true, mode: 0o600 }).close();
-  if (posix) Deno.chmodSync(path, 0o600);
+  if (!posix) return;
+  try {
+    Deno.chmodSync(path, 0o600);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.PermissionDenied)) throw e;
+  }
 }
 
-/** Makes `path` 0600 if it exists. */
+/** Makes `path` 0600 if it exists (and is not another user's). */
 export function makePrivateIfExistsSync(path: string): void {
   if (!posix) return;
   try {
     Deno.chmodSync(path, 0o600);
   } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound)) throw e;
+    if (!(e instanceof Deno.errors.NotFound || e instanceof Deno.errors.PermissionDenied)) throw e;
   }
 }
