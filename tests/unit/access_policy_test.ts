@@ -78,7 +78,7 @@ Deno.test("access policy: a Host that does not name the server is 421, on every 
 
 Deno.test("access policy: API requests from another site are 403, pages are not", async () => {
   await withApp({ hosts: new Set(), token: TOKEN }, async (app) => {
-    const cross = [
+    const cross: Record<string, string>[] = [
       { origin: "http://evil.example" },
       { origin: "http://evil.example:8081" },
       { origin: "null" },
@@ -92,14 +92,13 @@ Deno.test("access policy: API requests from another site are 403, pages are not"
         assert.equal(await status(app(get(path, { ...h, ...bearer }))), 403, JSON.stringify(h));
       }
     }
-    for (
-      const h of [
-        {},
-        { origin: "http://127.0.0.1:8081" },
-        { origin: "http://localhost:8081", "sec-fetch-site": "same-origin" },
-        { "sec-fetch-site": "none" },
-      ]
-    ) {
+    const same: Record<string, string>[] = [
+      {},
+      { origin: "http://127.0.0.1:8081" },
+      { origin: "http://localhost:8081", "sec-fetch-site": "same-origin" },
+      { "sec-fetch-site": "none" },
+    ];
+    for (const h of same) {
       assert.equal(await status(app(get("/api/records", { ...h, ...bearer }))), 200);
     }
     // A link from another site to the UI is a navigation: it gets the page (if signed in).
@@ -118,7 +117,7 @@ Deno.test("access policy: token by bearer, by cookie, and ?token= turned into a 
       assert.match((await r.json()).error, /token/);
     }
     for (
-      const h of [
+      const h of <Record<string, string>[]> [
         { authorization: "Bearer wrong" },
         { authorization: `Bearer ${TOKEN}x` },
         { authorization: `Basic ${TOKEN}` },
