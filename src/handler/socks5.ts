@@ -168,6 +168,17 @@ export class Socks5Handler implements Handler {
     }
     rec.host = target;
     rec.route = target;
+    if (cmd === CMD_UDP_ASSOCIATE && this.deps.dialer) {
+      // Datagrams cannot ride an HTTP CONNECT or SOCKS5 CONNECT tunnel: sent straight,
+      // they would leave by a way the chain exists to avoid.
+      return this.#fail(
+        conn,
+        ctx,
+        rec,
+        Rep.COMMAND_NOT_SUPPORTED,
+        "UDP does not go through chains",
+      );
+    }
     if (cmd === CMD_UDP_ASSOCIATE) return this.#udpAssociate(conn, ctx, rec);
     if (target.endsWith(":0")) return this.#fail(conn, ctx, rec, Rep.NOT_ALLOWED, "port 0");
     if (this.deps.bypass?.contains(target)) {

@@ -345,3 +345,23 @@ for (const kind of ["http", "socks5"] as const) {
     }
   });
 }
+
+Deno.test("chain: a SOCKS5 UDP ASSOCIATE is refused rather than sent around the chain", async () => {
+  const app = await App.start(
+    await loadConfig([], ["socks5://127.0.0.1:0"], ["http://127.0.0.1:9"]),
+    new Logger("test"),
+  );
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: app.services[0].addr.port });
+  try {
+    await conn.write(Uint8Array.of(5, 1, 0));
+    const buf = new Uint8Array(64);
+    assert.deepEqual([...buf.subarray(0, (await conn.read(buf)) ?? 0)], [5, 0]);
+    await conn.write(Uint8Array.of(5, 3, 0, 1, 0, 0, 0, 0, 0, 0));
+    const n = (await conn.read(buf)) ?? 0;
+    assert.ok(n >= 2);
+    assert.equal(buf[1], 7, "command not supported");
+  } finally {
+    conn.close();
+    await app.stop(0);
+  }
+});
