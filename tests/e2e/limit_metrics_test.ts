@@ -25,7 +25,11 @@ type Rec = Record<string, any>;
  * DNS upstream and TLS handshake deadlines; a malformed request body; a malformed response.
  */
 
-/** An origin that sends a valid head and then a malformed chunked body. */
+/**
+ * An origin that sends a valid head and then a malformed chunked body, the bad chunk a
+ * moment later: by then the head has gone to the client (a failure before any byte of the
+ * response went out is a clean 502 instead).
+ */
 function brokenChunkedOrigin(): { port: number; close(): Promise<void> } {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const serving = (async () => {
@@ -33,8 +37,10 @@ function brokenChunkedOrigin(): { port: number; close(): Promise<void> } {
       (async () => {
         await conn.read(new Uint8Array(4096));
         await conn.write(
-          encode("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\n"),
+          encode("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"),
         );
+        await new Promise((r) => setTimeout(r, 200));
+        await conn.write(encode("zz\r\n"));
         await new Promise((r) => setTimeout(r, 2000));
         conn.close();
       })().catch(() => {});
