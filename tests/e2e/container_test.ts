@@ -93,8 +93,11 @@ const refusal = missing ? "missing programs" : await namespaceRefusal();
 if (refusal && !IN_CI) console.warn(`ignored: ${refusal}`);
 
 Deno.test("container: the Containerfile's runtime stage is what the test runs", async () => {
-  const stage = parseRuntimeStage(await Deno.readTextFile(CONTAINERFILE));
+  const text = await Deno.readTextFile(CONTAINERFILE);
+  const stage = parseRuntimeStage(text);
   assert.equal(stage.env.SNOOP_HOME, "/data");
+  // The volume's mount point is the user's in the image, or a new volume would be root's.
+  assert.ok(text.includes(`--chown=${stage.user} /out/data /data\n`), "/data owned by USER");
   assert.deepEqual(stage.volumes, ["/data"]);
   assert.match(stage.user, /^[1-9]\d*(:[1-9]\d*)?$/, "a numeric non-root USER");
   assert.ok(stage.entrypoint.includes("/app/snoop.js"));
