@@ -115,7 +115,11 @@ const room = (r: QueuedRecorder) => r.queueSize - r.stats().queued;
 /** How many records a recorder dropped for want of room. */
 const queueFullDrops = (r: QueuedRecorder) => r.stats().dropped.queue_full ?? 0;
 
-/** The handler for the collector's POST and PUT requests. */
+/**
+ * The handler for the collector's POST and PUT requests. It answers JSON: `stored` (records
+ * taken into the store's queue), `rejected` (of the wrong shape; the first one's path is the
+ * `error`, and the status 400), `ignored` (tunnel redirects), and with a 503 `deferred`.
+ */
 export function createIngest(opts: IngestOptions): (req: Request) => Promise<Response> {
   const { store, loki, counts, hosts } = opts;
   const maxBody = opts.maxBody ?? MAX_BODY, maxRecords = opts.maxRecords ?? MAX_RECORDS;
