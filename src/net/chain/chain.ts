@@ -1,5 +1,4 @@
 import { lookup } from "node:dns/promises";
-import type { Bypass } from "../../bypass/bypass.ts";
 import type { AuthConfig, ChainConfig, ChainNodeConfig } from "../../config/types.ts";
 import { numericAddress, splitHostPort } from "../address.ts";
 import {
@@ -14,10 +13,16 @@ import { closeQuietly } from "../stream.ts";
 import { httpConnect, socks5Connect } from "./connectors.ts";
 import type { Dialer } from "./dialer.ts";
 
+/** What a chain asks of a bypass (bypass/bypass.ts's `Bypass`, which lives a layer up). */
+export interface TargetBypass {
+  /** True when `addr` (`host:port`) goes around the hop or node. */
+  contains(addr: string): boolean;
+}
+
 interface Hop {
   name: string;
-  bypass?: Bypass;
-  nodes: { config: ChainNodeConfig; bypass?: Bypass }[];
+  bypass?: TargetBypass;
+  nodes: { config: ChainNodeConfig; bypass?: TargetBypass }[];
   /** Round robin: the node the next connection starts with. */
   next: number;
 }
@@ -55,7 +60,7 @@ export class ChainDialer implements Dialer {
   readonly #hops: Hop[];
   readonly #routes = new WeakMap<Deno.Conn, string>();
 
-  constructor(readonly config: ChainConfig, bypasses: Map<string, Bypass>) {
+  constructor(readonly config: ChainConfig, bypasses: Map<string, TargetBypass>) {
     this.#hops = config.hops.map((h) => ({
       name: h.name,
       bypass: h.bypass ? bypasses.get(h.bypass.name) : undefined,
