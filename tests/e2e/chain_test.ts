@@ -365,3 +365,30 @@ Deno.test("chain: a SOCKS5 UDP ASSOCIATE is refused rather than sent around the 
     await app.stop(0);
   }
 });
+
+Deno.test("chain: -F alone puts the main job behind the proxy; -O shows it, password masked", async () => {
+  const home = await Deno.makeTempDir({ prefix: "snoop-chain-home-" });
+  try {
+    const r = await run(Deno.execPath(), [
+      "run",
+      "--allow-all",
+      new URL("../../mod.ts", import.meta.url).pathname,
+      "-F",
+      "http://corp:hunter2@10.0.0.1:3128",
+      "-O",
+      "json",
+    ], { env: { SNOOP_HOME: home } });
+    assert.equal(r.code, 0, r.stderr);
+    const config = JSON.parse(r.stdout);
+    assert.equal(config.services[0].handler.chain, "chain-0");
+    const node = config.chains[0].hops[0].nodes[0];
+    assert.equal(node.addr, "10.0.0.1:3128");
+    assert.deepEqual(node.connector, {
+      type: "http",
+      auth: { username: "corp", password: "******" },
+    });
+    assert.ok(!r.stdout.includes("hunter2"));
+  } finally {
+    await Deno.remove(home, { recursive: true });
+  }
+});
