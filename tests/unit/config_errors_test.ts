@@ -111,11 +111,11 @@ recorders:
   ],
   [
     "a GOST top-level section snoop does not implement",
-    `chains:
-  - name: c
+    `hops:
+  - name: h
 services: []
 `,
-    `snoop.yaml:1:1: chains: "chains" is not supported by snoop`,
+    `snoop.yaml:1:1: hops: "hops" is not supported by snoop`,
   ],
   [
     "duplicate service names",
