@@ -110,8 +110,6 @@ async function readCapped(req: Request, max: number): Promise<Uint8Array | null>
   return out;
 }
 
-/** How many more records a recorder's queue takes. */
-const room = (r: QueuedRecorder) => r.queueSize - r.stats().queued;
 /** How many records a recorder dropped for want of room. */
 const queueFullDrops = (r: QueuedRecorder) => r.stats().dropped.queue_full ?? 0;
 
@@ -188,7 +186,7 @@ export function createIngest(opts: IngestOptions): (req: Request) => Promise<Res
     counts.rejected += rejected;
     // All of a POST's good records are queued, or none: a peer that sends the POST again after
     // a 503 then stores each record once.
-    if (good.length > room(store)) {
+    if (!store.hasRoom(good.length, good.reduce((n, r) => n + r.length, 0))) {
       counts.deferred += good.length;
       return json(503, {
         error: "the store's queue is full: send the records again shortly",
@@ -202,7 +200,7 @@ export function createIngest(opts: IngestOptions): (req: Request) => Promise<Res
       store.record(r);
       loki?.record(r);
     }
-    // The queue has other bounds than its length (bytes): what it dropped was not stored.
+    // Should the queue still have dropped some (it checked room above), they were not stored.
     const dropped = queueFullDrops(store) - droppedBefore;
     counts.accepted += good.length - dropped;
     if (dropped > 0) {

@@ -106,6 +106,15 @@ export abstract class QueuedRecorder implements Recorder {
     return this.#queuedBytes;
   }
 
+  /**
+   * Whether `count` more records of `bytes` in all would be queued now, none dropped: the
+   * collector takes a POST whole or answers 503, so that a resent POST is stored once.
+   */
+  hasRoom(count: number, bytes: number): boolean {
+    return !this.#closed && this.#queue.length + count <= this.queueSize &&
+      this.#queuedBytes + bytes <= this.#byteBound;
+  }
+
   get #byteBound(): number {
     return this.maxBytes ?? captureBudget.limit;
   }
