@@ -11,7 +11,7 @@ import { createHash, timingSafeEqual } from "node:crypto";
  * 2. On the API (not on the pages a user navigates to), a request a browser sends from another
  *    site is refused 403: an `Origin` that is not one of the allowed hosts' origins, or
  *    `Sec-Fetch-Site: cross-site | same-site`.
- * 3. A token, unless `token` is null: `Authorization: Bearer T`, the `snoop_token` cookie, or
+ * 3. A token, unless `token` is null: `Authorization: Bearer T`, the `snoop_token_PORT` cookie, or
  *    `?token=T` (which on `/` answers 303 to `/` with the cookie, so the token leaves the
  *    address bar). Compared in constant time over SHA-256 digests, so neither the bytes nor the
  *    length of the token leak through timing. Wrong or missing: 401.
@@ -25,8 +25,20 @@ export interface AccessPolicy {
   publicPaths?: Set<string>;
 }
 
-/** The cookie that carries the token after `/?token=T`. */
-export const TOKEN_COOKIE = "snoop_token";
+/**
+ * The cookie that carries the token after `/?token=T`, named after the port the browser
+ * reached: cookies are kept per host name, not per port, so the main UI on 8081 and a
+ * collector on 8082 of the same host would otherwise overwrite each other's token.
+ */
+export function tokenCookie(port: string): string {
+  return `snoop_token_${port}`;
+}
+
+/** The port a request reached, as the browser keyed its cookie: Host's, else the scheme's. */
+function requestPort(req: Request, url: URL): string {
+  const { port } = splitHost(req.headers.get("host") ?? url.host);
+  return port || (url.protocol === "https:" ? "443" : "80");
+}
 
 /** Paths every snoop web server serves without the token. */
 export const PUBLIC_PATHS: ReadonlySet<string> = new Set([
@@ -92,7 +104,11 @@ function crossSite(req: Request, policy: AccessPolicy): boolean {
 }
 
 /** The token a request carries, and where: the query wins, then the header, then the cookie. */
-function givenToken(req: Request, url: URL): { token: string; from: "query" | "other" } | null {
+function givenToken(
+  req: Request,
+  url: URL,
+  cookie: string,
+): { token: string; from: "query" | "other" } | null {
   const q = url.searchParams.get("token");
   if (q !== null) return { token: q, from: "query" };
   const auth = req.headers.get("authorization");
@@ -100,7 +116,7 @@ function givenToken(req: Request, url: URL): { token: string; from: "query" | "o
   if (bearer !== undefined) return { token: bearer, from: "other" };
   for (const part of (req.headers.get("cookie") ?? "").split(";")) {
     const eq = part.indexOf("=");
-    if (eq > 0 && part.slice(0, eq).trim() === TOKEN_COOKIE) {
+    if (eq > 0 && part.slice(0, eq).trim() === cookie) {
       return { token: part.slice(eq + 1).trim(), from: "other" };
     }
   }
@@ -125,7 +141,8 @@ export function checkAccess(req: Request, policy: AccessPolicy): Response | null
   }
   if ((policy.publicPaths ?? PUBLIC_PATHS).has(url.pathname)) return null;
   if (policy.token === null) return null;
-  const given = givenToken(req, url);
+  const cookie = tokenCookie(requestPort(req, url));
+  const given = givenToken(req, url, cookie);
   if (!given || !tokenMatches(given.token, policy.token)) {
     return refusal(
       401,
@@ -141,7 +158,7 @@ export function checkAccess(req: Request, policy: AccessPolicy): Response | null
       headers: {
         ...SECURITY_HEADERS,
         location: "/",
-        "set-cookie": `${TOKEN_COOKIE}=${policy.token}; HttpOnly; SameSite=Strict; Path=/`,
+        "set-cookie": `${cookie}=${policy.token}; HttpOnly; SameSite=Strict; Path=/`,
         "cache-control": "no-store",
       },
     });

@@ -88,7 +88,7 @@ export function createWebApp(opts: WebAppOptions): (req: Request) => Promise<Res
         },
       });
     }],
-    ["/api/events", (_, __, req) => events(store, req.signal)],
+    ["/api/events", () => events(store)],
     ["/ca.crt", async () => {
       if (!opts.caFile) return json({ error: "no CA configured" }, 404);
       return new Response(await Deno.readFile(opts.caFile), {
@@ -140,8 +140,12 @@ function withSecurityHeaders(res: Response): Response {
   return new Response(res.body, { status: res.status, statusText: res.statusText, headers });
 }
 
-/** Server-sent events of new record summaries, until the client goes away. */
-function events(store: RecordQueries, signal: AbortSignal): Response {
+/**
+ * Server-sent events of new record summaries, until the client goes away: the server then
+ * cancels the body stream (its `cancel` unsubscribes). The request's `signal` is not used:
+ * Deno warns about its legacy abort-on-disconnect behaviour when it is listened to.
+ */
+function events(store: RecordQueries): Response {
   const encoder = new TextEncoder();
   let unsubscribe = () => {};
   let keepAlive: ReturnType<typeof setInterval> | undefined;
@@ -158,13 +162,6 @@ function events(store: RecordQueries, signal: AbortSignal): Response {
           controller.enqueue(encoder.encode(": ping\n\n"));
         } catch { /* closed */ }
       }, 15_000);
-      signal.addEventListener("abort", () => {
-        unsubscribe();
-        clearInterval(keepAlive);
-        try {
-          controller.close();
-        } catch { /* closed */ }
-      });
     },
     cancel() {
       unsubscribe();

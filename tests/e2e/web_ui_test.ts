@@ -150,7 +150,7 @@ ui: { addr: "127.0.0.1:0", store: store }
       assert.equal(login.header("location"), "/");
       assert.equal(
         login.header("set-cookie"),
-        `snoop_token=${token}; HttpOnly; SameSite=Strict; Path=/`,
+        `snoop_token_${snoop.uiAddr!.port}=${token}; HttpOnly; SameSite=Strict; Path=/`,
       );
       const page = await hit(`${base}/`, "-b", jar);
       assert.equal(page.status, 200);

@@ -121,7 +121,9 @@ Deno.test("access policy: token by bearer, by cookie, and ?token= turned into a 
         { authorization: "Bearer wrong" },
         { authorization: `Bearer ${TOKEN}x` },
         { authorization: `Basic ${TOKEN}` },
-        { cookie: `snoop_token=${TOKEN.slice(0, -1)}` },
+        { cookie: `snoop_token_8081=${TOKEN.slice(0, -1)}` },
+        { cookie: `snoop_token=${TOKEN}` },
+        { cookie: `snoop_token_8082=${TOKEN}` },
         { cookie: `other_snoop_token=${TOKEN}` },
       ]
     ) {
@@ -131,7 +133,7 @@ Deno.test("access policy: token by bearer, by cookie, and ?token= turned into a 
     assert.equal(await status(app(get("/api/records", bearer))), 200);
     assert.equal(await status(app(get("/metrics", bearer))), 200);
     assert.equal(
-      await status(app(get("/api/records", { cookie: `a=b; snoop_token=${TOKEN}; c=d` }))),
+      await status(app(get("/api/records", { cookie: `a=b; snoop_token_8081=${TOKEN}; c=d` }))),
       200,
     );
     // The token leaves the address bar: 303 to / with an HttpOnly, SameSite=Strict cookie.
@@ -139,7 +141,7 @@ Deno.test("access policy: token by bearer, by cookie, and ?token= turned into a 
     assert.equal(login.status, 303);
     assert.equal(login.headers.get("location"), "/");
     const cookie = login.headers.get("set-cookie")!;
-    assert.equal(cookie, `snoop_token=${TOKEN}; HttpOnly; SameSite=Strict; Path=/`);
+    assert.equal(cookie, `snoop_token_8081=${TOKEN}; HttpOnly; SameSite=Strict; Path=/`);
     const page = await app(get("/", { cookie: cookie.split(";")[0] }));
     assert.equal(page.status, 200);
     assert.match(await page.text(), /<script src="\/app.js"/);

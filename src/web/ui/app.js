@@ -7,7 +7,7 @@
  * only raster images are rendered, as blob: URLs of a fixed type. SVG and HTML never are.
  */
 
-/** @typedef {{ id: number, time: string, kind: string, proto: string, method: string,
+/** @typedef {{ id: number, time: string, timeMs: number, kind: string, proto: string, method: string,
  *   status: number, host: string, uri: string, service: string, client: string, err: string,
  *   inputBytes: number, outputBytes: number, durationMs: number }} Summary */
 /** @typedef {Record<string, string[]>} Headers */
@@ -110,8 +110,30 @@ function row(r) {
     el("td", {}, [Number(r.durationMs).toFixed(1)]),
   ]);
   tr.dataset.id = str(r.id);
+  tr.dataset.t = str(Number(r.timeMs) || 0);
   tr.addEventListener("click", () => show(Number(r.id), tr));
   return tr;
+}
+
+/**
+ * Puts a row where its start time belongs, newest first (ties: the higher id first). Records
+ * are stored when they end, so a long request's record arrives after shorter, later ones.
+ * @param {HTMLElement} tr
+ */
+function place(tr) {
+  const t = Number(tr.dataset.t), id = Number(tr.dataset.id);
+  /** @param {Element} o */
+  const older = (o) => {
+    const e = /** @type {HTMLElement} */ (o);
+    const ot = Number(e.dataset.t);
+    return ot < t || (ot === t && Number(e.dataset.id) < id);
+  };
+  // Live rows are usually the newest and loaded pages the oldest: search from the near end.
+  const rows = tbody.children;
+  if (!rows.length || older(rows[0])) return void tbody.prepend(tr);
+  let i = rows.length;
+  while (i > 0 && older(rows[i - 1])) i--;
+  rows[i] ? tbody.insertBefore(tr, rows[i]) : tbody.append(tr);
 }
 
 /** @param {boolean} append */
@@ -120,7 +142,7 @@ async function load(append) {
   if (append && next) p.set("before", next);
   const res = await api(`/api/records?${p}`);
   if (!append) tbody.replaceChildren();
-  for (const r of res.records) tbody.append(row(r));
+  for (const r of res.records) place(row(r));
   next = res.next ? str(res.next) : null;
   more.hidden = !next;
   $("#har").setAttribute("href", `/api/har?${params()}`);
@@ -364,7 +386,7 @@ let chartTimer;
 source.addEventListener("record", (e) => {
   const r = /** @type {Summary} */ (JSON.parse(/** @type {MessageEvent} */ (e).data));
   if (!matches(r, params())) return;
-  tbody.prepend(row(r));
+  place(row(r));
   clearTimeout(chartTimer);
   chartTimer = setTimeout(charts, 500);
 });
