@@ -10,6 +10,7 @@ import { log, Logger } from "./log.ts";
 import { dataDir, MAIN_JOB_ADDR, MAIN_JOB_UI, mainJobConfig } from "./main_job.ts";
 import { VERSION } from "./version.ts";
 import { startLoggedIdleCollection } from "./util/idle_collection.ts";
+import { makeDataDirPrivate } from "./util/private_files.ts";
 
 export const USAGE = `snoop ${VERSION} — a proxy that records what passes through it
 
@@ -232,6 +233,15 @@ export async function main(args: string[]): Promise<number> {
 
   let mainCa: { certFile: string; created: boolean } | undefined;
   const ca = mainJob && !v.O ? await import("./ca_command.ts") : undefined;
+  if (mainJob && !v.O) {
+    const wider = await makeDataDirPrivate(dataDir(v.data));
+    if (wider !== null) {
+      log.warn("the data directory was readable by others: made it private", {
+        dir: dataDir(v.data),
+        was: wider.toString(8),
+      });
+    }
+  }
   if (ca) mainCa = await ca.ensureCa(dataDir(v.data));
   let config: Config;
   try {

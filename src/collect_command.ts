@@ -3,6 +3,7 @@ import { Collector } from "./collector/collector.ts";
 import { parseGoDuration } from "./config/metadata.ts";
 import { log, Logger } from "./log.ts";
 import { dataDir } from "./main_job.ts";
+import { makeDataDirPrivate } from "./util/private_files.ts";
 import { startLoggedIdleCollection } from "./util/idle_collection.ts";
 
 export const COLLECT_USAGE =
@@ -59,6 +60,15 @@ export async function collectCommand(args: string[]): Promise<number> {
   }
   let collector: Collector;
   try {
+    if (!v.store && !v.postgres) {
+      const wider = await makeDataDirPrivate(dataDir());
+      if (wider !== null) {
+        log.warn("the data directory was readable by others: made it private", {
+          dir: dataDir(),
+          was: wider.toString(8),
+        });
+      }
+    }
     collector = await Collector.start({
       addr: v.addr!,
       storePath: v.store ?? `${dataDir()}/collector.db`,

@@ -69,3 +69,18 @@ export function makePrivateIfExistsSync(path: string): void {
     if (!(e instanceof Deno.errors.NotFound || e instanceof Deno.errors.PermissionDenied)) throw e;
   }
 }
+
+/**
+ * snoop's own data directory (the main job's, `snoop collect`'s): created 0700 when missing,
+ * and made 0700 when it exists with wider modes and belongs to this user (an older snoop
+ * made it 0755). Returns the mode it had when it was tightened, else null.
+ */
+export async function makeDataDirPrivate(dir: string): Promise<number | null> {
+  await makePrivateDir(dir);
+  if (!posix) return null;
+  const info = await Deno.stat(dir);
+  const mode = (info.mode ?? 0) & 0o777;
+  if ((mode & 0o077) === 0 || info.uid !== Deno.uid()) return null;
+  await Deno.chmod(dir, 0o700);
+  return mode;
+}

@@ -295,16 +295,21 @@ ui: { addr: "${addr}", store: st, token: ${token}, hosts: [snoop.lan] }
 
 Deno.test({
   name:
-    "cli main job: creates a private CA in the data directory, records into the store, serves the UI",
+    "cli main job: makes its data directory private, creates a private CA, records, serves the UI",
   ignore: needs("curl"),
   async fn() {
     const dir = await Deno.makeTempDir();
     const { startOrigin } = await import("../helpers/harness.ts");
     const origin = await startOrigin();
+    // As an older snoop left it: readable by others. The main job makes it private.
+    await Deno.mkdir(`${dir}/data`);
+    await Deno.chmod(`${dir}/data`, 0o755);
     const snoop = spawnLogged([...SNOOP, "--data", `${dir}/data`]);
     try {
       await waitForPort(8080);
       assert.equal((await Deno.stat(`${dir}/data/ca.key`)).mode! & 0o777, 0o600);
+      assert.equal((await Deno.stat(`${dir}/data`)).mode! & 0o777, 0o700);
+      assert.match(snoop.log(), /data directory was readable by others: made it private/);
       const r = await run("curl", ["-s", "-x", "http://127.0.0.1:8080", `${origin.url}/main`]);
       assert.equal(r.stdout, "hello GET /main ");
       // The UI's address is printed with a random token; without it the API refuses.
