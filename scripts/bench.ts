@@ -22,7 +22,7 @@
  *
  * Prints a Markdown table per scenario with the machine it ran on.
  */
-import { relay } from "../src/relay/relay.ts";
+import { relay } from "../src/tunnel/relay.ts";
 import { CertificateAuthority } from "../src/mitm/ca.ts";
 import { LeafIssuer } from "../src/mitm/leaf_issuer.ts";
 import { RecordStore } from "../src/store/record_store.ts";

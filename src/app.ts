@@ -4,7 +4,7 @@ import type { Logger } from "./log.ts";
 import { createRecorder } from "./recorder/mod.ts";
 import type { Recorder } from "./recorder/recorder.ts";
 import { Service } from "./service/service.ts";
-import { SelfAddresses } from "./service/self_addresses.ts";
+import { SelfAddresses } from "./net/self_addresses.ts";
 import type { StoreRecorder } from "./recorder/store_recorder.ts";
 import { splitHostPort } from "./net/address.ts";
 import { ConfigError } from "./config/config_error.ts";

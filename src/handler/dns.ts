@@ -5,7 +5,7 @@ import { isIPv6, joinHostPort, splitHostPort } from "../net/address.ts";
 import { BufferedConn } from "../net/buffered_conn.ts";
 import { DialError, dialTcp, resolveDestination } from "../net/dial.ts";
 import { closeQuietly, writeAll } from "../net/stream.ts";
-import type { ConnContext } from "../service/conn_context.ts";
+import type { ConnContext } from "../tunnel/conn_context.ts";
 import {
   type DecodedMessage,
   decodeMessage,

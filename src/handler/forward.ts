@@ -4,10 +4,10 @@ import type { DialGuard } from "../net/dial.ts";
 import { dialUpstream } from "../net/chain/dialer.ts";
 import { closeQuietly } from "../net/stream.ts";
 import { wholeString } from "../util/text.ts";
-import type { ConnContext } from "../service/conn_context.ts";
+import type { ConnContext } from "../tunnel/conn_context.ts";
 import type { Handler, HandlerDeps } from "./handler.ts";
 import { runTunnel } from "./tunnel.ts";
-import { readTunnelOptions, type TunnelOptions } from "./tunnel_options.ts";
+import { readTunnelOptions, type TunnelOptions } from "../tunnel/tunnel_options.ts";
 
 /**
  * TCP port forwarding (`tcp://:2222/127.0.0.1:22`, or `forwarder.nodes`): every

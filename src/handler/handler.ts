@@ -2,9 +2,9 @@ import type { Bypass } from "../bypass/bypass.ts";
 import type { ServiceConfig } from "../config/types.ts";
 import type { Logger } from "../log.ts";
 import type { RecordSink } from "../recorder/sink.ts";
-import type { ConnContext } from "../service/conn_context.ts";
+import type { ConnContext } from "../tunnel/conn_context.ts";
 import type { MitmInterceptor } from "../mitm/interceptor.ts";
-import type { SelfAddresses } from "../service/self_addresses.ts";
+import type { SelfAddresses } from "../net/self_addresses.ts";
 import type { Authenticator } from "./auth.ts";
 import type { Dialer } from "../net/chain/dialer.ts";
 

@@ -7,8 +7,8 @@ import { closeQuietly, type Stream, writeAll } from "../net/stream.ts";
 import { UpstreamPool } from "../net/upstream_pool.ts";
 import { BodyCapture } from "../record/body_capture.ts";
 import type { HttpRecord } from "../record/record.ts";
-import type { ConnContext } from "../service/conn_context.ts";
-import { upstreamAddrs } from "../service/conn_context.ts";
+import type { ConnContext } from "../tunnel/conn_context.ts";
+import { upstreamAddrs } from "../tunnel/conn_context.ts";
 import {
   framingFields,
   headerMap,
@@ -36,7 +36,7 @@ import { VERSION } from "../version.ts";
 import type { Handler, HandlerDeps } from "./handler.ts";
 import { originForm } from "./origin_form.ts";
 import { isBenignDisconnect, runTunnel } from "./tunnel.ts";
-import { readTunnelOptions, type TunnelOptions } from "./tunnel_options.ts";
+import { readTunnelOptions, type TunnelOptions } from "../tunnel/tunnel_options.ts";
 import { statusText } from "./status_text.ts";
 
 type Rec = ReturnType<ConnContext["newRecord"]>;

@@ -3,13 +3,13 @@ import { BufferedConn, ReadTimeout, withDeadline } from "../net/buffered_conn.ts
 import type { DialGuard } from "../net/dial.ts";
 import { dialUpstream } from "../net/chain/dialer.ts";
 import { closeQuietly } from "../net/stream.ts";
-import type { ConnContext } from "../service/conn_context.ts";
+import type { ConnContext } from "../tunnel/conn_context.ts";
 import { detectProtocol } from "../sniff/detect.ts";
 import { headerValue, Http1Parser } from "../sniff/http1/parser.ts";
 import { newClientHelloReader } from "../sniff/tls/hello.ts";
 import type { Handler, HandlerDeps } from "./handler.ts";
 import { runTunnel } from "./tunnel.ts";
-import { readTunnelOptions, type TunnelOptions } from "./tunnel_options.ts";
+import { readTunnelOptions, type TunnelOptions } from "../tunnel/tunnel_options.ts";
 
 /**
  * SNI proxy: routes each connection by what it starts with — the TLS ClientHello's

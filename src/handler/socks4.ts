@@ -3,10 +3,10 @@ import { BufferedConn, ReadTimeout, withDeadline } from "../net/buffered_conn.ts
 import type { DialGuard } from "../net/dial.ts";
 import { dialUpstream } from "../net/chain/dialer.ts";
 import { closeQuietly, writeAll } from "../net/stream.ts";
-import type { ConnContext } from "../service/conn_context.ts";
+import type { ConnContext } from "../tunnel/conn_context.ts";
 import type { Handler, HandlerDeps } from "./handler.ts";
 import { runTunnel } from "./tunnel.ts";
-import { readTunnelOptions, type TunnelOptions } from "./tunnel_options.ts";
+import { readTunnelOptions, type TunnelOptions } from "../tunnel/tunnel_options.ts";
 
 const GRANTED = 90, REJECTED = 91;
 const MAX_FIELD = 255;

@@ -4,10 +4,10 @@ import { MitmError } from "../mitm/mitm_error.ts";
 import { detectProtocol } from "../sniff/detect.ts";
 import { type ClientHello, newClientHelloReader } from "../sniff/tls/hello.ts";
 import type { HandlerRecord } from "../record/record.ts";
-import { relay } from "../relay/relay.ts";
-import { type ConnContext, upstreamAddrs } from "../service/conn_context.ts";
-import { TunnelSniffer } from "../sniff/tunnel_sniffer.ts";
-import type { TunnelOptions } from "./tunnel_options.ts";
+import { relay } from "../tunnel/relay.ts";
+import { type ConnContext, upstreamAddrs } from "../tunnel/conn_context.ts";
+import { TunnelSniffer } from "../tunnel/tunnel_sniffer.ts";
+import type { TunnelOptions } from "../tunnel/tunnel_options.ts";
 
 /** Errors that are how TCP peers usually hang up, not failures worth an `err`. */
 export function isBenignDisconnect(e: unknown): boolean {

@@ -2,7 +2,7 @@ import { lookup } from "node:dns/promises";
 import { formatIP, numericAddress, splitHostPort } from "./address.ts";
 import { EgressDenied, type EgressGuard } from "./egress_guard.ts";
 
-/** snoop's own listeners (service/self_addresses.ts), as the dial asks about them. */
+/** snoop's own listeners (net/self_addresses.ts), as the dial asks about them. */
 export interface SelfCheck {
   /** Whether a connection to `ip` (4 or 16 bytes) at `port` reaches snoop itself. */
   reaches(ip: Uint8Array, port: number): boolean;

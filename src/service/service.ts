@@ -14,10 +14,10 @@ import { isIPv6, splitHostPort } from "../net/address.ts";
 import { closeQuietly } from "../net/stream.ts";
 import type { Recorder } from "../recorder/recorder.ts";
 import { type CaptureOptions, DEFAULT_CAPTURE, RecordSink } from "../recorder/sink.ts";
-import { ConnContext } from "./conn_context.ts";
-import { SelfAddresses } from "./self_addresses.ts";
+import { ConnContext } from "../tunnel/conn_context.ts";
+import { SelfAddresses } from "../net/self_addresses.ts";
 import { ChainDialer } from "../net/chain/chain.ts";
-import { Shutdown } from "./shutdown.ts";
+import { Shutdown } from "../util/shutdown.ts";
 import { wholeString } from "../util/text.ts";
 
 /**

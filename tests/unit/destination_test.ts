@@ -7,7 +7,7 @@ import {
 } from "../../src/net/address.ts";
 import { resolveDestination, SelfTarget } from "../../src/net/dial.ts";
 import { EgressDenied, EgressGuard } from "../../src/net/egress_guard.ts";
-import { SelfAddresses } from "../../src/service/self_addresses.ts";
+import { SelfAddresses } from "../../src/net/self_addresses.ts";
 
 const text = (host: string) => {
   const ip = numericAddress(host);

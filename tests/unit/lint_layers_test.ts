@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { importsOf, violations } from "../../scripts/lint_layers.ts";
+import { importsOf, LAYERS, violations } from "../../scripts/lint_layers.ts";
 
 Deno.test("lint:layers reads static, re-export and dynamic imports", () => {
   const text = [
@@ -17,19 +17,40 @@ Deno.test("lint:layers reads static, re-export and dynamic imports", () => {
   ]);
 });
 
-Deno.test("lint:layers allows downward imports and refuses upward and sideways ones", () => {
+Deno.test("lint:layers allows downward imports and refuses upward ones", () => {
   const files = new Map([
     ["src/handler/http.ts", 'import { a } from "../net/address.ts";'],
+    ["src/tunnel/relay.ts", 'import { d } from "../protocol/detect.ts";'],
     ["src/net/dial.ts", 'import { h } from "../handler/http.ts";'],
-    ["src/sniff/x.ts", 'import { r } from "../relay/relay.ts";'],
-    ["src/util/bytes.ts", 'import { log } from "../log.ts";'],
+    ["src/protocol/x.ts", 'import { s } from "../sniff/exchange.ts";'],
+    ["src/util/bytes.ts", 'import { c } from "../cli/cli.ts";'],
     ["src/newfolder/y.ts", ""],
   ]);
   const found = violations(files).map((v) => `${v.from} -> ${v.to}: ${v.why}`);
   assert.deepEqual(found, [
     "src/net/dial.ts -> src/handler/http.ts: src/net imports src/handler, a layer above it",
-    "src/sniff/x.ts -> src/relay/relay.ts: src/sniff imports src/relay, a layer beside it",
-    "src/util/bytes.ts -> src/log.ts: src/util imports src/(root), a layer above it",
+    "src/protocol/x.ts -> src/sniff/exchange.ts: src/protocol imports src/sniff, a layer above it",
+    "src/util/bytes.ts -> src/cli/cli.ts: src/util imports src/cli, a layer above it",
     "src/newfolder/y.ts -> src/newfolder/y.ts: folder src/newfolder has no layer in scripts/lint_layers.ts",
   ]);
+});
+
+Deno.test("lint:layers refuses an import between folders that share a rank", () => {
+  const layers = [["top"], ["left", "right"], ["bottom"]];
+  const files = new Map([
+    ["src/left/a.ts", 'import { b } from "../right/b.ts";\nimport { c } from "../bottom/c.ts";'],
+    ["src/top/t.ts", 'import { a } from "../left/a.ts";'],
+  ]);
+  const found = violations(files, layers).map((v) => `${v.from} -> ${v.to}: ${v.why}`);
+  assert.deepEqual(found, [
+    "src/left/a.ts -> src/right/b.ts: src/left imports src/right, a layer beside it",
+  ]);
+});
+
+Deno.test("lint:layers ranks every folder of src/ once", () => {
+  const folders = LAYERS.flat();
+  assert.equal(new Set(folders).size, folders.length);
+  for (const e of Deno.readDirSync(new URL("../../src", import.meta.url))) {
+    if (e.isDirectory) assert.ok(folders.includes(e.name), `src/${e.name} has no layer`);
+  }
 });

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Shutdown } from "../../src/service/shutdown.ts";
+import { Shutdown } from "../../src/util/shutdown.ts";
 import { closeQuietly } from "../../src/net/stream.ts";
 
 Deno.test("shutdown runs what is registered once, skips what was unregistered", () => {

@@ -2,10 +2,10 @@ import assert from "node:assert/strict";
 import { Logger } from "../../src/log.ts";
 import type { Recorder } from "../../src/recorder/recorder.ts";
 import { DEFAULT_CAPTURE, RecordSink } from "../../src/recorder/sink.ts";
-import { ConnContext } from "../../src/service/conn_context.ts";
-import { Shutdown } from "../../src/service/shutdown.ts";
+import { ConnContext } from "../../src/tunnel/conn_context.ts";
+import { Shutdown } from "../../src/util/shutdown.ts";
 import { hpackLoaded } from "../../src/sniff/http2/hpack_decoder.ts";
-import { TunnelSniffer } from "../../src/sniff/tunnel_sniffer.ts";
+import { TunnelSniffer } from "../../src/tunnel/tunnel_sniffer.ts";
 import { concat } from "../helpers/chunks.ts";
 import { frame, GET, literalBlock } from "../helpers/h2_frames.ts";
 

@@ -1,4 +1,4 @@
-import { isLoopbackAddress, numericAddress, sameAddress } from "../net/address.ts";
+import { isLoopbackAddress, numericAddress, sameAddress } from "./address.ts";
 
 /** A listener: its address (null for a wildcard, 0.0.0.0 or `::`) and its port. */
 interface Bound {

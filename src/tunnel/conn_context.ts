@@ -5,7 +5,7 @@ import { newSid } from "../record/sid.ts";
 import { monotonicMs, nowNanos } from "../record/time.ts";
 import type { RecordSink } from "../recorder/sink.ts";
 import type { Logger } from "../log.ts";
-import type { Shutdown } from "./shutdown.ts";
+import type { Shutdown } from "../util/shutdown.ts";
 
 /** What a handler knows about one accepted connection. */
 export class ConnContext {
