@@ -5,11 +5,11 @@
  * 1 KiB body, the recorder endpoint's 204), and turning the request's record into the JSON
  * the recorders get. Medians of 5 rounds, µs per operation.
  */
-import { headerValue, Http1Parser } from "../src/sniff/http1/parser.ts";
+import { headerValue, Http1Parser } from "../src/protocol/http1/parser.ts";
 import { joinHostPort } from "../src/net/address.ts";
 import { newSid } from "../src/record/sid.ts";
 import { wholeString } from "../src/util/text.ts";
-import { headerMap } from "../src/sniff/http1/headers.ts";
+import { headerMap } from "../src/protocol/http1/headers.ts";
 import type { HandlerRecord } from "../src/record/record.ts";
 import { recordToJSON } from "../src/record/record.ts";
 import { redactRecord } from "../src/record/redaction.ts";

@@ -1,6 +1,6 @@
 import type { Logger } from "../log.ts";
 import { DialError } from "../net/dial.ts";
-import { HttpPoster } from "../net/http_client.ts";
+import { HttpPoster } from "../recorder/http_client.ts";
 import { EndpointUnreachable, QueuedRecorder } from "../recorder/queued_recorder.ts";
 
 /**

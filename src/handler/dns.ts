@@ -13,7 +13,7 @@ import {
   questionFields,
   sameQuestion,
   servfail,
-} from "../sniff/dns/message.ts";
+} from "../protocol/dns/message.ts";
 import type { Handler, HandlerDeps } from "./handler.ts";
 
 interface Upstream {

@@ -16,8 +16,8 @@ import {
   joinWire,
   serializeHead,
   stripHopByHop,
-} from "../sniff/http1/headers.ts";
-import { MessageReader } from "../sniff/http1/message_reader.ts";
+} from "../protocol/http1/headers.ts";
+import { MessageReader } from "../protocol/http1/message_reader.ts";
 import {
   type BodyFraming,
   DEFAULT_HTTP1_LIMITS,
@@ -30,7 +30,7 @@ import {
   Http1Parser,
   Http1Truncated,
   isFieldName,
-} from "../sniff/http1/parser.ts";
+} from "../protocol/http1/parser.ts";
 import { wholeString } from "../util/text.ts";
 import { VERSION } from "../version.ts";
 import type { Handler, HandlerDeps } from "./handler.ts";

@@ -1,8 +1,8 @@
 import { BufferedConn } from "../net/buffered_conn.ts";
 import { closeQuietly, type Stream } from "../net/stream.ts";
 import { MitmError } from "../mitm/mitm_error.ts";
-import { detectProtocol } from "../sniff/detect.ts";
-import { type ClientHello, newClientHelloReader } from "../sniff/tls/hello.ts";
+import { detectProtocol } from "../protocol/detect.ts";
+import { type ClientHello, newClientHelloReader } from "../protocol/tls/hello.ts";
 import type { HandlerRecord } from "../record/record.ts";
 import { relay } from "../tunnel/relay.ts";
 import { type ConnContext, upstreamAddrs } from "../tunnel/conn_context.ts";

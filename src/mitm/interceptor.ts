@@ -9,7 +9,7 @@ import { isIP } from "../net/address.ts";
 import type { BufferedConn } from "../net/buffered_conn.ts";
 import { closeQuietly, type Stream } from "../net/stream.ts";
 import type { TlsRecord } from "../record/record.ts";
-import type { ClientHello } from "../sniff/tls/hello.ts";
+import type { ClientHello } from "../protocol/tls/hello.ts";
 import { CaError, CertificateAuthority } from "./ca.ts";
 import { LeafIssuer } from "./leaf_issuer.ts";
 import type { Duplex } from "node:stream";

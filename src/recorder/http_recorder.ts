@@ -1,7 +1,7 @@
 import type { RecorderConfig } from "../config/types.ts";
 import type { Logger } from "../log.ts";
 import { DialError } from "../net/dial.ts";
-import { HttpPoster } from "../net/http_client.ts";
+import { HttpPoster } from "./http_client.ts";
 import { EndpointUnreachable, QueuedRecorder } from "./queued_recorder.ts";
 import { jsonArrayBatches } from "./json_array_batches.ts";
 

@@ -1,22 +1,22 @@
 import type { TunnelOptions } from "./tunnel_options.ts";
-import { exchangeRecord } from "../record/exchange_record.ts";
+import { exchangeRecord } from "../sniff/exchange_record.ts";
 import type { HandlerRecord } from "../record/record.ts";
 import { monotonicMs, nowNanos } from "../record/time.ts";
 import type { RelayResult } from "./relay.ts";
 import type { ConnContext } from "./conn_context.ts";
-import { detectProtocol, type Protocol } from "../sniff/detect.ts";
+import { detectProtocol, type Protocol } from "../protocol/detect.ts";
 import type { HttpExchange } from "../sniff/exchange.ts";
 import { Http1ExchangeSniffer } from "../sniff/http1/exchange_sniffer.ts";
 import { H2Sniffer } from "../sniff/http2/h2_sniffer.ts";
-import { hpackLoaded, loadHpack } from "../sniff/http2/hpack_decoder.ts";
+import { hpackLoaded, loadHpack } from "../protocol/http2/hpack_decoder.ts";
 import {
   type ClientHello,
   newClientHelloReader,
   newServerHelloReader,
   type ServerHello,
-} from "../sniff/tls/hello.ts";
-import { cipherSuiteName, tlsVersionName } from "../sniff/tls/names.ts";
-import { FrameSampler, type WsFrame, WsFrameParser } from "../sniff/websocket/frame_parser.ts";
+} from "../protocol/tls/hello.ts";
+import { cipherSuiteName, tlsVersionName } from "../protocol/tls/names.ts";
+import { FrameSampler, type WsFrame, WsFrameParser } from "../protocol/websocket/frame_parser.ts";
 import { Buffer } from "node:buffer";
 import { type Deadline, deadline } from "../util/deadlines.ts";
 

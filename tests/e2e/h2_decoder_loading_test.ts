@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { sniffingForwarder, startOrigin, startSnoop, startWebhook } from "../helpers/harness.ts";
-import { hpackLoaded } from "../../src/sniff/http2/hpack_decoder.ts";
+import { hpackLoaded } from "../../src/protocol/http2/hpack_decoder.ts";
 import { h2Request } from "../helpers/h2_request.ts";
 
 // deno-lint-ignore no-explicit-any

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { HttpPoster } from "../../src/net/http_client.ts";
+import { HttpPoster } from "../../src/recorder/http_client.ts";
 
 /** A recorder endpoint that answers `Connection: close` to every `closeEvery`-th request. */
 function endpoint(closeEvery = 0) {

@@ -9,13 +9,13 @@ import { Buffer } from "node:buffer";
 import hpack from "hpack.js";
 import { ConfigError } from "../../src/config/config_error.ts";
 import { parseConfigText } from "../../src/config/load.ts";
-import { detectProtocol, H2_PREFACE } from "../../src/sniff/detect.ts";
-import { decodeMessage, messageText, questionFields } from "../../src/sniff/dns/message.ts";
+import { detectProtocol, H2_PREFACE } from "../../src/protocol/detect.ts";
+import { decodeMessage, messageText, questionFields } from "../../src/protocol/dns/message.ts";
 import { H2_SNIFF_LIMITS, H2Sniffer } from "../../src/sniff/http2/h2_sniffer.ts";
-import { HpackDecoder, loadHpack } from "../../src/sniff/http2/hpack_decoder.ts";
-import { Http1ParseError, Http1Parser } from "../../src/sniff/http1/parser.ts";
-import { newClientHelloReader, newServerHelloReader } from "../../src/sniff/tls/hello.ts";
-import { WsFrameParser } from "../../src/sniff/websocket/frame_parser.ts";
+import { HpackDecoder, loadHpack } from "../../src/protocol/http2/hpack_decoder.ts";
+import { Http1ParseError, Http1Parser } from "../../src/protocol/http1/parser.ts";
+import { newClientHelloReader, newServerHelloReader } from "../../src/protocol/tls/hello.ts";
+import { WsFrameParser } from "../../src/protocol/websocket/frame_parser.ts";
 
 // The sniffer decodes HPACK with hpack.js, which snoop loads on first use.
 await loadHpack();

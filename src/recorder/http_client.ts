@@ -1,9 +1,9 @@
 import { Buffer } from "node:buffer";
-import { MessageReader } from "../sniff/http1/message_reader.ts";
-import { hasToken, Http1Parser } from "../sniff/http1/parser.ts";
-import { ReadTimeout, withDeadline } from "./buffered_conn.ts";
-import { CONFIGURED_TARGET, DialError, dialTcp } from "./dial.ts";
-import { closeQuietly, type Stream, writeAll } from "./stream.ts";
+import { MessageReader } from "../protocol/http1/message_reader.ts";
+import { hasToken, Http1Parser } from "../protocol/http1/parser.ts";
+import { ReadTimeout, withDeadline } from "../net/buffered_conn.ts";
+import { CONFIGURED_TARGET, DialError, dialTcp } from "../net/dial.ts";
+import { closeQuietly, type Stream, writeAll } from "../net/stream.ts";
 
 const encoder = new TextEncoder();
 

@@ -1,8 +1,8 @@
 import { isIP, joinHostPort, splitHostPort } from "../net/address.ts";
-import { headerMap } from "../sniff/http1/headers.ts";
-import { trimOWS } from "../sniff/http1/parser.ts";
-import type { HttpExchange } from "../sniff/exchange.ts";
-import type { HandlerRecord } from "./record.ts";
+import { headerMap } from "../protocol/http1/headers.ts";
+import { trimOWS } from "../protocol/http1/parser.ts";
+import type { HttpExchange } from "./exchange.ts";
+import type { HandlerRecord } from "../record/record.ts";
 import { wholeString } from "../util/text.ts";
 
 /**
