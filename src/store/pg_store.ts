@@ -1,6 +1,4 @@
 import pg from "pg";
-import type { Logger } from "../log.ts";
-import { QueuedRecorder } from "../recorder/queued_recorder.ts";
 import { buildWhere, type RecordFilter } from "./filter.ts";
 import type { RetentionOptions } from "./record_store.ts";
 import {
@@ -239,29 +237,5 @@ export class PgRecordStore implements RecordQueries {
   async close(): Promise<void> {
     this.#listeners.clear();
     await this.pool.end();
-  }
-}
-
-/** Delivers records into PostgreSQL in batches, with retention at most once a minute. */
-export class PgRecorder extends QueuedRecorder {
-  readonly kind = "postgres";
-  #lastRetention = 0;
-
-  constructor(readonly store: PgRecordStore, queueSize: number, log: Logger) {
-    super("postgres", queueSize, log, 500);
-  }
-
-  protected async deliver(batch: string[]): Promise<number> {
-    const stored = await this.store.insertBatch(batch);
-    const now = Date.now();
-    if (now - this.#lastRetention > 60_000) {
-      this.#lastRetention = now;
-      await this.store.enforceRetention(now);
-    }
-    return batch.length - stored;
-  }
-
-  protected async shutdown(): Promise<void> {
-    await this.store.close();
   }
 }
