@@ -3,6 +3,7 @@ import { filterFromParams } from "../store/filter.ts";
 import type { RecordQueries, RecordSummary } from "../store/summary.ts";
 import { type AccessPolicy, checkAccess, SECURITY_HEADERS } from "./access_policy.ts";
 import { bodyResponse } from "./body_response.ts";
+import { type ExportFormat, exportResponse } from "./export_code.ts";
 import INDEX_HTML from "./ui/index.html" with { type: "text" };
 import APP_JS from "./ui/app.js" with { type: "text" };
 import STYLE_CSS from "./ui/style.css" with { type: "text" };
@@ -18,6 +19,7 @@ import FAVICON_SVG from "./ui/favicon.svg" with { type: "text" };
  *   GET /api/records?filters&limit&before     newest first, paged by id
  *   GET /api/records/:id               one record (GOST JSON)
  *   GET /api/records/:id/body/:side    a body decoded (gzip, deflate, br, zstd), `side` = request|response
+ *   GET /api/records/:id/as/:format    the request as code: curl, fetch, httpie, python, raw
  *   GET /api/sessions/:sid             every record of one connection
  *   GET /api/stats?filters             per-minute by status class, top hosts, protocols, error rate
  *   GET /api/har?filters               HAR 1.2 of the filtered HTTP records
@@ -76,6 +78,10 @@ export function createWebApp(opts: WebAppOptions): (req: Request) => Promise<Res
     [
       "/api/records/:id(\\d+)/body/:side(request|response)",
       async (_, g) => bodyResponse(await store.get(Number(g.id)), g.side as "request" | "response"),
+    ],
+    [
+      "/api/records/:id(\\d+)/as/:format(curl|fetch|httpie|python|raw)",
+      async (_, g) => exportResponse(await store.get(Number(g.id)), g.format as ExportFormat),
     ],
     ["/api/sessions/:sid([0-9a-v]{20})", async (_, g) => json(await store.bySid(g.sid!))],
     ["/api/stats", async (url) => json(await store.stats(filterFromParams(url.searchParams)))],

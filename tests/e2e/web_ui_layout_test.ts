@@ -76,6 +76,14 @@ ui: { addr: "127.0.0.1:0", store: store, token: "off" }
       assert.ok(ms.right <= detail.left && ms.left > table.left, "the ms column is visible");
       await browser.eval(`document.querySelector("#records tbody tr").click()`);
       await browser.waitFor(`document.querySelector("#detail").dataset.id`, "the detail view");
+      // Copy as curl from the detail view: the command for this record, shown as text.
+      await browser.eval(`document.querySelector("#copy-as").click()`);
+      await browser.waitFor(`document.querySelector("#copy-code")?.textContent`, "the command");
+      const command = await browser.eval<string>(
+        `document.querySelector("#copy-code").textContent`,
+      );
+      assert.match(command, /^# curl command/);
+      assert.match(command, new RegExp(`'${origin.url}/page80'`));
       await browser.eval(`window.scrollTo(0, document.body.scrollHeight)`);
       await browser.waitFor(`window.scrollY > 300`, "the page scrolled");
       const after = await browser.eval<Box>(box("#detail"));

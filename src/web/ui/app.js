@@ -311,6 +311,45 @@ function wsPayload(ws) {
 }
 
 /**
+ * "Copy as…": the request as curl, fetch, HTTPie, Python or raw HTTP, fetched from the API
+ * (which writes values snoop redacted as variables to fill in), shown as text and copied.
+ * @param {number} id
+ */
+function copyAs(id) {
+  const select = el("select", { id: "copy-format", "aria-label": "format" }, [
+    ...["curl", "fetch", "httpie", "python", "raw"].map((f) => el("option", { value: f }, [f])),
+  ]);
+  const button = el("button", { type: "button", id: "copy-as" }, ["Copy as…"]);
+  const status = el("span", { class: "muted", id: "copy-status" });
+  const code = el("pre", { id: "copy-code", hidden: "" });
+  button.addEventListener("click", async () => {
+    const format = /** @type {HTMLSelectElement} */ (select).value;
+    const res = await fetch(`/api/records/${id}/as/${format}`, { credentials: "same-origin" });
+    if (!res.ok) {
+      status.textContent = `not available (${res.status})`;
+      return;
+    }
+    const text = await res.text();
+    code.textContent = text;
+    code.hidden = false;
+    try {
+      await navigator.clipboard.writeText(text);
+      status.textContent = "copied";
+    } catch {
+      // No clipboard (not focused, or refused): the text is selected for Ctrl+C.
+      const range = document.createRange();
+      range.selectNodeContents(code);
+      getSelection()?.removeAllRanges();
+      getSelection()?.addRange(range);
+      status.textContent = "selected: press Ctrl+C";
+    }
+    const redacted = res.headers.get("x-snoop-redacted");
+    if (redacted) status.textContent += ` (set ${redacted} first: snoop redacted them)`;
+  });
+  return el("div", { class: "copy" }, [select, button, status, code]);
+}
+
+/**
  * @param {number} id
  * @param {HTMLElement} [tr]
  */
@@ -336,6 +375,7 @@ async function show(id, tr) {
   /** @type {Node[]} */
   const parts = [facts];
   if (h) {
+    if (h.method !== "CONNECT" && !r.websocket) parts.push(copyAs(id));
     parts.push(
       el("h3", {}, ["Request"]),
       el("p", {}, [el("b", {}, [str(h.method)]), ` ${str(h.uri)} ${str(h.proto)}`]),
