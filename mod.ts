@@ -3,7 +3,7 @@
  *
  *   deno run -A mod.ts -L "http://:8080?sniffing=true" -C recorders.yaml
  */
-import { main } from "./src/cli.ts";
+import { main } from "./src/cli/cli.ts";
 
 if (import.meta.main) {
   Deno.exit(await main(Deno.args));

@@ -35,6 +35,10 @@ export const LAYERS: string[][] = [
 ];
 
 export const EDGES_TO_REMOVE: string[] = [
+  "src/app/app.ts -> src/log.ts",
+  "src/cli/cli.ts -> src/log.ts",
+  "src/cli/cli.ts -> src/version.ts",
+  "src/cli/collect_command.ts -> src/log.ts",
   "src/collector/collector.ts -> src/log.ts",
   "src/collector/loki.ts -> src/log.ts",
   "src/handler/handler.ts -> src/log.ts",

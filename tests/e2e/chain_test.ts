@@ -5,8 +5,8 @@
  * `route`, and squid's access log shows it really carried them.
  */
 import assert from "node:assert/strict";
-import { loadConfig } from "../../src/cli.ts";
-import { App } from "../../src/app.ts";
+import { loadConfig } from "../../src/cli/cli.ts";
+import { App } from "../../src/app/app.ts";
 import { Logger } from "../../src/log.ts";
 import {
   curl,

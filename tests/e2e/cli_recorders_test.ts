@@ -4,8 +4,8 @@
  * instead of sniffing in silence.
  */
 import assert from "node:assert/strict";
-import { App } from "../../src/app.ts";
-import { loadConfig } from "../../src/cli.ts";
+import { App } from "../../src/app/app.ts";
+import { loadConfig } from "../../src/cli/cli.ts";
 import { ConfigError } from "../../src/config/config_error.ts";
 import { Logger } from "../../src/log.ts";
 import { curl, needs, startOrigin, startWebhook } from "../helpers/harness.ts";

@@ -3,7 +3,7 @@
  * a webhook that collects records, and real client programs run with a deadline.
  * Everything listens on 127.0.0.1 with port 0 and is closed by the test that opened it.
  */
-import { App } from "../../src/app.ts";
+import { App } from "../../src/app/app.ts";
 import { parseConfigText } from "../../src/config/load.ts";
 import { mergeConfigs } from "../../src/config/load.ts";
 import { Logger, type LogLevel } from "../../src/log.ts";

@@ -3,7 +3,7 @@
  * and the checks on a target reached through a chain.
  */
 import assert from "node:assert/strict";
-import { loadConfig } from "../../src/cli.ts";
+import { loadConfig } from "../../src/cli/cli.ts";
 import { parseChainUrls } from "../../src/config/chain_config.ts";
 import { ConfigError } from "../../src/config/config_error.ts";
 import { mergeConfigs, parseConfigText } from "../../src/config/load.ts";

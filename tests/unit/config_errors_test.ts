@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { App } from "../../src/app.ts";
+import { App } from "../../src/app/app.ts";
 import { ConfigError } from "../../src/config/config_error.ts";
 import { mergeConfigs, parseConfigText } from "../../src/config/load.ts";
 import { parseServiceUrl } from "../../src/config/service_url.ts";

@@ -1,10 +1,10 @@
 import { parseArgs } from "node:util";
-import { Collector } from "./collector/collector.ts";
-import { parseGoDuration } from "./config/metadata.ts";
-import { log, Logger } from "./log.ts";
-import { dataDir } from "./main_job.ts";
-import { makeDataDirPrivate } from "./util/private_files.ts";
-import { startLoggedIdleCollection } from "./util/idle_collection.ts";
+import { Collector } from "../collector/collector.ts";
+import { parseGoDuration } from "../config/metadata.ts";
+import { log, Logger } from "../log.ts";
+import { dataDir } from "../app/main_job.ts";
+import { makeDataDirPrivate } from "../util/private_files.ts";
+import { startLoggedIdleCollection } from "../util/idle_collection.ts";
 
 export const COLLECT_USAGE =
   `snoop collect — store and show records from many proxies (snoop or GOST)

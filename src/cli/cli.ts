@@ -1,16 +1,16 @@
 import { parseArgs } from "node:util";
 import { stringify } from "yaml";
-import { App } from "./app.ts";
-import { ConfigError } from "./config/config_error.ts";
-import { loadConfigFile, mergeConfigs, parseConfigText } from "./config/load.ts";
-import { forwardChainPart } from "./config/chain_config.ts";
-import { parseServiceUrl } from "./config/service_url.ts";
-import type { Config } from "./config/types.ts";
-import { log, Logger } from "./log.ts";
-import { dataDir, MAIN_JOB_ADDR, MAIN_JOB_UI, mainJobConfig } from "./main_job.ts";
-import { VERSION } from "./version.ts";
-import { startLoggedIdleCollection } from "./util/idle_collection.ts";
-import { makeDataDirPrivate } from "./util/private_files.ts";
+import { App } from "../app/app.ts";
+import { ConfigError } from "../config/config_error.ts";
+import { loadConfigFile, mergeConfigs, parseConfigText } from "../config/load.ts";
+import { forwardChainPart } from "../config/chain_config.ts";
+import { parseServiceUrl } from "../config/service_url.ts";
+import type { Config } from "../config/types.ts";
+import { log, Logger } from "../log.ts";
+import { dataDir, MAIN_JOB_ADDR, MAIN_JOB_UI, mainJobConfig } from "../app/main_job.ts";
+import { VERSION } from "../version.ts";
+import { startLoggedIdleCollection } from "../util/idle_collection.ts";
+import { makeDataDirPrivate } from "../util/private_files.ts";
 
 export const USAGE = `snoop ${VERSION} — a proxy that records what passes through it
 

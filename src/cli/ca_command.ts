@@ -1,7 +1,7 @@
 import { parseArgs } from "node:util";
-import { CertificateAuthority, type KeyKind } from "./mitm/ca.ts";
-import { dataDir } from "./main_job.ts";
-import { makePrivateDir } from "./util/private_files.ts";
+import { CertificateAuthority, type KeyKind } from "../mitm/ca.ts";
+import { dataDir } from "../app/main_job.ts";
+import { makePrivateDir } from "../util/private_files.ts";
 
 export const CA_USAGE = `snoop ca — create a certificate authority for TLS interception
 

@@ -1,16 +1,16 @@
-import { Bypass } from "./bypass/bypass.ts";
-import type { Config } from "./config/types.ts";
-import type { Logger } from "./log.ts";
-import { createRecorder } from "./recorder/mod.ts";
-import type { Recorder } from "./recorder/recorder.ts";
-import { Service } from "./service/service.ts";
-import { SelfAddresses } from "./net/self_addresses.ts";
-import type { StoreRecorder } from "./recorder/store_recorder.ts";
-import { splitHostPort } from "./net/address.ts";
-import { ConfigError } from "./config/config_error.ts";
-import { renderMetrics } from "./web/metrics.ts";
-import { serveHttp } from "./web/serve.ts";
-import { captureBudget, DEFAULT_CAPTURE_BUDGET } from "./record/capture_budget.ts";
+import { Bypass } from "../bypass/bypass.ts";
+import type { Config } from "../config/types.ts";
+import type { Logger } from "../log.ts";
+import { createRecorder } from "../recorder/mod.ts";
+import type { Recorder } from "../recorder/recorder.ts";
+import { Service } from "../service/service.ts";
+import { SelfAddresses } from "../net/self_addresses.ts";
+import type { StoreRecorder } from "../recorder/store_recorder.ts";
+import { splitHostPort } from "../net/address.ts";
+import { ConfigError } from "../config/config_error.ts";
+import { renderMetrics } from "../web/metrics.ts";
+import { serveHttp } from "../web/serve.ts";
+import { captureBudget, DEFAULT_CAPTURE_BUDGET } from "../record/capture_budget.ts";
 
 /** Everything a configuration starts: recorders, bypasses and the services using them. */
 export class App {
@@ -94,9 +94,9 @@ export class App {
     }
     const abort = new AbortController();
     // Loaded here: a proxy without the UI does not carry it (or node:zlib) in its RSS.
-    const { createWebApp } = await import("./web/web_app.ts");
-    (await import("./web/body_decoder.ts")).decodeDefaults.maxBytes = ui.maxDecodedBody;
-    const { boundHosts, startToken, startUrl } = await import("./web/access_policy.ts");
+    const { createWebApp } = await import("../web/web_app.ts");
+    (await import("../web/body_decoder.ts")).decodeDefaults.maxBytes = ui.maxDecodedBody;
+    const { boundHosts, startToken, startUrl } = await import("../web/access_policy.ts");
     const { token, generated } = startToken(ui.token || undefined);
     const access = { hosts: new Set(ui.hosts), token };
     const handler = createWebApp({
@@ -129,7 +129,7 @@ export class App {
       this.#ui.abort.abort();
       await this.#ui.server.finished;
       this.#ui = undefined;
-      (await import("./web/body_decoder.ts")).bodyDecoder.close();
+      (await import("../web/body_decoder.ts")).bodyDecoder.close();
     }
     await Promise.all(this.services.map((s) => s.stop(graceMs)));
     await Promise.all([...this.recorders.values()].map((r) => r.close(Math.max(graceMs, 1000))));
