@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { Http1ParseError, Http1Parser } from "../../src/sniff/http1/parser.ts";
-import { clientIPFrom } from "../../src/record/exchange_record.ts";
+import { Http1ParseError, Http1Parser } from "../../src/protocol/http1/parser.ts";
+import { clientIPFrom } from "../../src/sniff/exchange_record.ts";
 import { ascii } from "../helpers/chunks.ts";
 
 /** A chunked body with one chunk, after the head's last field line. */

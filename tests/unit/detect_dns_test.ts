@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import dnsPacket from "dns-packet";
-import { detectProtocol, H2_PREFACE } from "../../src/sniff/detect.ts";
-import { decodeMessage, messageText, questionFields } from "../../src/sniff/dns/message.ts";
+import { detectProtocol, H2_PREFACE } from "../../src/protocol/detect.ts";
+import { decodeMessage, messageText, questionFields } from "../../src/protocol/dns/message.ts";
 import { ascii } from "../helpers/chunks.ts";
 
 Deno.test("detect: TLS, HTTP/1 methods, the HTTP/2 preface, unknown, and need-more", () => {

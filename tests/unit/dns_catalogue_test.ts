@@ -6,7 +6,7 @@ import {
   messageText,
   questionFields,
   sameQuestion,
-} from "../../src/sniff/dns/message.ts";
+} from "../../src/protocol/dns/message.ts";
 
 /**
  * reliability-limits §6.5 (DNS packets, proxy and sniffer) as a table of wire messages.

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { detectProtocol, H2_PREFACE } from "../../src/sniff/detect.ts";
+import { detectProtocol, H2_PREFACE } from "../../src/protocol/detect.ts";
 import type { HttpExchange } from "../../src/sniff/exchange.ts";
 import { H2Sniffer } from "../../src/sniff/http2/h2_sniffer.ts";
-import { loadHpack } from "../../src/sniff/http2/hpack_decoder.ts";
+import { loadHpack } from "../../src/protocol/http2/hpack_decoder.ts";
 import { ascii, concat } from "../helpers/chunks.ts";
 import { encoder, frame, GET, headerFrames, literalBlock } from "../helpers/h2_frames.ts";
 

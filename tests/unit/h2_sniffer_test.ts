@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import hpack from "hpack.js";
 import { Buffer } from "node:buffer";
-import { H2_PREFACE } from "../../src/sniff/detect.ts";
+import { H2_PREFACE } from "../../src/protocol/detect.ts";
 import type { HttpExchange } from "../../src/sniff/exchange.ts";
 import { H2Sniffer } from "../../src/sniff/http2/h2_sniffer.ts";
-import { loadHpack } from "../../src/sniff/http2/hpack_decoder.ts";
+import { loadHpack } from "../../src/protocol/http2/hpack_decoder.ts";
 import { ascii, concat, everySplit } from "../helpers/chunks.ts";
 import { encoder, frame, GET } from "../helpers/h2_frames.ts";
 

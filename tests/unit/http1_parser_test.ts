@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { framingFields, stripHopByHop } from "../../src/sniff/http1/headers.ts";
-import { Http1ParseError, Http1Parser } from "../../src/sniff/http1/parser.ts";
+import { framingFields, stripHopByHop } from "../../src/protocol/http1/headers.ts";
+import { Http1ParseError, Http1Parser } from "../../src/protocol/http1/parser.ts";
 import { ascii, concat, everySplit, text } from "../helpers/chunks.ts";
 
 interface Msg {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { IDLE_READ, MessageReader } from "../../src/sniff/http1/message_reader.ts";
-import { Http1Parser } from "../../src/sniff/http1/parser.ts";
+import { IDLE_READ, MessageReader } from "../../src/protocol/http1/message_reader.ts";
+import { Http1Parser } from "../../src/protocol/http1/parser.ts";
 import type { Stream } from "../../src/net/stream.ts";
 
 /**

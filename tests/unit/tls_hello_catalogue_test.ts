@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
-import { detectProtocol } from "../../src/sniff/detect.ts";
+import { detectProtocol } from "../../src/protocol/detect.ts";
 import {
   type ClientHello,
   type HelloResult,
   MAX_HELLO_BYTES,
   newClientHelloReader,
-} from "../../src/sniff/tls/hello.ts";
+} from "../../src/protocol/tls/hello.ts";
 import {
   alpnData,
   clientHelloRecords,

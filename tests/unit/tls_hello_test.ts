@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { newClientHelloReader, newServerHelloReader } from "../../src/sniff/tls/hello.ts";
-import { cipherSuiteName, tlsVersionName } from "../../src/sniff/tls/names.ts";
+import { newClientHelloReader, newServerHelloReader } from "../../src/protocol/tls/hello.ts";
+import { cipherSuiteName, tlsVersionName } from "../../src/protocol/tls/names.ts";
 import { everySplit } from "../helpers/chunks.ts";
 
 const hex = (h: string) => Uint8Array.from(h.trim().match(/../g)!.map((b) => parseInt(b, 16)));

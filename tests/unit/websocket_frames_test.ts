@@ -3,7 +3,7 @@ import {
   FrameSampler,
   type WsFrame,
   WsFrameParser,
-} from "../../src/sniff/websocket/frame_parser.ts";
+} from "../../src/protocol/websocket/frame_parser.ts";
 import { concat, everySplit } from "../helpers/chunks.ts";
 
 // RFC 6455 §5.7 examples: a masked "Hello" from the client, an unmasked one from the server,
