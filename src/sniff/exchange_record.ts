@@ -80,3 +80,15 @@ export function exchangeRecord(
     duration: Math.round(((ex.endMs || ex.startMs) - ex.startMs) * 1e6),
   };
 }
+
+/** Traffic decrypted by MITM: HTTP inside TLS defaults to port 443 and scheme https. */
+export function isDecrypted(tunnel: HandlerRecord): boolean {
+  return tunnel.proto === "tls" && tunnel.tls !== undefined;
+}
+
+/** The record of one request sniffed inside a tunnel whose own record is `tunnel`. */
+export function tunnelExchangeRecord(tunnel: HandlerRecord, ex: HttpExchange): HandlerRecord {
+  const decrypted = isDecrypted(tunnel);
+  if (decrypted && ex.scheme === "") ex.scheme = "https";
+  return exchangeRecord(tunnel, ex, decrypted ? 443 : 80);
+}

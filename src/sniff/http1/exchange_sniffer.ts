@@ -1,7 +1,12 @@
 import type { BodyCaptureOptions } from "../../recorder/sink.ts";
 import { monotonicMs } from "../../record/time.ts";
 import { endExchange, type HttpExchange, newExchange } from "../exchange.ts";
-import { headerValue, type Http1Head, Http1ParseError, Http1Parser } from "../../protocol/http1/parser.ts";
+import {
+  headerValue,
+  type Http1Head,
+  Http1ParseError,
+  Http1Parser,
+} from "../../protocol/http1/parser.ts";
 
 export interface Http1SnifferEvents {
   /** A request and its response are complete (or ended with an error). */

@@ -1,7 +1,13 @@
 import type { BodyCaptureOptions } from "../../recorder/sink.ts";
 import { endExchange, type HttpExchange, newExchange } from "../exchange.ts";
 import { H2_PREFACE } from "../../protocol/detect.ts";
-import { Flag, framePayloadData, FrameType, type H2Frame, H2FrameReader } from "../../protocol/http2/frame_reader.ts";
+import {
+  Flag,
+  framePayloadData,
+  FrameType,
+  type H2Frame,
+  H2FrameReader,
+} from "../../protocol/http2/frame_reader.ts";
 import { HpackDecoder } from "../../protocol/http2/hpack_decoder.ts";
 import { SniffLimitError } from "../../protocol/limit_error.ts";
 import { declaredLength, malformedSection } from "../../protocol/http2/field_rules.ts";
