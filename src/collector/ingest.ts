@@ -1,7 +1,7 @@
 import type { QueuedRecorder } from "../recorder/queued_recorder.ts";
 import type { Recorder } from "../recorder/recorder.ts";
 import { hostAllowed, tokenMatches } from "../web/access_policy.ts";
-import { topLevelElements } from "./json_elements.ts";
+import { nestedDeeperThan, topLevelElements } from "./json_elements.ts";
 import { recordProblem } from "./record_shape.ts";
 
 /**
@@ -51,6 +51,11 @@ export interface IngestCounts {
 export const MAX_BODY = 16 * 1024 * 1024;
 /** Most records one POST may carry; snoop's recorder sends at most 1 MiB per POST anyway. */
 export const MAX_RECORDS = 10_000;
+/**
+ * Deepest nesting a POST may have: a list of records holding `http.request.header` lists is
+ * five levels; extra fields get room, a stack-filling nest does not.
+ */
+export const MAX_DEPTH = 32;
 
 const json = (status: number, body: Record<string, unknown>, headers: HeadersInit = {}) =>
   new Response(JSON.stringify(body), {
@@ -156,6 +161,10 @@ export function createIngest(opts: IngestOptions): (req: Request) => Promise<Res
     if (topLevelElements(bytes, maxRecords) > maxRecords) {
       counts.rejected++;
       return refuse(413, `more than ${maxRecords} records in one POST: send them in smaller ones`);
+    }
+    if (nestedDeeperThan(bytes, MAX_DEPTH)) {
+      counts.rejected++;
+      return refuse(400, `JSON nested deeper than ${MAX_DEPTH} levels is not a record`);
     }
     let parsed: unknown;
     try {

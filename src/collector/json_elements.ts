@@ -34,3 +34,24 @@ export function topLevelElements(bytes: Uint8Array, max: number): number {
   }
   return empty ? 0 : count + 1;
 }
+
+/**
+ * Whether a JSON text nests arrays and objects deeper than `max` levels, read on the bytes
+ * as `topLevelElements` reads them. A record is a few levels deep; a peer's record nested a
+ * hundred thousand levels parses, but every later structured clone or stringify of it
+ * overflows the stack (the store worker's reply, the HAR export), so it is refused first.
+ */
+export function nestedDeeperThan(bytes: Uint8Array, max: number): boolean {
+  let depth = 0, inString = false;
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i];
+    if (inString) {
+      if (b === BACKSLASH) i++;
+      else if (b === QUOTE) inString = false;
+    } else if (b === QUOTE) inString = true;
+    else if (b === OPEN_ARRAY || b === OPEN_OBJECT) {
+      if (++depth > max) return true;
+    } else if (b === CLOSE_ARRAY || b === CLOSE_OBJECT) depth--;
+  }
+  return false;
+}

@@ -63,5 +63,11 @@ self.onmessage = (event: MessageEvent<WorkerRequest>) => {
   } catch (e) {
     reply.error = e instanceof Error ? e.message : String(e);
   }
-  self.postMessage(reply);
+  try {
+    self.postMessage(reply);
+  } catch (e) {
+    // A value the structured clone cannot copy (a stored record nested past the stack) must
+    // fail this one call, not end the worker and every call waiting on it.
+    self.postMessage({ id: reply.id, error: `reply could not be sent: ${(e as Error).message}` });
+  }
 };

@@ -109,7 +109,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "collector ingest: with --token, only the right Bearer token is taken",
+  name: "collector ingest: with --token, only the right Bearer token posts, and it reads nothing",
   ignore: needs("curl"),
   async fn() {
     const dir = await Deno.makeTempDir();
@@ -136,6 +136,13 @@ Deno.test({
       assert.equal(ok.status, 200, ok.text);
       await until(async () => (await storedUris(collector)).length === 1, "one record");
       assert.deepEqual(await storedUris(collector), ["/item/1"]);
+      // A proxy allowed to post cannot read what the others recorded: the UI's token is its own.
+      assert.notEqual(collector.uiToken, "s3cret-token");
+      const read = await fetch(`${base}api/records`, {
+        headers: { authorization: "Bearer s3cret-token" },
+      });
+      assert.equal(read.status, 401);
+      await read.body?.cancel();
     } finally {
       await collector.stop();
       await Deno.remove(dir, { recursive: true });
@@ -220,6 +227,37 @@ Deno.test({
       await until(async () => (await storedUris(collector)).length === 2, "two records");
       assert.deepEqual(await storedUris(collector), ["/item/2", "/item/0"]);
       assert.equal(collector.store.stats().dropped.error, undefined);
+    } finally {
+      await collector.stop();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "collector ingest: a record nested 100,000 deep is refused, and HAR export and queries go on",
+  ignore: needs("curl"),
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    const collector = await startCollector(dir);
+    const base = `http://127.0.0.1:${collector.addr.port}/`;
+    const auth = { headers: { authorization: `Bearer ${collector.uiToken}` } };
+    try {
+      const deep = sampleRecord(1).replace(
+        /}$/,
+        `,"x":${"[".repeat(100_000)}${"]".repeat(100_000)}}`,
+      );
+      const r = await post(base, deep, ...JSON_TYPE);
+      assert.equal(r.status, 400, r.text);
+      assert.match(JSON.parse(r.text).error, /nested deeper than 32 levels/);
+      // An extra field a few levels deep is still a record.
+      const nested = sampleRecord(2).replace(/}$/, `,"x":{"a":[[{"b":[1]}]]}}`);
+      assert.equal((await post(base, nested, ...JSON_TYPE)).status, 200);
+      await until(async () => (await storedUris(collector)).length === 1, "the shallow one");
+      const har = await fetch(`${base}api/har`, auth);
+      assert.equal(har.status, 200);
+      assert.equal((await har.json()).log.entries.length, 1);
     } finally {
       await collector.stop();
       await Deno.remove(dir, { recursive: true });
