@@ -10,7 +10,7 @@ export const COLLECT_USAGE =
   `snoop collect — store and show records from many proxies (snoop or GOST)
 
 Usage:
-  snoop collect [--addr 127.0.0.1:8000] [--store FILE | --postgres URL] [--token T]
+  snoop collect [--addr 127.0.0.1:8000] [--store FILE | --postgres URL] [--token T] [--ui-token U]
                 [--loki.url URL] [--loki.id gost] [--retention.maxAge 168h] [--retention.maxRecords N]
 
 Point GOST's or snoop's http recorder at it:  recorders: [{ name: r, http: { url: http://HOST:8000 } }]
@@ -18,9 +18,11 @@ Point GOST's or snoop's http recorder at it:  recorders: [{ name: r, http: { url
 Records POSTed to any path as Content-Type: application/json (up to 16 MiB and 10,000
 records a POST) are stored (SQLite, default <data>/collector.db, 0600 in a 0700 directory,
 or PostgreSQL with --postgres postgres://user:pass@host:5432/db) and, with
---loki.url, pushed to Loki as gost-plugins does. GET / serves the web UI and query API,
-behind --token or, without it, a random token printed at start as a ?token= address.
-Beyond loopback, --token is required (Authorization: Bearer T; recorder header: option).`;
+--loki.url, pushed to Loki as gost-plugins does. GET / serves the web UI and query API
+behind a token of its own: --ui-token, else $SNOOP_UI_TOKEN, else a random one printed at
+start as a ?token= address (the ingest token never reads records).
+Beyond loopback, --token is required to post (Authorization: Bearer T; the recorder's
+header: option).`;
 
 export async function collectCommand(args: string[]): Promise<number> {
   let v;
@@ -32,6 +34,7 @@ export async function collectCommand(args: string[]): Promise<number> {
         store: { type: "string" },
         postgres: { type: "string" },
         token: { type: "string" },
+        "ui-token": { type: "string" },
         "loki.url": { type: "string" },
         "loki.id": { type: "string", default: "gost" },
         "retention.maxAge": { type: "string", default: "0" },
@@ -74,6 +77,7 @@ export async function collectCommand(args: string[]): Promise<number> {
       storePath: v.store ?? `${dataDir()}/collector.db`,
       postgresUrl: v.postgres,
       token: v.token,
+      uiToken: v["ui-token"],
       lokiUrl: v["loki.url"],
       lokiId: v["loki.id"]!,
       maxAgeMs,

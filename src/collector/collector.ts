@@ -22,7 +22,13 @@ export interface CollectorOptions {
   storePath: string;
   /** PostgreSQL instead of SQLite: `postgres://user:pass@host:5432/db`. */
   postgresUrl?: string;
+  /** What recorders must send (`Authorization: Bearer …`) to POST records. */
   token?: string;
+  /**
+   * The query side's token, its own: a proxy allowed to post records must not read what the
+   * others recorded. Empty: `$SNOOP_UI_TOKEN`, else random per start; `off` on loopback only.
+   */
+  uiToken?: string;
   lokiUrl?: string;
   lokiId: string;
   maxAgeMs: number;
@@ -69,8 +75,12 @@ export class Collector {
     const loki = opts.lokiUrl
       ? new LokiPusher(opts.lokiUrl, opts.lokiId, 10_000, log.child("loki"))
       : undefined;
-    // The query side always has a token: the ingest one, else a random one printed below.
-    const ui = opts.token ? { token: opts.token, generated: false } : startToken(undefined);
+    const ui = startToken(opts.uiToken);
+    if (ui.token === null && !loopback) {
+      throw new Error(
+        `the collector listens on ${opts.addr}, beyond loopback: its UI needs a token`,
+      );
+    }
     const access = { hosts: new Set<string>(), token: ui.token };
     const web = createWebApp({ store: queries, access });
     const abort = new AbortController();
