@@ -79,7 +79,7 @@ async function startOutput(args: string[], until: RegExp): Promise<string> {
   }).spawn();
   let out = "";
   const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
-  const read = async (s: ReadableStream<Uint8Array>) => {
+  const read = async (s: ReadableStream<Uint8Array<ArrayBuffer>>) => {
     for await (const chunk of s.pipeThrough(new TextDecoderStream())) {
       out += chunk;
       if (until.test(out)) {
