@@ -14,6 +14,26 @@ export interface BodyResponseOptions {
   decoder?: BodyDecoder;
 }
 
+/** A media type's `type/subtype` token pair (RFC 9110 §8.3.1), nothing after it. */
+const MEDIA_TYPE = /^[a-z0-9!#$&^_.+-]+\/[a-z0-9!#$&^_.+-]+$/;
+
+/**
+ * The recorded Content-Type reduced to a plain `type/subtype`: a list of types, parameters
+ * or bytes a header cannot hold would otherwise reach the browser as they were recorded
+ * (or fail the Response with a 500); anything else is served as opaque bytes.
+ */
+export function safeMediaType(recorded: string): string {
+  const type = recorded.split(";")[0].trim().toLowerCase();
+  return MEDIA_TYPE.test(type) ? type : "application/octet-stream";
+}
+
+/**
+ * The body's own policy. A recorded page opened top-level runs in a sandbox (an opaque origin,
+ * no script) and may load nothing: an image or style sheet from its site would tell the site
+ * when and from where the user looked at the record.
+ */
+export const BODY_CSP = "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline'";
+
 /**
  * A body, decoded by its Content-Encoding (in a worker, up to a cap), with its
  * Content-Type. `x-snoop-decoded` says what was done: the encoding undone, `… (truncated at
@@ -55,10 +75,10 @@ export async function bodyResponse(
     }
   }
   const headers: Record<string, string> = {
-    "content-type": get("content-type") || "application/octet-stream",
+    "content-type": safeMediaType(get("content-type")),
     "x-snoop-decoded": decoded,
     "x-content-type-options": "nosniff",
-    "content-security-policy": "sandbox",
+    "content-security-policy": BODY_CSP,
   };
   if (truncated) headers["x-snoop-truncated"] = "1";
   return new Response(new Uint8Array(bytes), { headers });

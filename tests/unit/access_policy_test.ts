@@ -184,7 +184,10 @@ Deno.test("web app: security headers on pages, API and refusals; the body keeps 
     }
     const id = (await (await app(get("/api/records", bearer))).json()).records[0].id;
     const body = await app(get(`/api/records/${id}/body/response`, bearer));
-    assert.equal(body.headers.get("content-security-policy"), "sandbox");
+    assert.equal(
+      body.headers.get("content-security-policy"),
+      "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline'",
+    );
     assert.equal(body.headers.get("x-frame-options"), "DENY");
     await body.body?.cancel();
     // Only GET and HEAD; a POST is 405 even with the token.
