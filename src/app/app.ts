@@ -104,6 +104,16 @@ export class App {
       access,
       caFile: ui.caFile || undefined,
       metrics: () => renderMetrics(this.services, this.recorders),
+      // Replays go through these listeners, as a client on this host would connect.
+      replayProxies: () =>
+        this.services.map((s) => ({
+          name: s.config.name,
+          type: s.config.handler.type,
+          hostname: /^(0\.0\.0\.0|::)$/.test(s.addr.hostname) ? "127.0.0.1" : s.addr.hostname,
+          port: s.addr.port,
+          caCertFile: s.config.handler.metadata.string(["mitm.certFile", "mitm.caCertFile"]) ||
+            undefined,
+        })),
     });
     const { server, addr } = await serveHttp(hostname, port, abort.signal, handler);
     for (const h of boundHosts(addr)) access.hosts.add(h);

@@ -6,6 +6,7 @@ import { dialUpstream } from "../net/chain/dialer.ts";
 import { closeQuietly, type Stream, writeAll } from "../net/stream.ts";
 import { UpstreamPool } from "../net/upstream_pool.ts";
 import { BodyCapture } from "../record/body_capture.ts";
+import { takeReplayOf } from "../record/replay_of.ts";
 import type { HttpRecord } from "../record/record.ts";
 import type { ConnContext } from "../tunnel/conn_context.ts";
 import { upstreamAddrs } from "../tunnel/conn_context.ts";
@@ -130,13 +131,18 @@ export class HttpHandler implements Handler {
         // upgrade keeps this frame for the tunnel's life (4 KiB per idle tunnel): keep only
         // what is needed.
         const { head, framing } = ev, headBytes = ev.wire.length;
+        // A replay sent by the web UI: the field is taken out here, before anything is
+        // forwarded or recorded, and only links the records when it carries the secret.
+        const replayOf = takeReplayOf(head.headers);
         const bodyLength = { length: ev.length, declared: ev.declaredLength };
         ev = null;
         if (head.method === "CONNECT") {
-          await this.#connect(client, reader, head, headBytes, ctx);
+          await this.#connect(client, reader, head, headBytes, ctx, replayOf);
           return;
         }
-        if (!(await this.#forward(client, reader, head, framing, bodyLength, headBytes, ctx))) {
+        if (
+          !(await this.#forward(client, reader, head, framing, bodyLength, headBytes, ctx, replayOf))
+        ) {
           return;
         }
       }
@@ -233,8 +239,10 @@ export class HttpHandler implements Handler {
     head: Http1Head,
     headBytes: number,
     ctx: ConnContext,
+    replayOf?: number,
   ): Promise<void> {
     const rec = ctx.newRecord(false);
+    if (replayOf) rec.replayOf = replayOf;
     rec.proto = "http";
     rec.host = wholeString(head.target);
     rec.route = rec.host;
@@ -296,8 +304,10 @@ export class HttpHandler implements Handler {
     bodyLength: { length: number; declared: number | null },
     headBytes: number,
     ctx: ConnContext,
+    replayOf?: number,
   ): Promise<boolean> {
     const rec = ctx.newRecord(false);
+    if (replayOf) rec.replayOf = replayOf;
     rec.proto = "http";
     rec.inputBytes = headBytes;
     const capture = this.deps.sink.capture;

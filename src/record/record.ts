@@ -89,6 +89,8 @@ export interface HandlerRecord {
   tls?: TlsRecord;
   dns?: DnsRecord;
   route?: string;
+  /** snoop's: the id of the record this request replays (sent again from the web UI). */
+  replayOf?: number;
   inputBytes: number;
   outputBytes: number;
   err?: string;
@@ -134,6 +136,7 @@ export function recordToJSON(r: HandlerRecord): string {
   if (r.tls) o.tls = r.tls;
   if (r.dns) o.dns = r.dns;
   if (r.route) o.route = r.route;
+  if (r.replayOf) o.replayOf = r.replayOf;
   o.inputBytes = r.inputBytes;
   o.outputBytes = r.outputBytes;
   if (r.err) o.err = wholeString(r.err);

@@ -167,6 +167,37 @@ export function checkAccess(req: Request, policy: AccessPolicy): Response | null
 }
 
 /**
+ * The extra checks on a request that changes something (replay, HAR import), after
+ * `checkAccess`: a cross-site form or script must not be able to post. The body must be
+ * one of `types` (a form can only send urlencoded, multipart or text/plain without a
+ * preflight), and the request must come from the UI's own origin: an `Origin` equal to
+ * `http://` + the `Host` it was sent to, or, with no `Origin` (a client that is not a
+ * browser), no `Sec-Fetch-Site` other than same-origin and the token as a bearer.
+ */
+export function checkWrite(req: Request, policy: AccessPolicy, types: string[]): Response | null {
+  const type = (req.headers.get("content-type") ?? "").split(";")[0].trim().toLowerCase();
+  if (!types.includes(type)) {
+    return refusal(415, `send the body as Content-Type: ${types.join(" or ")}`);
+  }
+  const url = new URL(req.url);
+  const origin = req.headers.get("origin");
+  if (origin !== null) {
+    const own = `${url.protocol}//${req.headers.get("host") ?? url.host}`.toLowerCase();
+    if (origin.toLowerCase() !== own) return refusal(403, "only the UI's own pages may do this");
+    return null;
+  }
+  const site = req.headers.get("sec-fetch-site");
+  if (site !== null && site !== "same-origin") {
+    return refusal(403, "only the UI's own pages may do this");
+  }
+  const auth = req.headers.get("authorization") ?? "";
+  if (policy.token !== null && !/^Bearer\s+\S+\s*$/i.test(auth)) {
+    return refusal(403, "without an Origin, send the token as Authorization: Bearer");
+  }
+  return null;
+}
+
+/**
  * Headers on every UI and API response: the page runs only its own script and style, is
  * never framed, and sends no Referer (the address may once have held the token).
  */

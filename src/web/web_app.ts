@@ -1,7 +1,9 @@
 import { toHar } from "../store/har.ts";
 import { filterFromParams } from "../store/filter.ts";
 import type { RecordQueries, RecordSummary } from "../store/summary.ts";
-import { type AccessPolicy, checkAccess, SECURITY_HEADERS } from "./access_policy.ts";
+import { type AccessPolicy, checkAccess, checkWrite, SECURITY_HEADERS } from "./access_policy.ts";
+import { replayMark } from "../record/replay_of.ts";
+import { pickProxy, type ReplayProxy, ReplayRefused, replayRequest, sendReplay } from "./replay.ts";
 import { bodyResponse } from "./body_response.ts";
 import { type ExportFormat, exportResponse } from "./export_code.ts";
 import INDEX_HTML from "./ui/index.html" with { type: "text" };
@@ -12,7 +14,7 @@ import FAVICON_SVG from "./ui/favicon.svg" with { type: "text" };
 /**
  * The web UI and its JSON API as one `fetch(Request) → Response` function (Hono's model:
  * tests call it without a socket). Every request passes `checkAccess` first (Host, Origin,
- * token); only GET and HEAD are answered. Routes:
+ * token); a POST also `checkWrite` (its own origin, a JSON body). Routes:
  *
  *   GET /  /app.js  /style.css  /favicon.svg  the UI (files in ./ui, embedded as text imports)
  *   GET /healthz                       "ok", without the token
@@ -20,6 +22,8 @@ import FAVICON_SVG from "./ui/favicon.svg" with { type: "text" };
  *   GET /api/records/:id               one record (GOST JSON)
  *   GET /api/records/:id/body/:side    a body decoded (gzip, deflate, br, zstd), `side` = request|response
  *   GET /api/records/:id/as/:format    the request as code: curl, fetch, httpie, python, raw
+ *   POST /api/records/:id/replay       sends the request again through a proxy service, with
+ *                                      optional edits {method, url, headers, body (base64)}
  *   GET /api/sessions/:sid             every record of one connection
  *   GET /api/stats?filters             per-minute by status class, top hosts, protocols, error rate
  *   GET /api/har?filters               HAR 1.2 of the filtered HTTP records
@@ -33,7 +37,12 @@ export interface WebAppOptions {
   access: AccessPolicy;
   caFile?: string;
   metrics?: () => string;
+  /** The proxy services a replay can go through (none: replays answer 409). */
+  replayProxies?: () => ReplayProxy[];
 }
+
+/** The largest POST body read: a replay's edits (an 8 MiB body in base64, and headers). */
+const MAX_EDITS_BYTES = 12 << 20;
 
 type Route = (url: URL, groups: Record<string, string | undefined>, req: Request) =>
   | Response
@@ -115,13 +124,71 @@ export function createWebApp(opts: WebAppOptions): (req: Request) => Promise<Res
     ],
   ] as [string, Route][]).map(([pathname, route]) => [new URLPattern({ pathname }), route]);
 
+  const posts: [URLPattern, Route][] = ([
+    ["/api/records/:id(\\d+)/replay", (_, g, req) => replay(Number(g.id), req)],
+  ] as [string, Route][]).map(([pathname, route]) => [new URLPattern({ pathname }), route]);
+
+  const replay = async (id: number, req: Request): Promise<Response> => {
+    const refused = checkWrite(req, opts.access, ["application/json"]);
+    if (refused) return refused;
+    const text = await readCapped(req, MAX_EDITS_BYTES);
+    if (text === null) return json({ error: "the edits are too large" }, 413);
+    let edits: unknown;
+    try {
+      edits = text.trim() ? JSON.parse(text) : undefined;
+    } catch {
+      return json({ error: "the body is not JSON" }, 400);
+    }
+    const record = await store.get(id);
+    if (!record) return json({ error: "no such record" }, 404);
+    try {
+      const plan = replayRequest(record, edits);
+      const proxy = pickProxy(opts.replayProxies?.() ?? [], String(record.service ?? ""));
+      if (!proxy) return json({ error: "no http or auto proxy service to replay through" }, 409);
+      const watch = watchReplays(store, id);
+      try {
+        const res = await sendReplay(plan, proxy, replayMark(id));
+        return json({
+          replayOf: id,
+          record: await watch.next(5000),
+          service: proxy.name,
+          request: { method: plan.method, url: plan.url, headers: plan.headers },
+          response: {
+            status: res.status,
+            proto: res.proto,
+            headers: res.headers,
+            body: base64(res.body),
+            truncated: res.truncated,
+          },
+        });
+      } finally {
+        watch.stop();
+      }
+    } catch (e) {
+      if (e instanceof ReplayRefused) {
+        return json(
+          { error: e.message, ...(e.redacted.length ? { redacted: e.redacted } : {}) },
+          e.status,
+        );
+      }
+      return json({ error: `the replay failed: ${(e as Error).message}` }, 502);
+    }
+  };
+
   const answer = async (req: Request): Promise<Response> => {
     const refused = checkAccess(req, opts.access);
     if (refused) return refused;
-    if (req.method !== "GET" && req.method !== "HEAD") {
-      return json({ error: "only GET and HEAD" }, 405);
-    }
     const url = new URL(req.url);
+    if (req.method === "POST") {
+      for (const [pattern, route] of posts) {
+        const m = pattern.exec(url);
+        if (m) return await route(url, m.pathname.groups, req);
+      }
+      return json({ error: "only GET and HEAD here" }, 405);
+    }
+    if (req.method !== "GET" && req.method !== "HEAD") {
+      return json({ error: "only GET, HEAD and POST" }, 405);
+    }
     for (const [pattern, route] of table) {
       const m = pattern.exec(url);
       if (!m) continue;
@@ -135,6 +202,70 @@ export function createWebApp(opts: WebAppOptions): (req: Request) => Promise<Res
     return json({ error: "not found" }, 404);
   };
   return async (req) => withSecurityHeaders(await answer(req));
+}
+
+/** The request body as text, or null past `max` bytes (read no further). */
+async function readCapped(req: Request, max: number): Promise<string | null> {
+  if (!req.body) return "";
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for await (const c of req.body) {
+    total += c.length;
+    if (total > max) return null;
+    chunks.push(c);
+  }
+  const all = new Uint8Array(total);
+  let off = 0;
+  for (const c of chunks) {
+    all.set(c, off);
+    off += c.length;
+  }
+  return new TextDecoder().decode(all);
+}
+
+function base64(bytes: Uint8Array): string {
+  let bin = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  }
+  return btoa(bin);
+}
+
+/**
+ * Watches the store for the record a replay of `id` makes (an HTTP record whose `replayOf`
+ * is `id`): `next` resolves with its id, or null after `ms`.
+ */
+function watchReplays(store: RecordQueries, id: number) {
+  const seen: number[] = [];
+  let wake = () => {};
+  const unsubscribe = store.subscribe((s) => {
+    if (s.kind === "http") {
+      seen.push(s.id);
+      wake();
+    }
+  });
+  return {
+    async next(ms: number): Promise<number | null> {
+      const deadline = Date.now() + ms;
+      for (;;) {
+        while (seen.length) {
+          const candidate = seen.shift()!;
+          const rec = await store.get(candidate);
+          if (rec?.replayOf === id && rec.http?.method !== "CONNECT") return candidate;
+        }
+        const left = deadline - Date.now();
+        if (left <= 0) return null;
+        await new Promise<void>((r) => {
+          const t = setTimeout(r, left);
+          wake = () => {
+            clearTimeout(t);
+            r();
+          };
+        });
+      }
+    },
+    stop: unsubscribe,
+  };
 }
 
 /** Adds the UI's security headers to a response, keeping any it set itself (the body's CSP). */

@@ -349,6 +349,203 @@ function copyAs(id) {
   return el("div", { class: "copy" }, [select, button, status, code]);
 }
 
+/** @param {string} s */
+const utf8Base64 = (s) => {
+  let bin = "";
+  for (const b of new TextEncoder().encode(s)) bin += String.fromCharCode(b);
+  return btoa(bin);
+};
+
+/**
+ * Replay and edit-and-resend: a form filled from the record (method, URL, headers, a text
+ * body), one input per value snoop redacted (the API refuses to send the word REDACTED),
+ * and, once sent, the original and the replay side by side.
+ * @param {number} id
+ * @param {any} r the record
+ */
+function replayForm(id, r) {
+  const h = r.http;
+  const url = /^[a-z][a-z0-9+.-]*:\/\//i.test(h.uri)
+    ? h.uri
+    : `${h.scheme || (r.proto === "tls" ? "https" : "http")}://${h.host || r.host}${h.uri}`;
+  const method = /** @type {HTMLInputElement} */ (el("input", {
+    id: "replay-method",
+    value: str(h.method),
+    size: "8",
+    "aria-label": "method",
+  }));
+  const target = /** @type {HTMLInputElement} */ (el("input", {
+    id: "replay-url",
+    value: url,
+    "aria-label": "URL",
+  }));
+  /** @type {string[]} */
+  const lines = [];
+  // Framing and hop-by-hop fields are the connection's: the replay writes its own.
+  const hop = /^(content-length|transfer-encoding|connection|proxy-connection|keep-alive|host)$/i;
+  for (const [k, v] of Object.entries(h.request?.header ?? {})) {
+    if (hop.test(k)) continue;
+    for (const x of Array.isArray(v) ? v : [v]) lines.push(`${k}: ${str(x)}`);
+  }
+  const headerBox = /** @type {HTMLTextAreaElement} */ (el("textarea", {
+    id: "replay-headers",
+    rows: String(Math.min(Math.max(lines.length, 3), 12)),
+    "aria-label": "headers, one per line",
+  }));
+  headerBox.value = lines.join("\n");
+  const bodyBox = /** @type {HTMLTextAreaElement} */ (el("textarea", {
+    id: "replay-body",
+    rows: "4",
+    "aria-label": "body",
+  }));
+  let binaryBody = false;
+  if (h.request?.body) {
+    try {
+      const bytes = Uint8Array.from(atob(h.request.body), (c) => c.charCodeAt(0));
+      bodyBox.value = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+    } catch {
+      binaryBody = true;
+      bodyBox.value = "";
+      bodyBox.disabled = true;
+      bodyBox.placeholder = "binary body: sent as recorded";
+    }
+  }
+  // One input per redacted value: header lines and query parameters.
+  /** @type {{ kind: "header" | "query", name: string, input: HTMLInputElement }[]} */
+  const secrets = [];
+  const secretBox = el("div", { id: "replay-secrets" });
+  const addSecret = (/** @type {"header" | "query"} */ kind, /** @type {string} */ name) => {
+    const input = /** @type {HTMLInputElement} */ (el("input", {
+      type: "password",
+      autocomplete: "off",
+      "data-secret": `${kind} ${name}`,
+    }));
+    secrets.push({ kind, name, input });
+    secretBox.append(
+      el("label", {}, [`${kind} ${name} (snoop redacted it: enter the value) `, input]),
+    );
+  };
+  for (const l of lines) {
+    const i = l.indexOf(":");
+    if (l.slice(i + 1).trim() === "REDACTED") addSecret("header", l.slice(0, i));
+  }
+  try {
+    for (const [k, v] of new URL(url).searchParams) if (v === "REDACTED") addSecret("query", k);
+  } catch { /* not a URL the browser parses: sent as typed */ }
+  const status = el("p", { id: "replay-status", class: "muted" });
+  const result = el("div", { id: "replay-result" });
+  const send = el("button", { type: "button", id: "replay-send" }, ["Send"]);
+  send.addEventListener("click", async () => {
+    if (secrets.some((s) => !s.input.value)) {
+      status.textContent = "Enter the values snoop redacted first.";
+      return;
+    }
+    /** @type {string[][]} */
+    const headers = [];
+    const pending = secrets.filter((s) => s.kind === "header");
+    for (const l of headerBox.value.split("\n")) {
+      if (!l.trim()) continue;
+      const i = l.indexOf(":");
+      if (i <= 0) {
+        status.textContent = `Not a header line: ${l}`;
+        return;
+      }
+      const name = l.slice(0, i).trim();
+      let value = l.slice(i + 1).trim();
+      if (value === "REDACTED") {
+        const s = pending.find((p) => p.name.toLowerCase() === name.toLowerCase());
+        if (s) {
+          value = s.input.value;
+          pending.splice(pending.indexOf(s), 1);
+        }
+      }
+      headers.push([name, value]);
+    }
+    let u = target.value.trim();
+    for (const s of secrets.filter((s) => s.kind === "query")) {
+      u = u.replace(
+        `${encodeURIComponent(s.name)}=REDACTED`,
+        `${encodeURIComponent(s.name)}=${encodeURIComponent(s.input.value)}`,
+      );
+    }
+    /** @type {Record<string, unknown>} */
+    const edits = { method: method.value.trim(), url: u, headers };
+    if (!binaryBody && (h.request?.body || bodyBox.value)) edits.body = utf8Base64(bodyBox.value);
+    status.textContent = "sending…";
+    const res = await fetch(`/api/records/${id}/replay`, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(edits),
+    });
+    const out = await res.json().catch(() => ({}));
+    if (!res.ok) {
+      status.textContent = `Not sent (${res.status}): ${str(out.error)}`;
+      return;
+    }
+    status.textContent = out.record
+      ? `Sent through ${str(out.service)}; recorded as #${Number(out.record)}.`
+      : `Sent through ${str(out.service)}.`;
+    result.replaceChildren(await compare(id, r, out));
+  });
+  return el("details", { id: "replay" }, [
+    el("summary", {}, ["Replay / edit and resend"]),
+    el("div", { class: "replay-line" }, [method, target]),
+    headerBox,
+    bodyBox,
+    secretBox,
+    el("div", { class: "replay-line" }, [send, status]),
+    result,
+  ]);
+}
+
+/**
+ * The original response and the replay's, side by side: status, headers, body as text.
+ * @param {number} id @param {any} r @param {any} out the replay API's answer
+ */
+async function compare(id, r, out) {
+  /** @param {Uint8Array} bytes */
+  const text = (bytes) => {
+    const t = new TextDecoder("utf-8", { fatal: false }).decode(bytes.subarray(0, 65536));
+    // deno-lint-ignore no-control-regex
+    return /[\x00-\x08\x0e-\x1f]/.test(t) ? hexDump(bytes) : t;
+  };
+  /** @param {number} rid */
+  const decoded = async (rid) => {
+    const res = await fetch(`/api/records/${rid}/body/response`, { credentials: "same-origin" });
+    return res.ok ? text(new Uint8Array(await res.arrayBuffer())) : "";
+  };
+  /** @type {Headers} */
+  const replayHeaders = {};
+  for (const [k, v] of out.response.headers) (replayHeaders[k] ??= []).push(str(v));
+  const replayBody = out.record
+    ? await decoded(Number(out.record))
+    : text(Uint8Array.from(atob(out.response.body), (c) => c.charCodeAt(0)));
+  const side = (
+    /** @type {string} */ title,
+    /** @type {unknown} */ status,
+    /** @type {Headers | undefined} */ hdrs,
+    /** @type {string} */ body,
+  ) =>
+    el("div", { class: "side" }, [
+      el("h3", {}, [`${title}: ${str(status)}`]),
+      headers(hdrs),
+      el("pre", {}, [body]),
+    ]);
+  const original = r.http.response?.body ? await decoded(id) : "";
+  const link = out.record
+    ? el("button", { type: "button", class: "link" }, [`open record #${Number(out.record)}`])
+    : null;
+  link?.addEventListener("click", () => show(Number(out.record)));
+  return el("div", {}, [
+    link,
+    el("div", { class: "compare" }, [
+      side("Original", r.http.statusCode, r.http.response?.header, original),
+      side("Replay", out.response.status, replayHeaders, replayBody),
+    ]),
+  ]);
+}
+
 /**
  * @param {number} id
  * @param {HTMLElement} [tr]
@@ -375,7 +572,14 @@ async function show(id, tr) {
   /** @type {Node[]} */
   const parts = [facts];
   if (h) {
-    if (h.method !== "CONNECT" && !r.websocket) parts.push(copyAs(id));
+    if (h.method !== "CONNECT" && !r.websocket) parts.push(copyAs(id), replayForm(id, r));
+    if (r.replayOf) {
+      const orig = el("button", { type: "button", class: "link", id: "replay-of" }, [
+        `replay of record #${Number(r.replayOf)}`,
+      ]);
+      orig.addEventListener("click", () => show(Number(r.replayOf)));
+      parts.push(orig);
+    }
     parts.push(
       el("h3", {}, ["Request"]),
       el("p", {}, [el("b", {}, [str(h.method)]), ` ${str(h.uri)} ${str(h.proto)}`]),
