@@ -2,15 +2,13 @@ import type { Logger } from "../log.ts";
 import { DialError } from "../net/dial.ts";
 import { HttpPoster } from "../recorder/http_client.ts";
 import { EndpointUnreachable, QueuedRecorder } from "../recorder/queued_recorder.ts";
+import type { ParsedRecord } from "../record/parsed_record.ts";
 
 /**
  * Pushes records to Grafana Loki the way gost-plugins' recorder does
  * (POST /loki/api/v1/push, JSON): one stream per service (label `service_name`, plus `node`
  * when set), each record one line with structured metadata, `X-Scope-OrgId` set to the id.
  */
-// deno-lint-ignore no-explicit-any
-type Json = any;
-
 /** Go's `time.Duration.String()`: `275.290907ms`, `1.5s`, `2m3.5s`, `1h0m0s`. */
 export function goDuration(ns: number): string {
   if (ns === 0) return "0s";
@@ -52,7 +50,7 @@ function headerText(h: unknown): string {
 }
 
 /** The log line gost-plugins writes for a record. */
-export function lokiLine(r: Json): string {
+export function lokiLine(r: ParsedRecord): string {
   let line = `${r.client || "-"} ${r.host || "-"}`;
   if (r.tls) {
     line += ` ${r.tls.version || "-"} ${r.tls.proto || "-"} ${r.inputBytes ?? 0} ${
@@ -77,7 +75,7 @@ export function lokiLine(r: Json): string {
 }
 
 /** Structured metadata (every value a string; empty ones left out). */
-export function lokiMetadata(r: Json): Record<string, string> {
+export function lokiMetadata(r: ParsedRecord): Record<string, string> {
   const m: Record<string, string> = {
     node: str(r.node),
     network: str(r.network),
@@ -106,15 +104,21 @@ export function lokiMetadata(r: Json): Record<string, string> {
   return m;
 }
 
+/** One stream of a Loki push: its labels, and its lines with their structured metadata. */
+interface LokiStream {
+  stream: Record<string, string>;
+  values: [string, string, Record<string, string>][];
+}
+
 /**
  * The push body for a batch of records, and how many of them could not be put in it (a
  * record that is not a JSON object); one such record costs only itself, not the push.
  */
 export function lokiPushBody(
-  records: Json[],
+  records: ParsedRecord[],
   nowNs: () => string,
-): { streams: Json[]; skipped: number } {
-  const streams = new Map<string, Json>();
+): { streams: LokiStream[]; skipped: number } {
+  const streams = new Map<string, LokiStream>();
   let skipped = 0;
   for (const r of records) {
     let labels: Record<string, string>, value: [string, string, Record<string, string>];

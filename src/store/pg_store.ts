@@ -8,13 +8,7 @@ import {
   STORED_COLUMNS,
   summarize,
 } from "./summary.ts";
-
-/**
- * The record store in PostgreSQL, for a collector that many proxies feed and that keeps
- * records long: the same columns and queries as the SQLite store, in table `snoop_records`.
- */
-// deno-lint-ignore no-explicit-any
-type Json = any;
+import type { ParsedRecord } from "../record/parsed_record.ts";
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS snoop_records (
@@ -52,6 +46,10 @@ const SUMMARY =
   uri, status, http_proto AS "httpProto", input_bytes AS "inputBytes", output_bytes AS "outputBytes",
   duration_ns / 1e6 AS "durationMs", err, sid`;
 
+/**
+ * The record store in PostgreSQL, for a collector that many proxies feed and that keeps
+ * records long: the same columns and queries as the SQLite store, in table `snoop_records`.
+ */
 export class PgRecordStore implements RecordQueries {
   readonly #listeners = new Set<(r: RecordSummary) => void>();
 
@@ -166,19 +164,19 @@ export class PgRecordStore implements RecordQueries {
       `SELECT id, json FROM snoop_records ${sql} ORDER BY id DESC LIMIT $${params.length + 1}`,
       [...params, limit],
     );
-    return (res.rows as { id: number; json: Json }[]).reverse();
+    return (res.rows as { id: number; json: ParsedRecord }[]).reverse();
   }
 
-  async get(id: number): Promise<Json | null> {
+  async get(id: number): Promise<ParsedRecord | null> {
     const res = await this.pool.query("SELECT json FROM snoop_records WHERE id = $1", [id]);
     return res.rows[0]?.json ?? null;
   }
 
-  async bySid(sid: string): Promise<Json[]> {
+  async bySid(sid: string): Promise<ParsedRecord[]> {
     const res = await this.pool.query("SELECT json FROM snoop_records WHERE sid = $1 ORDER BY id", [
       sid,
     ]);
-    return res.rows.map((r: { json: Json }) => r.json);
+    return res.rows.map((r: { json: ParsedRecord }) => r.json);
   }
 
   async stats(filter: RecordFilter) {

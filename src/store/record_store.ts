@@ -10,6 +10,7 @@ import {
 import {
   columnValues,
   type RecordQueries,
+  type RecordStats,
   type RecordSummary,
   STORED_COLUMNS,
   summarize,
@@ -20,6 +21,7 @@ import {
   makePrivateFileSync,
   makePrivateIfExistsSync,
 } from "../util/private_files.ts";
+import type { ParsedRecord } from "../record/parsed_record.ts";
 
 export type { RecordSummary } from "./summary.ts";
 
@@ -83,8 +85,6 @@ const SUMMARY_COLUMNS =
   method, uri, status, http_proto AS httpProto, input_bytes AS inputBytes,
   output_bytes AS outputBytes, duration_ns / 1e6 AS durationMs, err, sid`;
 
-// deno-lint-ignore no-explicit-any
-type Json = any;
 export class RecordStore implements RecordQueries {
   readonly db: DatabaseSync;
   readonly #insert: StatementSync;
@@ -247,40 +247,40 @@ export class RecordStore implements RecordQueries {
   }
 
   /** The full records (GOST JSON) matching a filter, oldest first, for export. */
-  full(filter: RecordFilter, limit = 10_000): Promise<{ id: number; json: Json }[]> {
+  full(filter: RecordFilter, limit = 10_000): Promise<{ id: number; json: ParsedRecord }[]> {
     return Promise.resolve(this.fullSync(filter, limit));
   }
 
-  fullSync(filter: RecordFilter, limit = 10_000): { id: number; json: Json }[] {
+  fullSync(filter: RecordFilter, limit = 10_000): { id: number; json: ParsedRecord }[] {
     const { sql, params } = buildWhere(filter, undefined, "sqlite");
     const rows = this.db.prepare(`SELECT id, json FROM records ${sql} ORDER BY id DESC LIMIT ?`)
       .all(...params, limit) as { id: number; json: string }[];
     return rows.reverse().map((r) => ({ id: r.id, json: JSON.parse(r.json) }));
   }
 
-  get(id: number): Promise<Json | null> {
+  get(id: number): Promise<ParsedRecord | null> {
     return Promise.resolve(this.getSync(id));
   }
 
-  getSync(id: number): Json | null {
+  getSync(id: number): ParsedRecord | null {
     const row = this.db.prepare("SELECT json FROM records WHERE id = ?").get(id) as
       | { json: string }
       | undefined;
     return row ? JSON.parse(row.json) : null;
   }
 
-  bySid(sid: string): Promise<Json[]> {
+  bySid(sid: string): Promise<ParsedRecord[]> {
     return Promise.resolve(this.bySidSync(sid));
   }
 
-  bySidSync(sid: string): Json[] {
+  bySidSync(sid: string): ParsedRecord[] {
     return (this.db.prepare("SELECT json FROM records WHERE sid = ? ORDER BY id").all(sid) as {
       json: string;
     }[])
       .map((r) => JSON.parse(r.json));
   }
 
-  stats(filter: RecordFilter): Promise<Json> {
+  stats(filter: RecordFilter): Promise<RecordStats> {
     return Promise.resolve(this.statsSync(filter));
   }
 

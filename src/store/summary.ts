@@ -2,6 +2,7 @@
  * What every store keeps beside a record's JSON: the columns that filters, lists and
  * aggregates use, derived the same way whatever the database.
  */
+import type { ParsedRecord } from "../record/parsed_record.ts";
 
 /** A record as the list shows it, without headers and bodies. */
 export interface RecordSummary {
@@ -24,11 +25,11 @@ export interface RecordSummary {
   sid: string;
 }
 
-// deno-lint-ignore no-explicit-any
-type Json = any;
+/** Aggregates over the filtered records, as `/api/stats` answers them. */
+export type RecordStats = Record<string, unknown>;
 
 /** What kind of record this is, for the list: websocket, dns, http, tls, connect or tcp. */
-function kindOf(r: Json): string {
+function kindOf(r: ParsedRecord): string {
   if (r.websocket) return "websocket";
   if (r.dns) return "dns";
   if (r.http && r.http.method !== "CONNECT") return "http";
@@ -43,7 +44,7 @@ function headerText(h: Record<string, string[]> | null | undefined): string {
 }
 
 /** The summary columns and the free-text search column of a parsed record. */
-export function summarize(r: Json): { summary: RecordSummary; search: string } {
+export function summarize(r: ParsedRecord): { summary: RecordSummary; search: string } {
   const timeMs = Date.parse(r.time) || Date.now();
   const http = r.http ?? {};
   const summary: RecordSummary = {
@@ -131,9 +132,9 @@ export interface RecordQueries {
   full(
     filter: import("./filter.ts").RecordFilter,
     limit?: number,
-  ): Promise<{ id: number; json: Json }[]>;
-  get(id: number): Promise<Json | null>;
-  bySid(sid: string): Promise<Json[]>;
-  stats(filter: import("./filter.ts").RecordFilter): Promise<Json>;
+  ): Promise<{ id: number; json: ParsedRecord }[]>;
+  get(id: number): Promise<ParsedRecord | null>;
+  bySid(sid: string): Promise<ParsedRecord[]>;
+  stats(filter: import("./filter.ts").RecordFilter): Promise<RecordStats>;
   subscribe(fn: (r: RecordSummary) => void): () => void;
 }
