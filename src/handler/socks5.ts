@@ -10,6 +10,7 @@ import {
   joinHostPort,
   numericAddress,
   sameAddress,
+  splitHostPort,
 } from "../net/address.ts";
 import { BufferedConn, ReadTimeout, withDeadline } from "../net/buffered_conn.ts";
 import { DialError, type DialGuard, isRefusal, resolveWithin } from "../net/dial.ts";
@@ -185,7 +186,7 @@ export class Socks5Handler implements Handler {
       return this.#fail(conn, ctx, rec, Rep.NOT_ALLOWED, "bypass");
     }
     let upstream: Deno.TcpConn;
-    const host = target.replace(/:\d+$/, "").replace(/^\[(.*)\]$/, "$1");
+    const host = splitHostPort(target).host;
     try {
       this.deps.sink.dial(host);
       upstream = await dialUpstream(this.deps, target, this.opts.dialTimeoutMs, this.guard, rec);

@@ -5,7 +5,7 @@ import type { Bypass } from "../bypass/bypass.ts";
 import { ConfigError } from "../config/config_error.ts";
 import type { Metadata } from "../config/metadata.ts";
 import type { Logger } from "../log.ts";
-import { isIP } from "../net/address.ts";
+import { isIP, splitHostPort } from "../net/address.ts";
 import type { BufferedConn } from "../net/buffered_conn.ts";
 import { closeQuietly, type Stream } from "../net/stream.ts";
 import type { TlsRecord } from "../record/record.ts";
@@ -141,7 +141,7 @@ export class MitmInterceptor {
     clientHelloRaw: Uint8Array,
     target: string,
   ): Promise<{ client: DuplexStream; upstream: DuplexStream; tls: TlsRecord }> {
-    const targetHost = target.replace(/:\d+$/, "").replace(/^\[(.*)\]$/, "$1");
+    const targetHost = splitHostPort(target).host;
     const name = hello.serverName || targetHost;
     const record: TlsRecord = {
       serverName: hello.serverName,

@@ -1,12 +1,11 @@
+import { splitHostPort } from "../net/address.ts";
 import { VERSION } from "../version.ts";
+import type { ParsedRecord } from "../record/parsed_record.ts";
 
 /**
  * HAR 1.2 (http://www.softwareishard.com/blog/har-12-spec/) from GOST records: one entry per
  * HTTP request record (CONNECT tunnels, TLS, DNS and WebSocket frames have no HAR form).
  */
-// deno-lint-ignore no-explicit-any
-type Json = any;
-
 const pairs = (h: Record<string, string[]> | null | undefined) =>
   Object.entries(h ?? {}).flatMap(([name, values]) => values.map((value) => ({ name, value })));
 
@@ -16,7 +15,7 @@ function firstHeader(h: Record<string, string[]> | null | undefined, name: strin
 }
 
 /** The request URL: the absolute URI as sent, else scheme://host + path. */
-export function requestUrl(r: Json): string {
+export function requestUrl(r: ParsedRecord): string {
   const http = r.http;
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(http.uri)) return http.uri;
   const scheme = http.scheme || (r.proto === "tls" ? "https" : "http");
@@ -34,7 +33,7 @@ function base64Bytes(b64: string): number {
  * less (`http.maxBodySize`, the capture budget), `comment` and `_truncated` say so, since HAR
  * has no field for a cut body and a reader would otherwise take the text for the whole.
  */
-function bodyNote(msg: Json): { comment?: string; truncated: boolean } {
+function bodyNote(msg: ParsedRecord["http"]["request"]): { comment?: string; truncated: boolean } {
   const size = msg?.contentLength ?? 0;
   const kept = msg?.body ? base64Bytes(msg.body) : 0;
   if (!msg?.body || kept >= size) return { truncated: false };
@@ -45,12 +44,12 @@ function bodyNote(msg: Json): { comment?: string; truncated: boolean } {
  * The origin's address for HAR's `serverIPAddress`: the record's `dst` without its port,
  * left out when there is none (a dial that failed) rather than given as "".
  */
-function serverIP(r: Json): { serverIPAddress?: string } {
-  const ip = String(r.dst ?? "").replace(/:\d+$/, "").replace(/^\[(.*)\]$/, "$1");
+function serverIP(r: ParsedRecord): { serverIPAddress?: string } {
+  const ip = splitHostPort(String(r.dst ?? "")).host;
   return ip ? { serverIPAddress: ip } : {};
 }
 
-export function toHar(records: Json[]) {
+export function toHar(records: ParsedRecord[]) {
   const entries = records.filter((r) => r.http && r.http.method !== "CONNECT" && !r.websocket).map(
     (r) => {
       const http = r.http;
