@@ -10,7 +10,7 @@
  */
 import fc from "fast-check";
 import { parseArgs } from "node:util";
-import { PROPERTIES } from "../tests/fuzz/properties.ts";
+import { PROPERTIES } from "./lib/fuzz_properties.ts";
 
 const { values } = parseArgs({
   options: {

@@ -33,7 +33,7 @@ import { startNginx } from "./lib/nginx_origin.ts";
 import { cpuSeconds, freePort, type Proc, spawn, waitForPort } from "./lib/processes.ts";
 import { type GcSummary, summarizeGcTrace } from "./lib/gc_trace.ts";
 import { profileDuring, summarizeProfile } from "./lib/cpu_profile.ts";
-import { type CdpSession, connectDenoInspector } from "../tests/helpers/cdp_session.ts";
+import { type CdpSession, connectDenoInspector } from "./lib/cdp_session.ts";
 import { median } from "./lib/stats.ts";
 import { SNOOP_V8_FLAGS } from "./lib/v8_flags.ts";
 import { wrk } from "./lib/wrk.ts";

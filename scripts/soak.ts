@@ -20,11 +20,11 @@ import type { Buffer } from "node:buffer";
 import dgram from "node:dgram";
 import { parseArgs } from "node:util";
 import dnsPacket from "dns-packet";
-import { startDnsServer } from "../tests/helpers/dns_server.ts";
+import { startDnsServer } from "./lib/dns_server.ts";
 import { makeCertificates } from "./lib/certs.ts";
 import { freePort, rssMiB, waitForPort } from "./lib/processes.ts";
-import { connectDenoInspector } from "../tests/helpers/cdp_session.ts";
-import { until } from "../tests/helpers/harness.ts";
+import { connectDenoInspector } from "./lib/cdp_session.ts";
+import { until } from "./lib/until.ts";
 import { IDLE_COLLECTION_MESSAGE } from "../src/util/idle_collection.ts";
 
 const { values } = parseArgs({

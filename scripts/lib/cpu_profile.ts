@@ -4,7 +4,7 @@
  * start-up and shutdown stay out of the per-request figures. And a summary of a profile: busy
  * time per function.
  */
-import type { CdpSession } from "../../tests/helpers/cdp_session.ts";
+import type { CdpSession } from "./cdp_session.ts";
 
 /** The parts of a CDP `Profiler.Profile` that the summary reads. */
 export interface CpuProfile {

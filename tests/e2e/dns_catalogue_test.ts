@@ -3,7 +3,7 @@ import dgram from "node:dgram";
 import { Buffer } from "node:buffer";
 import dnsPacket from "dns-packet";
 import { needs, readAll, run, startSnoop, startWebhook } from "../helpers/harness.ts";
-import { startDnsServer } from "../helpers/dns_server.ts";
+import { startDnsServer } from "../../scripts/lib/dns_server.ts";
 
 // deno-lint-ignore no-explicit-any
 type Rec = Record<string, any>;

@@ -8,7 +8,7 @@ import {
   startWebhook,
   testCert,
 } from "../helpers/harness.ts";
-import { startDnsServer } from "../helpers/dns_server.ts";
+import { startDnsServer } from "../../scripts/lib/dns_server.ts";
 
 // deno-lint-ignore no-explicit-any
 type Rec = Record<string, any>;

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { startOrigin, startSnoop, until } from "../helpers/harness.ts";
-import { mutated } from "../fuzz/properties.ts";
+import { mutated } from "../../scripts/lib/fuzz_properties.ts";
 
 /**
  * SOCKS4/4a/5 handshakes (RFC 1928, 1929), valid and mutated, sent to a real listener: every

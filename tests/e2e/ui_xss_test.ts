@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { curl, needs, run, startOrigin, startSnoop, testCert, until } from "../helpers/harness.ts";
-import { startDnsServer } from "../helpers/dns_server.ts";
+import { startDnsServer } from "../../scripts/lib/dns_server.ts";
 import { Browser } from "../helpers/cdp.ts";
 
 // deno-lint-ignore no-explicit-any

@@ -1,5 +1,5 @@
 import fc from "fast-check";
-import { PROPERTIES } from "./properties.ts";
+import { PROPERTIES } from "../../scripts/lib/fuzz_properties.ts";
 
 /**
  * The parser properties, a bounded number of cases each (SNOOP_FUZZ_RUNS, default 300) with

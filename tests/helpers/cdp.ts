@@ -1,4 +1,4 @@
-import { CdpSession } from "./cdp_session.ts";
+import { CdpSession } from "../../scripts/lib/cdp_session.ts";
 
 /**
  * Headless Chromium driven over the DevTools protocol (CDP) with Deno's own WebSocket:

@@ -309,17 +309,7 @@ export const decode = (b: Uint8Array) => new TextDecoder().decode(b);
 export const encode = (s: string) => new TextEncoder().encode(s);
 
 /** Polls `check` until it is true (or fails with `what` after `timeoutMs`). */
-export async function until(
-  check: () => boolean | Promise<boolean>,
-  what: string,
-  timeoutMs = 10_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+export { until } from "../../scripts/lib/until.ts";
 
 /** A TCP server that accepts connections and never answers (a hung upstream or recorder). */
 export function startSilentServer(): { port: number; close(): Promise<void> } {

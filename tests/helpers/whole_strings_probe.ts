@@ -6,7 +6,7 @@
  * `wholeString`). Prints one JSON line: the records checked and the strings that were not
  * whole, with their paths.
  */
-import { startDnsServer } from "./dns_server.ts";
+import { startDnsServer } from "../../scripts/lib/dns_server.ts";
 import { curl, run, startOrigin, startSnoop, testCert } from "./harness.ts";
 
 // V8's own view of a string (only with --allow-natives-syntax, hence Function). A string is

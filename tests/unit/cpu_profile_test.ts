@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { profileDuring, summarizeProfile } from "../../scripts/lib/cpu_profile.ts";
-import { connectDenoInspector } from "../helpers/cdp_session.ts";
+import { connectDenoInspector } from "../../scripts/lib/cdp_session.ts";
 import { freePort, waitForPort } from "../helpers/harness.ts";
 
 Deno.test("cpu profile: a process's busy time and where it went, through its inspector", async () => {

@@ -22,7 +22,7 @@ await loadHpack();
 
 const enc = new TextEncoder();
 const hex = (h: string) => Uint8Array.from(h.trim().match(/../g)!.map((b) => parseInt(b, 16)));
-const fixture = (name: string) => new URL(`../fixtures/${name}`, import.meta.url);
+const fixture = (name: string) => new URL(`../../tests/fixtures/${name}`, import.meta.url);
 
 /** Valid inputs the mutations start from (the seed corpus). */
 export const CORPUS = {
