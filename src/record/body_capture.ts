@@ -10,8 +10,9 @@ const unreleased = new FinalizationRegistry<{ held: number }>((h) => captureBudg
 
 /**
  * Counts every body byte and keeps the first `max` of them for the record, as far as the
- * process's capture budget allows: a body the budget cannot hold whole is left out of the
- * record (`budgetCut`), since a prefix would pass for one cut at `max`.
+ * process's capture budget allows: once the budget is spent the body is kept up to there and
+ * the record says so (`bodyTruncated`). A kept byte is charged as the 4/3 of a byte that
+ * its base64 takes in the record's text, which the record's queue then takes over.
  */
 export class BodyCapture {
   total = 0;
@@ -28,15 +29,20 @@ export class BodyCapture {
     this.total += data.length;
     if (!this.keep || this.#cut || this.#kept >= this.max || data.length === 0) return;
     if (this.#text !== undefined) return; // already in a record
-    const take = Math.min(data.length, this.max - this.#kept);
-    if (!captureBudget.tryReserve(take)) return this.#giveUp();
+    const want = Math.min(data.length, this.max - this.#kept);
+    // Whole groups of 3 bytes, each 4 characters of base64.
+    const granted = captureBudget.reserve(Math.ceil(want / 3) * 4);
+    const take = Math.min(want, Math.floor(granted / 4) * 3);
+    captureBudget.release(granted - Math.ceil(take / 3) * 4);
+    if (take < want) this.#cut = true;
+    if (take === 0) return;
     if (this.#held.held === 0) unreleased.register(this, this.#held, this);
-    this.#held.held += take;
+    this.#held.held += Math.ceil(take / 3) * 4;
     this.#parts.push(data.slice(0, take));
     this.#kept += take;
   }
 
-  /** Whether the capture budget left this body out of the record. */
+  /** Whether the capture budget cut this body short. */
   get budgetCut(): boolean {
     return this.#cut;
   }
@@ -47,13 +53,16 @@ export class BodyCapture {
 
   /**
    * Standard base64 of what was kept, or null when nothing was (as GOST's nil `[]byte`).
-   * The bytes leave the capture for the record: its budget goes to the recorder queue
-   * that takes the record's JSON.
+   * The bytes leave the capture for the record, and their budget with them: the queue that
+   * takes the record claims it (`CaptureBudget.handOver`).
    */
   base64(): string | null {
     if (this.#text === undefined) {
       this.#text = this.#kept === 0 ? null : Buffer.concat(this.#parts).toString("base64");
-      this.#release();
+      this.#parts = [];
+      captureBudget.handOver(this.#held.held);
+      this.#held.held = 0;
+      unreleased.unregister(this);
     }
     return this.#text;
   }
@@ -64,19 +73,5 @@ export class BodyCapture {
     msg.body = this.base64();
     if (this.#cut) msg.bodyTruncated = "capture-budget";
     return msg;
-  }
-
-  #giveUp(): void {
-    this.#cut = true;
-    this.#kept = 0;
-    this.#release();
-  }
-
-  #release(): void {
-    this.#parts = [];
-    if (this.#held.held === 0) return;
-    captureBudget.release(this.#held.held);
-    this.#held.held = 0;
-    unreleased.unregister(this);
   }
 }

@@ -45,6 +45,33 @@ export class CaptureBudget {
   release(n: number): void {
     this.#used = Math.max(0, this.#used - n);
   }
+
+  /**
+   * Bytes of bodies made into record text (`BodyCapture.base64`) and not yet claimed by the
+   * queue that takes the record. A record is made and queued in one synchronous run
+   * (`RecordSink.emit`), so what is pending when a queue takes a record is that record's.
+   */
+  get pending(): number {
+    return this.#pending;
+  }
+  #pending = 0;
+
+  /** Moves bytes a capture holds to the record being made (still counted as used). */
+  handOver(n: number): void {
+    this.#pending += n;
+  }
+
+  /** Takes what is pending, for the record being queued. */
+  claimPending(): number {
+    const n = this.#pending;
+    this.#pending = 0;
+    return n;
+  }
+
+  /** Gives back what no queue claimed (the record was dropped, or had no recorder). */
+  releasePending(): void {
+    this.release(this.claimPending());
+  }
 }
 
 /** The process's budget. */

@@ -28,6 +28,12 @@ const RETRY_MAX_MS = 2000;
  */
 const BATCH_BYTES = 8 * 1024 * 1024;
 
+/**
+ * Room a queue has by default beyond the capture budget: for records kept without their
+ * bodies once the budget is spent (a queue of records with bodies is as big as the budget).
+ */
+const LEAN_ROOM = 16 * 1024 * 1024;
+
 const lengthOf = (records: string[]) => records.reduce((n, r) => n + r.length, 0);
 
 /**
@@ -39,7 +45,8 @@ const lengthOf = (records: string[]) => records.reduce((n, r) => n + r.length, 0
  * tried again after 100 ms, then twice as long each time up to 2 s. Trying a dead endpoint
  * once per record would cost the proxy a connect per record.
  *
- * The queue is bounded in bytes too (`maxBytes`, by default the capture budget): a record
+ * The queue is bounded in bytes too (`maxBytes`, by default the capture budget and 16 MiB
+ * for records without bodies): a record
  * past either bound is dropped (reason `queue_full`). Each record's JSON counts against the
  * process's capture budget from when it is queued until it is delivered or dropped; a
  * record the budget cannot hold is made again without its bodies (`RecordMaker`), so a
@@ -65,7 +72,7 @@ export abstract class QueuedRecorder implements Recorder {
     readonly queueSize: number,
     readonly log: Logger,
     readonly batchSize = 500,
-    /** Bytes of records the queue holds at most; by default the capture budget's size. */
+    /** Bytes of records the queue holds at most; by default the budget and `LEAN_ROOM`. */
     readonly maxBytes?: number,
   ) {}
 
@@ -81,10 +88,15 @@ export abstract class QueuedRecorder implements Recorder {
   record(data: string | RecordMaker): void {
     if (this.#closed) return this.#drop("closed", 1);
     if (this.#queue.length >= this.queueSize) return this.#drop("queue_full", 1);
+    // Its bodies were charged while they were captured: that charge is the record's now.
+    const credit = typeof data === "string" ? 0 : captureBudget.claimPending();
     let text = typeof data === "string" ? data : data();
-    if (!captureBudget.tryReserve(text.length)) {
-      // Without its bodies the record is small, and already made: it is kept even past
-      // the budget (the byte bound below still holds).
+    const more = text.length - credit;
+    if (more <= 0) captureBudget.release(-more);
+    else if (credit > 0) captureBudget.force(more); // the rest of a record with its bodies
+    else if (!captureBudget.tryReserve(more)) {
+      // Without its bodies (here: WebSocket payloads) the record is small, and made: it is
+      // kept even past the budget (the byte bound below still holds).
       if (typeof data !== "string") text = data(true);
       captureBudget.force(text.length);
     }
@@ -116,7 +128,7 @@ export abstract class QueuedRecorder implements Recorder {
   }
 
   get #byteBound(): number {
-    return this.maxBytes ?? captureBudget.limit;
+    return this.maxBytes ?? captureBudget.limit + LEAN_ROOM;
   }
 
   /** The next batch: up to `batchSize` records and `BATCH_BYTES` bytes, one at least. */

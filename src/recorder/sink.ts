@@ -7,6 +7,7 @@ import {
   redactRecord,
 } from "../record/redaction.ts";
 import type { Recorder } from "./recorder.ts";
+import { captureBudget } from "../record/capture_budget.ts";
 import { DialError } from "../net/dial.ts";
 
 /** How a service's `recorder.service.handler` entry wants records (its `metadata`). */
@@ -33,6 +34,13 @@ export const DEFAULT_CAPTURE: CaptureOptions = {
 
 /** The name under which bodies left out for the capture budget are counted as limit hits. */
 export const CAPTURE_BUDGET = "capture-budget";
+
+/** The length of a record's bodies and payload as they are in its JSON (base64). */
+function bodyLength(record: HandlerRecord): number {
+  const http = record.http;
+  return (http?.request.body?.length ?? 0) + (http?.response.body?.length ?? 0) +
+    (record.websocket?.payload?.length ?? 0);
+}
 
 /**
  * Leaves a record's bodies and WebSocket payload out, marking each that was there (a body
@@ -102,10 +110,20 @@ export class RecordSink {
       this.limited(CAPTURE_BUDGET);
     }
     const redaction = this.capture.redaction;
+    // Bodies charged while they were captured; the queue takes the charge over.
+    const charged = captureBudget.pending;
     this.handler?.record((withoutBodies) => {
-      if (withoutBodies && leaveOutBodies(record)) this.limited(CAPTURE_BUDGET);
+      // A record whose uncharged bodies (WebSocket payloads) exceed what is left of the
+      // budget goes without them at once, rather than being made whole, refused by its
+      // queue and made again.
+      const uncharged = bodyLength(record) - charged;
+      if (withoutBodies || uncharged > captureBudget.limit - captureBudget.used) {
+        if (leaveOutBodies(record)) this.limited(CAPTURE_BUDGET);
+      }
       return recordToJSON(redaction ? redactRecord(record, redaction) : record);
     });
+    // What the recorder did not claim (no recorder, or the record dropped) is free again.
+    captureBudget.releasePending();
   }
 
   /** Counts a limit that refused or cut something (the record, if any, says what). */

@@ -1,5 +1,6 @@
 import type { Recorder } from "../recorder/recorder.ts";
 import type { Service } from "../service/service.ts";
+import { captureBudget } from "../record/capture_budget.ts";
 
 /**
  * Prometheus text format (version 0.0.4) of what the services and recorders count.
@@ -87,6 +88,18 @@ export function renderMetrics(services: Service[], recorders: Map<string, Record
     "counter",
     "Leaf certificates issued for interception.",
     services.filter((s) => s.mitm).map((s) => [svc(s), s.mitm!.issuer.issued]),
+  );
+  family(
+    "snoop_capture_budget_bytes",
+    "gauge",
+    "Captured body bytes the process may hold at once (limits.captureBudget).",
+    [["", captureBudget.limit]],
+  );
+  family(
+    "snoop_capture_budget_used_bytes",
+    "gauge",
+    "Captured body bytes held now, in captures and in recorder queues.",
+    [["", captureBudget.used]],
   );
   const rec = [...recorders.values()];
   const r = (x: Recorder, extra = "") => `{recorder="${label(x.name)}",kind="${x.kind}"${extra}}`;

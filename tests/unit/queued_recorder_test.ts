@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { Logger } from "../../src/log.ts";
 import { QueuedRecorder } from "../../src/recorder/queued_recorder.ts";
+import { captureBudget } from "../../src/record/capture_budget.ts";
+import { BodyCapture } from "../../src/record/body_capture.ts";
 
 /** Delivery that hangs until released, as with an endpoint that does not answer. */
 class HangingRecorder extends QueuedRecorder {
@@ -42,4 +44,83 @@ Deno.test("a record made by a function is made only when the queue keeps it", as
   await recorder.close(1000);
   assert.deepEqual(recorder.delivered.slice(1), [['{"n":1}', '{"n":2}']]);
   assert.deepEqual(recorder.stats(), { written: 3, dropped: { queue_full: 4 }, queued: 0 });
+});
+
+Deno.test("a queue charges the capture budget until delivery and holds at most maxBytes", async () => {
+  const before = captureBudget.used;
+  const recorder = new HangingRecorder("bytes", 100, new Logger("test"), 500, 25);
+  recorder.record("a".repeat(10)); // goes out at once; its delivery hangs
+  recorder.record("b".repeat(10));
+  recorder.record("c".repeat(10));
+  recorder.record("d".repeat(10)); // 30 bytes waiting would pass maxBytes: dropped
+  assert.deepEqual(recorder.stats(), { written: 0, dropped: { queue_full: 1 }, queued: 2 });
+  assert.equal(recorder.queuedBytes, 20);
+  // The one being delivered counts until it is delivered.
+  assert.equal(captureBudget.used - before, 30);
+  recorder.release();
+  await recorder.close(1000);
+  assert.equal(recorder.stats().written, 3);
+  assert.equal(captureBudget.used, before);
+});
+
+Deno.test("a record the budget cannot hold is made again without its bodies", async () => {
+  const saved = captureBudget.limit;
+  captureBudget.limit = captureBudget.used + 100;
+  const recorder = new HangingRecorder("lean", 10, new Logger("test"));
+  try {
+    const calls: (boolean | undefined)[] = [];
+    recorder.record((withoutBodies) => {
+      calls.push(withoutBodies);
+      return withoutBodies ? "{}" : `{"body":"${"x".repeat(200)}"}`;
+    });
+    assert.deepEqual(calls, [undefined, true]);
+    assert.deepEqual(recorder.delivered, [["{}"]]);
+  } finally {
+    recorder.release();
+    await recorder.close(1000);
+    captureBudget.limit = saved;
+  }
+});
+
+Deno.test("body capture keeps what the budget allows, marks the cut, hands the charge on", async () => {
+  const saved = captureBudget.limit;
+  const before = captureBudget.used;
+  // Room for 8 base64 characters: 6 bytes.
+  captureBudget.limit = before + 8;
+  try {
+    const cut = new BodyCapture(true, 1024);
+    cut.add(new TextEncoder().encode("0123456789"));
+    cut.add(new TextEncoder().encode("more")); // nothing more is kept once cut
+    assert.equal(captureBudget.used - before, 8);
+    const msg = cut.fill({ contentLength: 0, header: null, body: null });
+    assert.deepEqual(msg, {
+      contentLength: 14,
+      header: null,
+      body: btoa("012345"),
+      bodyTruncated: "capture-budget",
+    });
+    // The charge waits for the queue that takes the record; unclaimed, it is freed.
+    assert.equal(captureBudget.pending, 8);
+    captureBudget.releasePending();
+    assert.equal(captureBudget.used, before);
+
+    captureBudget.limit = before + 1024;
+    const whole = new BodyCapture(true, 1024);
+    whole.add(new TextEncoder().encode("hello"));
+    assert.deepEqual(whole.fill({ contentLength: 0, header: null, body: null }), {
+      contentLength: 5,
+      header: null,
+      body: btoa("hello"),
+    });
+    // A queue that takes the record takes its charge over and frees it on delivery.
+    const recorder = new HangingRecorder("claim", 10, new Logger("test"));
+    recorder.record(() => `{"b":"${btoa("hello")}"}`);
+    assert.equal(captureBudget.pending, 0);
+    assert.equal(captureBudget.used - before, `{"b":"${btoa("hello")}"}`.length);
+    recorder.release();
+    await recorder.close(1000);
+    assert.equal(captureBudget.used, before);
+  } finally {
+    captureBudget.limit = saved;
+  }
 });
