@@ -124,3 +124,28 @@ Deno.test("body capture keeps what the budget allows, marks the cut, hands the c
     captureBudget.limit = saved;
   }
 });
+
+Deno.test("a capture whose record is never made gives its budget back when collected", async () => {
+  // Run apart, with gc exposed: the finalizer runs after a collection.
+  const script = `
+    import { BodyCapture } from "${new URL("../../src/record/body_capture.ts", import.meta.url)}";
+    import { captureBudget } from "${new URL(
+    "../../src/record/capture_budget.ts",
+    import.meta.url,
+  )}";
+    (() => new BodyCapture(true, 1 << 20).add(new Uint8Array(3000)))();
+    const held = captureBudget.used;
+    for (let i = 0; i < 50 && captureBudget.used > 0; i++) {
+      globalThis.gc();
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    console.log(held, captureBudget.used);
+  `;
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--v8-flags=--expose-gc", script],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(new TextDecoder().decode(out.stderr), "");
+  assert.equal(new TextDecoder().decode(out.stdout).trim(), "4000 0");
+});
