@@ -218,7 +218,7 @@ async function requestsScenario() {
       `| snoop http (no recorder) | ${(done / seconds).toFixed(0)} | ${p(0.5)} | ${p(0.99)} |`,
     );
     console.log(
-      "\n(the load generator runs in Deno on the same 2 cores; issue 6 moves this to wrk)",
+      "\n(the load generator runs in Deno on the same cores; `deno task bench compare` uses wrk)",
     );
   } finally {
     child.kill("SIGKILL");

@@ -1,6 +1,6 @@
 /**
  * snoop side by side with squid, tinyproxy, mitmproxy's mitmdump and the direct path, measured
- * the same way in one run (issue 6). Everything listens on 127.0.0.1; nginx is the origin (and
+ * the same way in one run. Everything listens on 127.0.0.1; nginx is the origin (and
  * the sink of snoop's http recorder); wrk drives plain HTTP; curl downloads; the MITM load is
  * scripts/lib/mitm_load.ts (node:tls in Deno: the same generator for every proxy).
  *
@@ -14,7 +14,7 @@
  *                                        `--sections f` alone runs only the snoops, so many
  *                                        rounds of it are affordable
  *
- * Prints Markdown tables; README's "Side by side" section shows one run.
+ * Prints Markdown tables; docs/benchmarks.md's "Side by side" section shows one run.
  */
 import { parseArgs } from "node:util";
 import { makeCertificates } from "./lib/certs.ts";

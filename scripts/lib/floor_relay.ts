@@ -7,8 +7,8 @@
  * costs next to what snoop adds:
  * - `bench tunnels`: one pending 1-byte read per direction, the least an idle tunnel holds;
  * - `bench compare` (a) and (b): reads of 16 KiB that grow fourfold while they come back
- *   full, up to 256 KiB, as snoop's relay grows. (256 KiB from the start cost the small
- *   responses of (a) a p99 of 14-22 ms against 4-6: 50 new connections at each wrk run.)
+ *   full, up to 256 KiB, as snoop's relay grows. (256 KiB from the start raised the p99 of
+ *   (a)'s small responses: each wrk run opens new connections, each with large buffers.)
  *
  *   deno run --allow-net scripts/lib/floor_relay.ts <listen port> [largest read, default 1]
  */

@@ -1,5 +1,5 @@
 /**
- * Properties every parser must keep on any input (issue 7, reliability-limits §6): random
+ * Properties every parser must keep on any input, since every byte it reads is hostile: random
  * and mutated valid inputs, fed in random pieces, never throw anything but the parser's own
  * error, give the same result however the bytes are split, and stay within their caps.
  * `parsers_fuzz_test.ts` runs each a bounded number of times; `deno task fuzz` runs longer.

@@ -3,7 +3,7 @@ import type { BypassConfig } from "../config/types.ts";
 import { addressForMatch, compileMatcher, type Matcher } from "./matcher.ts";
 
 /**
- * A named set of patterns that decides whether an address is bypassed (spec §6.3):
+ * A named set of patterns that decides whether an address is bypassed (as GOST's bypass):
  * a blacklist bypasses what matches, a whitelist bypasses what does not. What "bypassed"
  * means depends on where it is used: a service refuses the request, `mitm.bypass` leaves
  * the host un-intercepted. A whitelist with no patterns bypasses nothing (GOST HEAD).

@@ -1,7 +1,7 @@
 import { ipBytes, numericAddress, splitHostPort } from "../net/address.ts";
 
 /**
- * One bypass pattern, classified as GOST does (spec §6.1), first match wins:
+ * One bypass pattern, classified as GOST does, first match wins:
  *   `10.0.0.0/8`, `2001:db8::/32`          CIDR (any port)
  *   `*.example.com`, `api?.x.io:443`        wildcard: `*` spans dots, not the bare domain
  *   `1.2.3.4`, `1.2.3.4-1.2.3.9`            IP or IP range (any port)

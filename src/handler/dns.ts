@@ -198,7 +198,7 @@ export class DnsHandler implements Handler {
       socket.on("message", (msg: Buffer, from: { port: number }) => {
         // Only a well-formed reply from the upstream's port, with this query's id and
         // question, ends the exchange; anything else (spoofed, stale) is dropped and the
-        // wait goes on (reliability-limits §6.5 #12).
+        // wait goes on, so a spoofed answer cannot end it.
         if (from.port !== up.port || msg.length < 2 || ((msg[0] << 8) | msg[1]) !== id) return;
         const bytes = new Uint8Array(msg);
         try {

@@ -48,7 +48,7 @@ const TLS_VERSION: Record<string, string> = {
 };
 
 /**
- * TLS termination for sniffed tunnels (spec §5, done better): the upstream is connected
+ * TLS termination for sniffed tunnels: the upstream is connected
  * first with the client's SNI and ALPN list, its certificate verified; only then does the
  * client get a certificate for the name it asked for, offering exactly the protocol the
  * upstream chose. A failed upstream verification never becomes a forged certificate the
@@ -162,7 +162,7 @@ export class MitmInterceptor {
       host: name,
       ALPNProtocols: offer.length ? offer : undefined,
       // Verified below, against the system's roots and then mitm.upstreamCA: handing node
-      // `ca: [...roots, ...extra]` made it parse ~150 roots per connection (~15 ms each)
+      // `ca: [...roots, ...extra]` made it parse every root again for each connection
       // and left out CAs installed in the system store.
       rejectUnauthorized: false,
     });

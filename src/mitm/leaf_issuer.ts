@@ -8,7 +8,7 @@ const DAY = 86_400_000;
 
 /**
  * Lets I/O run: promise continuations alone would never give it a turn. `setImmediate`
- * rather than `setTimeout(0)`, whose clamp added ~4 ms per certificate.
+ * rather than `setTimeout(0)`, whose clamp added milliseconds per certificate.
  */
 const nextMacrotask = () => new Promise<void>((r) => setImmediate(r));
 

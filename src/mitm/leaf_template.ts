@@ -24,8 +24,8 @@ const utf8 = (s: string) => tlv(0x0c, new TextEncoder().encode(s));
 const attribute = (oid: Uint8Array, value: string) => tlv(0x31, sequence(oid, utf8(value)));
 
 /**
- * Leaf certificates from a prototype. Building one with @peculiar/x509 costs ~4 ms of ASN.1
- * object work on the event loop; it is done once per CA and leaf key, and every leaf after
+ * Leaf certificates from a prototype. Building one with @peculiar/x509 is ASN.1 object work
+ * on the event loop, too slow per host; it is done once per CA and leaf key, and every leaf after
  * that copies the prototype's DER, changing only what differs per host, then is signed with
  * WebCrypto (native, off the event loop).
  *

@@ -4,7 +4,7 @@ let loading: Promise<typeof X509> | undefined;
 
 /**
  * @peculiar/x509, loaded on first use (a CA is loaded or created): with reflect-metadata it
- * adds ~10 MiB of RSS that a proxy without interception need not carry. Its WebCrypto
+ * adds megabytes of RSS that a proxy without interception need not carry. Its WebCrypto
  * provider is the runtime's own, so every signature is native.
  */
 export function x509Library(): Promise<typeof X509> {

@@ -8,9 +8,9 @@ export class UpstreamPool<T extends { close(): void }> {
   #sweeper: ReturnType<typeof setInterval> | undefined;
 
   /**
-   * `maxPerHost` is 128: with 16, fifty keep-alive clients of one origin closed and redialled
-   * one upstream connection in ~15 requests (connect + close were 14% of the proxy's CPU
-   * profile under `bench compare` (a)'s load).
+   * `maxPerHost` is 128: with a small pool, many keep-alive clients of one origin kept
+   * closing and redialling upstream connections, and connect + close became a visible share
+   * of the proxy's CPU under load.
    */
   constructor(readonly maxPerHost = 128, readonly idleMs = 30_000) {}
 

@@ -127,7 +127,7 @@ export class HttpPoster {
     let text = "";
     for (const body of bodies) {
       // Content-Length in UTF-8 bytes without encoding (a lone surrogate counts 3, as the
-      // encoder writes U+FFFD): 38 ns for 1 KiB against 361 for a regex ASCII test.
+      // encoder writes U+FFFD), much faster than a regex ASCII test.
       text += `${this.#head}${Buffer.byteLength(body, "utf8")}\r\n\r\n${body}`;
     }
     return encoder.encode(text);

@@ -115,7 +115,7 @@ export class Service {
         `the ${config.handler.type} handler does not take a udp listener`,
       );
     }
-    // Connection caps (reliability-limits §0: Envoy's edge guide, smokescreen): 0 = none.
+    // Connection caps (as Envoy's edge guide and smokescreen advise): 0 = none.
     const md = config.handler.metadata;
     const limits = {
       maxConnections: md.integer("maxConnections", 4096, 0),

@@ -35,12 +35,11 @@ const IDLE_MS = 10_000;
 /**
  * A file-backed store's worker: its own connection to the store file, which stores the
  * recorder's batches and answers the web UI's and the API's queries. SQLite's calls are
- * synchronous: on the proxy's thread, a record's ~43 µs of storing (its columns, the word
- * index, the rollups) held up proxied traffic (`deno task bench recording`: 43% of the
- * requests served without a recorder, at a p99 of 104 ms against 9), and one query over a
- * million records can take 160 ms. The worker starts with the first call and ends after 10 s
- * without one, since its heap and SQLite's page cache (~30 MiB) would otherwise stay after
- * the load; a worker that fails is replaced at the next call.
+ * synchronous: on the proxy's thread, storing each record (its columns, the word index, the
+ * rollups) held up proxied traffic (`deno task bench recording` measures it), and one query
+ * over a million records blocks for a long time. The worker starts with the first call and
+ * ends after IDLE_MS without one, since its heap and SQLite's page cache would otherwise stay
+ * after the load; a worker that fails is replaced at the next call.
  */
 export class StoreWorker {
   #worker: Worker | null = null;

@@ -31,11 +31,11 @@ export interface RelayResult {
 
 /**
  * Per-direction copy buffer: it starts small, so an idle tunnel holds little (two per
- * tunnel, waiting in `read`; `deno task bench compare`, (e)); it grows 4× whenever a read
+ * tunnel, waiting in `read`); it grows 4× whenever a read
  * fills it, up to 256 KiB, so bulk transfers reach large reads within a few of them
  * (2, 8, 32, 128, 256 KiB); and it shrinks 4× when a read uses less than a sixteenth of it,
  * so a tunnel that moved a burst and went quiet gives the memory back.
- * Measured with `deno task bench relay` (numbers in the README).
+ * `deno task bench relay` measures it.
  */
 export const RELAY_BUFFER_SIZE = 512;
 export const RELAY_BUFFER_MAX = 256 * 1024;

@@ -3,14 +3,12 @@
  * then glibc's `malloc_trim`.
  *
  * Why: after a burst of load a proxy is often left idle with its RSS where the burst put it.
- * 9,000 idle tunnels opened and closed (sniffing, an http recorder) left snoop at 118-122
- * MiB against 64 idle, with V8's heap already back at 15 MiB (its memory reducer collects
- * ~25 s after the load): the rest was glibc's heap, 48 MiB against 6 idle. Each connection's
- * read buffers (ArrayBuffer backing stores, ~4.5 KiB a tunnel) come from malloc; once they are
+ * V8's own heap shrinks back by itself (its memory reducer); what stays is glibc's heap.
+ * Each connection's read buffers (ArrayBuffer backing stores) come from malloc; once they are
  * freed, chunks still in use above them keep glibc from shrinking its heap by itself.
- * `malloc_trim(0)` returns the free pages anywhere in it: 48 -> 8 MiB, RSS 121 -> 77 MiB.
- * The collection has to come first (it is what frees the buffers). Both block the event
- * loop while they run (228 ms after 9,000 tunnels closed), which is why they wait for quiet.
+ * `malloc_trim(0)` returns the free pages anywhere in it. The collection has to come first
+ * (it is what frees the buffers). Both block the event loop while they run, longer the more
+ * connections the burst left behind, which is why they wait for quiet.
  *
  * Quiet is measured, not guessed from connection counts (keep-alive load opens no new ones):
  * the process used under 1% of a core over `quietMs`. Work is CPU time: at least `workCpuMs`

@@ -11,8 +11,8 @@ export function isAscii(s: string): boolean {
  * `s` with its characters in one piece. V8 keeps a concatenation of 13 characters or more
  * as a tree of its parts (a cons string) and a slice that long as a view into the string it
  * came from (a sliced string). `JSON.stringify`'s fast path takes neither: at the first one
- * it starts the whole value over on its slow path, which took a record 3.1 µs against 1.4
- * with every string whole (in snoop under bench (a)'s load). Strings a record carries are
+ * it starts the whole value over on its slow path, which costs a record far more than
+ * making its strings whole (`deno task bench` measures it). Strings a record carries are
  * made whole where they are made, with this or with `Array.prototype.join`, which writes its
  * result in one piece (a join of one non-empty part returns that part, hence two here).
  */
@@ -26,9 +26,7 @@ export function wholeString(s: string): string {
  *
  * Not `new TextDecoder("latin1")`: WHATWG maps that label to windows-1252, which reads 0x80 as
  * U+20AC and 0x93 as U+201C (written back one byte per char, they left as 0xAC and 0x1C).
- * node's Buffer decodes true Latin-1, and in Deno 2.9 faster too: 114 ns for a 254-byte
- * response head against 358 ns for the TextDecoder in a loop (under bench (a)'s load the
- * difference was within the noise of `deno task bench recording --builds`).
+ * node's Buffer decodes true Latin-1, and faster than the TextDecoder too.
  */
 export function decodeLatin1(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString("latin1");

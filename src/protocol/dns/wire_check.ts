@@ -1,7 +1,7 @@
 /**
  * A structural check of a DNS message (RFC 1035 §4.1) before it is decoded, for what the
- * decoder lets through (reliability-limits §6.5): one linear walk, nothing allocated by
- * count.
+ * decoder lets through (counts larger than the message, names that run past it): one linear
+ * walk, nothing allocated by count.
  *
  *   header(12): id | flags | QDCOUNT | ANCOUNT | NSCOUNT | ARCOUNT
  *   question:   name | type(2) | class(2)

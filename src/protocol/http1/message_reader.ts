@@ -5,10 +5,8 @@ import type { Http1Event, Http1Parser } from "./parser.ts";
  * Read sizes: small while messages are small (a kept-alive connection waiting for its next
  * request holds its buffer), four times larger each time a read fills the buffer (bodies),
  * up to LARGE_READ, as the relay of tunnels grows. The buffer is replaced only when the
- * size changes. A 100 MiB download through the forward proxy went from 545-604 to 727-766
- * MB/s when bodies were read in up to 256 KiB instead of 16 KiB. Up to 64 KiB moved less
- * (589-888 against 680-847 MB/s, 6 alternating downloads each; 761 against 906 in two
- * `bench compare` runs).
+ * size changes. Large downloads through the forward proxy are faster with reads of up to
+ * 256 KiB than with 16 or 64 KiB (`deno task bench compare` (b) measures it).
  */
 const SMALL_READ = 4 * 1024;
 const LARGE_READ = 256 * 1024;
@@ -19,8 +17,8 @@ export const IDLE_READ = 16 * 1024;
  * Pulls HTTP/1 events from a stream: reads more bytes only when the parser needs them.
  * The views in an event are valid until the next call to `next`: the reader reads into one
  * buffer again and again (the parser copies what it has not consumed before each read).
- * A new Uint8Array costs 1.5–3.5 µs in Deno 2.9 (backing store and its sweeping), and a
- * buffer per read, plus a copy of small reads, was four of them per proxied request.
+ * A new Uint8Array is costly (a backing store and its sweeping), and a buffer per read,
+ * plus a copy of small reads, was four of them per proxied request.
  */
 export class MessageReader {
   #eof = false;

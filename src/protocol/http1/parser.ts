@@ -75,7 +75,7 @@ export interface Http1Limits {
   strictHost: boolean;
 }
 
-/** Defaults from reliability-limits §0: nginx/Squid line sizes, Envoy/Squid block size. */
+/** Defaults as common proxies set them: nginx/Squid line sizes, Envoy/Squid block size. */
 export const DEFAULT_HTTP1_LIMITS: Http1Limits = {
   maxStartLine: 8 * 1024,
   maxHeaderLine: 8 * 1024,

@@ -1,8 +1,7 @@
 /**
  * RFC 9113 §8.2–8.3 rules for a decoded HTTP/2 field section. A section that breaks them is
- * "malformed": the endpoint must reset the stream, and the sniffer's record says why
- * (reliability-limits §6.3 #19–#21). Never downgraded or repaired: the record shows what was
- * sent.
+ * "malformed": the endpoint must reset the stream, and the sniffer's record says why.
+ * Never downgraded or repaired: the record shows what was sent.
  */
 
 /** Fields that only mean something on one HTTP/1 connection (§8.2.2). */

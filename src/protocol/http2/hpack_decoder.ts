@@ -6,8 +6,8 @@ let hpack: typeof hpackLibrary | undefined;
 
 /**
  * Loads hpack.js, when the first sniffed tunnel turns out to carry HTTP/2. Not at start, nor
- * with the first sniffed tunnel: it and what it pulls in are ~3 MiB of RSS (the npm module
- * and the runtime code that loads it) that a proxy which never sees HTTP/2 need not carry.
+ * with the first sniffed tunnel: it and what it pulls in (the npm module and the runtime
+ * code that loads it) are memory that a proxy which never sees HTTP/2 need not carry.
  */
 export async function loadHpack(): Promise<void> {
   hpack ??= (await import("hpack.js")).default;

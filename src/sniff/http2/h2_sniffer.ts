@@ -27,7 +27,7 @@ const DEFAULT_MAX_FRAME = 16384;
 const SETTINGS_ENABLE_PUSH = 2, SETTINGS_INITIAL_WINDOW = 4, SETTINGS_MAX_FRAME = 5;
 
 /**
- * Limits that keep a hostile peer from making the sniffer grow (reliability-limits §0, §6.3).
+ * Limits that keep a hostile peer from making the sniffer grow (streams, header lists, frames).
  * The sniffer is passive: hitting one stops sniffing this connection (the bytes still flow,
  * the endpoints enforce their own limits) and the open streams are recorded with why.
  */
@@ -377,7 +377,7 @@ const u32 = (b: Uint8Array, at: number) =>
 /**
  * Frame-level rules (RFC 9113 §6) that make a connection error whatever the stream state:
  * sizes over the receiver's SETTINGS_MAX_FRAME_SIZE, fixed-length frames of the wrong
- * length, frames on the wrong stream (reliability-limits §6.3 #2, #14, #15, #17).
+ * length, frames on the wrong stream.
  */
 function checkFrame(side: "client" | "server", f: H2Frame, maxFrame: number): void {
   const len = f.payload.length;
