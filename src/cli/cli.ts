@@ -18,6 +18,7 @@ Usage:
   snoop [-L URL]... [-F URL]... [-C FILE]... [-O yaml|json] [-D] [-V]
   snoop ca [--kind ecdsa|rsa] [--dir DIR] [--force]     create a CA for interception
   snoop collect [--addr A] [--store F] [--loki.url U]    store and show records of many proxies
+  snoop import FILE.har [--store F]                      put a HAR file's requests into a store
 
 Options:
   -L URL    a service, GOST style: [handler://][user:pass@][host]:port[/targets][?opt=value&...]
@@ -184,6 +185,9 @@ export function configToPlain(config: Config): Record<string, unknown> {
 export async function main(args: string[]): Promise<number> {
   // The CA code (node:crypto, X.509) loads only for the commands that use it: idle RSS.
   if (args[0] === "ca") return await (await import("./ca_command.ts")).caCommand(args.slice(1));
+  if (args[0] === "import") {
+    return await (await import("./import_command.ts")).importCommand(args.slice(1));
+  }
   if (args[0] === "collect") {
     // Loaded only for this command: it brings the PostgreSQL client.
     const { collectCommand } = await import("./collect_command.ts");

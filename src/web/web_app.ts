@@ -1,4 +1,5 @@
-import { toHar } from "../store/har.ts";
+import { recordsFromHar, toHar } from "../store/har.ts";
+import { newSid } from "../record/sid.ts";
 import { filterFromParams } from "../store/filter.ts";
 import type { RecordQueries, RecordSummary } from "../store/summary.ts";
 import { type AccessPolicy, checkAccess, checkWrite, SECURITY_HEADERS } from "./access_policy.ts";
@@ -27,6 +28,7 @@ import FAVICON_SVG from "./ui/favicon.svg" with { type: "text" };
  *   GET /api/sessions/:sid             every record of one connection
  *   GET /api/stats?filters             per-minute by status class, top hosts, protocols, error rate
  *   GET /api/har?filters               HAR 1.2 of the filtered HTTP records
+ *   POST /api/har                      imports a HAR 1.2 file (service "import")
  *   GET /api/events                    server-sent events: each new record's summary
  *   GET /ca.crt                        the CA certificate, when one is configured (no token)
  *   GET /metrics                       Prometheus text (token as Authorization: Bearer)
@@ -37,12 +39,16 @@ export interface WebAppOptions {
   access: AccessPolicy;
   caFile?: string;
   metrics?: () => string;
+  /** Stores imported records (GOST JSON text); returns how many were stored. None: 404. */
+  importRecords?: (records: string[]) => number | Promise<number>;
   /** The proxy services a replay can go through (none: replays answer 409). */
   replayProxies?: () => ReplayProxy[];
 }
 
 /** The largest POST body read: a replay's edits (an 8 MiB body in base64, and headers). */
 const MAX_EDITS_BYTES = 12 << 20;
+/** The largest HAR file `POST /api/har` takes. */
+export const MAX_HAR_BYTES = 64 << 20;
 
 type Route = (url: URL, groups: Record<string, string | undefined>, req: Request) =>
   | Response
@@ -126,7 +132,30 @@ export function createWebApp(opts: WebAppOptions): (req: Request) => Promise<Res
 
   const posts: [URLPattern, Route][] = ([
     ["/api/records/:id(\\d+)/replay", (_, g, req) => replay(Number(g.id), req)],
+    ["/api/har", (_, __, req) => importHar(req)],
   ] as [string, Route][]).map(([pathname, route]) => [new URLPattern({ pathname }), route]);
+
+  const importHar = async (req: Request): Promise<Response> => {
+    if (!opts.importRecords) return json({ error: "this server does not import" }, 404);
+    const refused = checkWrite(req, opts.access, ["application/json", "application/har+json"]);
+    if (refused) return refused;
+    const text = await readCapped(req, MAX_HAR_BYTES);
+    if (text === null) return json({ error: `the HAR is over ${MAX_HAR_BYTES} bytes` }, 413);
+    let har: unknown;
+    try {
+      har = JSON.parse(text);
+    } catch {
+      return json({ error: "the body is not JSON" }, 400);
+    }
+    const { records, errors } = recordsFromHar(har, () => newSid());
+    let imported = 0;
+    // In slices: the store's writes share this thread with the proxy.
+    for (let i = 0; i < records.length; i += 500) {
+      imported += await opts.importRecords(records.slice(i, i + 500));
+      await new Promise((r) => setTimeout(r, 0));
+    }
+    return json({ imported, skipped: errors.length, errors: errors.slice(0, 100) });
+  };
 
   const replay = async (id: number, req: Request): Promise<Response> => {
     const refused = checkWrite(req, opts.access, ["application/json"]);
@@ -182,7 +211,13 @@ export function createWebApp(opts: WebAppOptions): (req: Request) => Promise<Res
     if (req.method === "POST") {
       for (const [pattern, route] of posts) {
         const m = pattern.exec(url);
-        if (m) return await route(url, m.pathname.groups, req);
+        if (!m) continue;
+        try {
+          return await route(url, m.pathname.groups, req);
+        } catch (e) {
+          if (e instanceof RangeError) return json({ error: e.message }, 400);
+          throw e;
+        }
       }
       return json({ error: "only GET and HEAD here" }, 405);
     }

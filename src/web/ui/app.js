@@ -610,6 +610,28 @@ async function show(id, tr) {
   detail.dataset.id = String(id);
 }
 
+// Import a HAR file (devtools, mitmproxy, HTTP Toolkit) into the store: service "import".
+const importInput = /** @type {HTMLInputElement} */ ($("#import"));
+importInput.addEventListener("change", async () => {
+  const file = importInput.files?.[0];
+  if (!file) return;
+  const notice = $("#notice");
+  const res = await fetch("/api/har", {
+    method: "POST",
+    credentials: "same-origin",
+    headers: { "content-type": "application/json" },
+    body: await file.text(),
+  });
+  const out = await res.json().catch(() => ({}));
+  notice.textContent = res.ok
+    ? `Imported ${Number(out.imported)} records from ${file.name} (service "import")` +
+      (out.skipped ? `; skipped ${Number(out.skipped)}: ${str(out.errors?.[0])}` : ".")
+    : `Import refused (${res.status}): ${str(out.error)}`;
+  notice.hidden = false;
+  importInput.value = "";
+  load(false);
+});
+
 form.addEventListener("submit", (e) => {
   e.preventDefault();
   load(false);
