@@ -17,8 +17,8 @@ export interface HttpMessageRecord {
   /** Captured body as standard base64, or null when capture is off or the body is empty. */
   body: string | null;
   /**
-   * snoop's, not GOST's: set when the body was left out because the process's capture
-   * budget (`limits.captureBudget`) was spent, so `body` is null whatever its size.
+   * snoop's, not GOST's: set when the process's capture budget (`limits.captureBudget`) was
+   * spent, so `body` holds less than `http.maxBodySize` would have kept (or is null).
    */
   bodyTruncated?: "capture-budget";
 }
