@@ -1,6 +1,6 @@
 import { Bypass } from "../bypass/bypass.ts";
 import type { Config } from "../config/types.ts";
-import type { Logger } from "../log.ts";
+import type { Logger } from "../util/log.ts";
 import { createRecorder } from "../recorder/mod.ts";
 import type { Recorder } from "../recorder/recorder.ts";
 import { Service } from "../service/service.ts";

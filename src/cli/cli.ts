@@ -6,9 +6,9 @@ import { loadConfigFile, mergeConfigs, parseConfigText } from "../config/load.ts
 import { forwardChainPart } from "../config/chain_config.ts";
 import { parseServiceUrl } from "../config/service_url.ts";
 import type { Config } from "../config/types.ts";
-import { log, Logger } from "../log.ts";
+import { log, Logger } from "../util/log.ts";
 import { dataDir, MAIN_JOB_ADDR, MAIN_JOB_UI, mainJobConfig } from "../app/main_job.ts";
-import { VERSION } from "../version.ts";
+import { VERSION } from "../util/version.ts";
 import { startLoggedIdleCollection } from "../util/idle_collection.ts";
 import { makeDataDirPrivate } from "../util/private_files.ts";
 

@@ -1,7 +1,7 @@
 import { parseArgs } from "node:util";
 import { Collector } from "../collector/collector.ts";
 import { parseGoDuration } from "../config/metadata.ts";
-import { log, Logger } from "../log.ts";
+import { log, Logger } from "../util/log.ts";
 import { dataDir } from "../app/main_job.ts";
 import { makeDataDirPrivate } from "../util/private_files.ts";
 import { startLoggedIdleCollection } from "../util/idle_collection.ts";

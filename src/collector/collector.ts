@@ -1,4 +1,4 @@
-import type { Logger } from "../log.ts";
+import type { Logger } from "../util/log.ts";
 import { splitHostPort } from "../net/address.ts";
 import type { QueuedRecorder } from "../recorder/queued_recorder.ts";
 import { StoreRecorder } from "../recorder/store_recorder.ts";

@@ -1,4 +1,4 @@
-import type { Logger } from "../log.ts";
+import type { Logger } from "../util/log.ts";
 import { DialError } from "../net/dial.ts";
 import { HttpPoster } from "../recorder/http_client.ts";
 import { EndpointUnreachable, QueuedRecorder } from "../recorder/queued_recorder.ts";

@@ -1,6 +1,6 @@
 import type { Bypass } from "../bypass/bypass.ts";
 import type { ServiceConfig } from "../config/types.ts";
-import type { Logger } from "../log.ts";
+import type { Logger } from "../util/log.ts";
 import type { RecordSink } from "../recorder/sink.ts";
 import type { ConnContext } from "../tunnel/conn_context.ts";
 import type { MitmInterceptor } from "../mitm/interceptor.ts";

@@ -33,7 +33,7 @@ import {
   isFieldName,
 } from "../protocol/http1/parser.ts";
 import { wholeString } from "../util/text.ts";
-import { VERSION } from "../version.ts";
+import { VERSION } from "../util/version.ts";
 import type { Handler, HandlerDeps } from "./handler.ts";
 import { originForm } from "./origin_form.ts";
 import { isBenignDisconnect, runTunnel } from "./tunnel.ts";

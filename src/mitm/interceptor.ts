@@ -4,7 +4,7 @@ import { Buffer } from "node:buffer";
 import type { Bypass } from "../bypass/bypass.ts";
 import { ConfigError } from "../config/config_error.ts";
 import type { Metadata } from "../config/metadata.ts";
-import type { Logger } from "../log.ts";
+import type { Logger } from "../util/log.ts";
 import { isIP, splitHostPort } from "../net/address.ts";
 import type { BufferedConn } from "../net/buffered_conn.ts";
 import { closeQuietly, type Stream } from "../net/stream.ts";

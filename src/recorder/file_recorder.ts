@@ -1,5 +1,5 @@
 import type { RecorderConfig } from "../config/types.ts";
-import type { Logger } from "../log.ts";
+import type { Logger } from "../util/log.ts";
 import { dirOf, makePrivateDir } from "../util/private_files.ts";
 import { QueuedRecorder } from "./queued_recorder.ts";
 

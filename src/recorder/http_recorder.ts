@@ -1,5 +1,5 @@
 import type { RecorderConfig } from "../config/types.ts";
-import type { Logger } from "../log.ts";
+import type { Logger } from "../util/log.ts";
 import { DialError } from "../net/dial.ts";
 import { HttpPoster } from "./http_client.ts";
 import { EndpointUnreachable, QueuedRecorder } from "./queued_recorder.ts";

@@ -1,5 +1,5 @@
 import type { RecorderConfig } from "../config/types.ts";
-import type { Logger } from "../log.ts";
+import type { Logger } from "../util/log.ts";
 import { FileRecorder } from "./file_recorder.ts";
 import { HttpRecorder } from "./http_recorder.ts";
 import type { Recorder } from "./recorder.ts";

@@ -1,4 +1,4 @@
-import type { Logger } from "../log.ts";
+import type { Logger } from "../util/log.ts";
 import type { PgRecordStore } from "../store/pg_store.ts";
 import { QueuedRecorder } from "./queued_recorder.ts";
 

@@ -1,4 +1,4 @@
-import type { Logger } from "../log.ts";
+import type { Logger } from "../util/log.ts";
 import { captureBudget } from "../record/capture_budget.ts";
 import type { Recorder, RecorderStats, RecordMaker } from "./recorder.ts";
 

@@ -1,5 +1,5 @@
 import type { RecorderConfig } from "../config/types.ts";
-import type { Logger } from "../log.ts";
+import type { Logger } from "../util/log.ts";
 import { withDeadline } from "../net/buffered_conn.ts";
 import { CONFIGURED_TARGET, dialTcp } from "../net/dial.ts";
 import { closeQuietly, writeAll } from "../net/stream.ts";

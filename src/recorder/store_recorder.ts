@@ -1,4 +1,4 @@
-import type { Logger } from "../log.ts";
+import type { Logger } from "../util/log.ts";
 import { RecordStore, type RetentionOptions } from "../store/record_store.ts";
 import { StoreWorker, WorkerQueries } from "../store/store_worker.ts";
 import type { RecordQueries } from "../store/summary.ts";

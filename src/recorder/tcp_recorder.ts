@@ -1,5 +1,5 @@
 import type { RecorderConfig } from "../config/types.ts";
-import type { Logger } from "../log.ts";
+import type { Logger } from "../util/log.ts";
 import { CONFIGURED_TARGET, dialTcp } from "../net/dial.ts";
 import { writeAll } from "../net/stream.ts";
 import { EndpointUnreachable, QueuedRecorder } from "./queued_recorder.ts";

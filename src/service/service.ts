@@ -7,7 +7,7 @@ import type { ServiceConfig } from "../config/types.ts";
 import { Authenticator } from "../handler/auth.ts";
 import type { Handler } from "../handler/handler.ts";
 import { GOST_HANDLERS_UNSUPPORTED, HANDLERS } from "../handler/mod.ts";
-import type { Logger } from "../log.ts";
+import type { Logger } from "../util/log.ts";
 import type { MitmInterceptor } from "../mitm/interceptor.ts";
 import { readMitmSettings } from "../mitm/mitm_settings.ts";
 import { isIPv6, splitHostPort } from "../net/address.ts";

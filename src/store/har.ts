@@ -1,5 +1,5 @@
 import { splitHostPort } from "../net/address.ts";
-import { VERSION } from "../version.ts";
+import { VERSION } from "../util/version.ts";
 import type { ParsedRecord } from "../record/parsed_record.ts";
 
 /**

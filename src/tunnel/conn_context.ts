@@ -4,7 +4,7 @@ import type { HandlerRecord } from "../record/record.ts";
 import { newSid } from "../record/sid.ts";
 import { monotonicMs, nowNanos } from "../record/time.ts";
 import type { RecordSink } from "../recorder/sink.ts";
-import type { Logger } from "../log.ts";
+import type { Logger } from "../util/log.ts";
 import type { Shutdown } from "../util/shutdown.ts";
 
 /** What a handler knows about one accepted connection. */

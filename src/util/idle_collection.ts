@@ -18,7 +18,7 @@
 import process from "node:process";
 import v8 from "node:v8";
 import vm from "node:vm";
-import type { Logger } from "../log.ts";
+import type { Logger } from "./log.ts";
 
 export interface IdleCollectionOptions {
   /** How long the process must stay quiet before the collection (default 10 s). */

@@ -127,6 +127,7 @@ log: { level: warn }
       10_000,
     );
     const peak = snoop.peakRss();
+    console.log("PEAK", Math.round(peak / MiB));
     assert.ok(peak < PEAK_BOUND, `snoop's peak RSS ${Math.round(peak / MiB)} MiB`);
     // Among them, records with both bodies and records that say the budget left them out.
     let whole = 0, cut = 0;

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { loadConfig } from "../../src/cli/cli.ts";
 import { App } from "../../src/app/app.ts";
-import { Logger } from "../../src/log.ts";
+import { Logger } from "../../src/util/log.ts";
 import {
   curl,
   needs,

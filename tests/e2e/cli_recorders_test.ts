@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { App } from "../../src/app/app.ts";
 import { loadConfig } from "../../src/cli/cli.ts";
 import { ConfigError } from "../../src/config/config_error.ts";
-import { Logger } from "../../src/log.ts";
+import { Logger } from "../../src/util/log.ts";
 import { curl, needs, startOrigin, startWebhook } from "../helpers/harness.ts";
 
 // deno-lint-ignore no-explicit-any

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { Collector } from "../../src/collector/collector.ts";
 import { createIngest, type IngestCounts } from "../../src/collector/ingest.ts";
 import { LokiPusher } from "../../src/collector/loki.ts";
-import { Logger } from "../../src/log.ts";
+import { Logger } from "../../src/util/log.ts";
 import { FileRecorder } from "../../src/recorder/file_recorder.ts";
 import { headlessChromium } from "../helpers/chromium.ts";
 import {

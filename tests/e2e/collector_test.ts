@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { Collector } from "../../src/collector/collector.ts";
 import { goDuration, lokiLine } from "../../src/collector/loki.ts";
-import { Logger } from "../../src/log.ts";
+import { Logger } from "../../src/util/log.ts";
 import {
   curl,
   freePort,

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import pg from "pg";
 import { Collector } from "../../src/collector/collector.ts";
-import { Logger } from "../../src/log.ts";
+import { Logger } from "../../src/util/log.ts";
 import { PgRecordStore } from "../../src/store/pg_store.ts";
 import { createWebApp } from "../../src/web/web_app.ts";
 import { curl, needs, startOrigin, startSnoop, until } from "../helpers/harness.ts";

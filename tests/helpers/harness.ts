@@ -6,7 +6,7 @@
 import { App } from "../../src/app/app.ts";
 import { parseConfigText } from "../../src/config/load.ts";
 import { mergeConfigs } from "../../src/config/load.ts";
-import { Logger, type LogLevel } from "../../src/log.ts";
+import { Logger, type LogLevel } from "../../src/util/log.ts";
 export { freePort, waitForPort } from "../../scripts/lib/processes.ts";
 
 Logger.level = (Deno.env.get("SNOOP_TEST_LOG") ?? "error") as LogLevel;

@@ -3,7 +3,7 @@ import { App } from "../../src/app/app.ts";
 import { ConfigError } from "../../src/config/config_error.ts";
 import { mergeConfigs, parseConfigText } from "../../src/config/load.ts";
 import { parseServiceUrl } from "../../src/config/service_url.ts";
-import { Logger } from "../../src/log.ts";
+import { Logger } from "../../src/util/log.ts";
 
 /** Loads and builds (without listening) a config; returns the error message or "ok". */
 async function check(yaml: string): Promise<string> {

@@ -25,6 +25,7 @@ Deno.test("lint:layers allows downward imports and refuses upward ones", () => {
     ["src/protocol/x.ts", 'import { s } from "../sniff/exchange.ts";'],
     ["src/util/bytes.ts", 'import { c } from "../cli/cli.ts";'],
     ["src/newfolder/y.ts", ""],
+    ["src/loose.ts", 'import { log } from "./util/log.ts";'],
   ]);
   const found = violations(files).map((v) => `${v.from} -> ${v.to}: ${v.why}`);
   assert.deepEqual(found, [
@@ -32,6 +33,7 @@ Deno.test("lint:layers allows downward imports and refuses upward ones", () => {
     "src/protocol/x.ts -> src/sniff/exchange.ts: src/protocol imports src/sniff, a layer above it",
     "src/util/bytes.ts -> src/cli/cli.ts: src/util imports src/cli, a layer above it",
     "src/newfolder/y.ts -> src/newfolder/y.ts: folder src/newfolder has no layer in scripts/lint_layers.ts",
+    "src/loose.ts -> src/loose.ts: a module at src/ root has no layer: put it in the folder of its layer",
   ]);
 });
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Logger } from "../../src/log.ts";
+import { Logger } from "../../src/util/log.ts";
 import { QueuedRecorder } from "../../src/recorder/queued_recorder.ts";
 import { captureBudget } from "../../src/record/capture_budget.ts";
 import { BodyCapture } from "../../src/record/body_capture.ts";

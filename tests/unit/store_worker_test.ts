@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Logger } from "../../src/log.ts";
+import { Logger } from "../../src/util/log.ts";
 import { StoreRecorder } from "../../src/recorder/store_recorder.ts";
 import type { RecordSummary } from "../../src/store/record_store.ts";
 import { sampleRecord } from "../helpers/records.ts";

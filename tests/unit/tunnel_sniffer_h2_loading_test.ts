@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Logger } from "../../src/log.ts";
+import { Logger } from "../../src/util/log.ts";
 import type { Recorder } from "../../src/recorder/recorder.ts";
 import { DEFAULT_CAPTURE, RecordSink } from "../../src/recorder/sink.ts";
 import { ConnContext } from "../../src/tunnel/conn_context.ts";

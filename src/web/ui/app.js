@@ -95,58 +95,143 @@ function matches(/** @type {Summary} */ r, /** @type {URLSearchParams} */ p) {
   return true;
 }
 
+/**
+ * The list is virtualised: `rows` holds every loaded summary, newest start first, and only
+ * the rows in the scroller's view (plus a margin) are in the DOM; padding above and below
+ * stands for the rest. Records are stored when they end, so a long request's summary
+ * arrives after later ones: each is inserted where its start time belongs.
+ */
+/** @type {Summary[]} */
+let rows = [];
+/** At most this many summaries are kept in the page; the oldest go first. */
+const MAX_ROWS = 50000;
+/** Rows rendered beyond each edge of the view. */
+const OVERSCAN = 20;
+/** A row's height in pixels, measured from the first one rendered. */
+let rowHeight = 0;
+/** @type {number | null} */
+let selectedId = null;
+const scroller = $("#list");
+const inner = $("#list-inner");
+const count = $("#count");
+
+/** Whether a is listed before b: later start first, then the higher id. */
+const before = (/** @type {Summary} */ a, /** @type {Summary} */ b) =>
+  Number(a.timeMs) > Number(b.timeMs) ||
+  (Number(a.timeMs) === Number(b.timeMs) && Number(a.id) > Number(b.id));
+
+/** Where `r` goes in `rows` (binary search). @param {Summary} r */
+function position(r) {
+  let lo = 0, hi = rows.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (before(rows[mid], r)) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** @param {Summary} r */
+function insert(r) {
+  if (rows.some((x) => x.id === r.id)) return;
+  const at = position(r);
+  rows.splice(at, 0, r);
+  if (rows.length > MAX_ROWS) rows.length = MAX_ROWS;
+  // A row added above the view moves the view down one row, so what the user reads stays.
+  if (rowHeight && scroller.scrollTop > 0 && at * rowHeight < scroller.scrollTop) {
+    scroller.scrollTop += rowHeight;
+  }
+}
+
 /** @param {Summary} r */
 function row(r) {
   const cls = r.err ? "err" : r.status ? `st${Math.floor(r.status / 100)}` : "";
-  const uri = el("td", { title: str(r.uri) }, [str(r.uri)]);
-  const tr = el("tr", {}, [
+  const tr = el("tr", r.id === selectedId ? { class: "sel" } : {}, [
     el("td", {}, [str(r.time).slice(11, 23)]),
     el("td", {}, [str(r.kind)]),
     el("td", {}, [str(r.method)]),
     el("td", cls ? { class: cls } : {}, [r.status ? str(r.status) : r.err ? "err" : ""]),
     el("td", { title: str(r.host) }, [str(r.host)]),
-    uri,
+    el("td", { title: str(r.uri) }, [str(r.uri)]),
     el("td", {}, [str(Number(r.inputBytes) + Number(r.outputBytes))]),
     el("td", {}, [Number(r.durationMs).toFixed(1)]),
   ]);
   tr.dataset.id = str(r.id);
-  tr.dataset.t = str(Number(r.timeMs) || 0);
-  tr.addEventListener("click", () => show(Number(r.id), tr));
+  tr.addEventListener("click", () => select(Number(r.id), true));
   return tr;
 }
 
-/**
- * Puts a row where its start time belongs, newest first (ties: the higher id first). Records
- * are stored when they end, so a long request's record arrives after shorter, later ones.
- * @param {HTMLElement} tr
- */
-function place(tr) {
-  const t = Number(tr.dataset.t), id = Number(tr.dataset.id);
-  /** @param {Element} o */
-  const older = (o) => {
-    const e = /** @type {HTMLElement} */ (o);
-    const ot = Number(e.dataset.t);
-    return ot < t || (ot === t && Number(e.dataset.id) < id);
-  };
-  // Live rows are usually the newest and loaded pages the oldest: search from the near end.
-  const rows = tbody.children;
-  if (!rows.length || older(rows[0])) return void tbody.prepend(tr);
-  let i = rows.length;
-  while (i > 0 && older(rows[i - 1])) i--;
-  rows[i] ? tbody.insertBefore(tr, rows[i]) : tbody.append(tr);
+let renderQueued = false;
+/** Renders on the next frame (many live records arrive between frames). */
+function queueRender() {
+  if (renderQueued) return;
+  renderQueued = true;
+  requestAnimationFrame(() => {
+    renderQueued = false;
+    render();
+  });
 }
 
+function render() {
+  const h = rowHeight || 26;
+  const first = Math.max(0, Math.floor(scroller.scrollTop / h) - OVERSCAN);
+  const last = Math.min(rows.length, first + Math.ceil(scroller.clientHeight / h) + 2 * OVERSCAN);
+  // CSSOM, not a style attribute: the CSP allows no inline style.
+  inner.style.paddingTop = `${first * h}px`;
+  inner.style.paddingBottom = `${(rows.length - last) * h}px`;
+  tbody.replaceChildren(...rows.slice(first, last).map(row));
+  if (!rowHeight && tbody.firstElementChild) {
+    rowHeight = tbody.firstElementChild.getBoundingClientRect().height || 26;
+    if (rowHeight !== h) return render();
+  }
+  count.textContent = `${rows.length} records${paused ? `, ${pending.length} waiting` : ""}`;
+  $("#records").dataset.total = String(rows.length);
+  // Near the end of what is loaded: the next older page.
+  if (next && !loading && last >= rows.length - OVERSCAN && rows.length < MAX_ROWS) load(true);
+}
+scroller.addEventListener("scroll", queueRender, { passive: true });
+addEventListener("resize", queueRender);
+
+/**
+ * Selects a record (highlighted, scrolled into view); `open` shows its details too.
+ * @param {number} id @param {boolean} open
+ */
+function select(id, open) {
+  selectedId = id;
+  const i = rows.findIndex((r) => r.id === id);
+  if (i >= 0 && rowHeight) {
+    const top = i * rowHeight, head = $("#records thead").getBoundingClientRect().height;
+    if (top < scroller.scrollTop + head) scroller.scrollTop = top - head;
+    else if (top + rowHeight > scroller.scrollTop + scroller.clientHeight) {
+      scroller.scrollTop = top + rowHeight - scroller.clientHeight;
+    }
+  }
+  render();
+  if (open) show(id);
+}
+
+let loading = false;
 /** @param {boolean} append */
 async function load(append) {
-  const p = params();
-  if (append && next) p.set("before", next);
-  const res = await api(`/api/records?${p}`);
-  if (!append) tbody.replaceChildren();
-  for (const r of res.records) place(row(r));
-  next = res.next ? str(res.next) : null;
-  more.hidden = !next;
-  $("#har").setAttribute("href", `/api/har?${params()}`);
-  await charts();
+  if (loading && append) return;
+  loading = true;
+  try {
+    const p = params();
+    p.set("limit", "500");
+    if (append && next) p.set("before", next);
+    const res = await api(`/api/records?${p}`);
+    if (!append) {
+      rows = [...res.records].sort((a, b) => before(a, b) ? -1 : before(b, a) ? 1 : 0);
+      scroller.scrollTop = 0;
+    } else for (const r of res.records) insert(r);
+    next = res.next ? str(res.next) : null;
+    more.hidden = !next;
+    $("#har").setAttribute("href", `/api/har?${params()}`);
+  } finally {
+    loading = false;
+  }
+  render();
+  if (!append) await charts();
 }
 
 const COLORS = ["s2xx", "s3xx", "s4xx", "s5xx", "s1xx", "none"];
@@ -263,6 +348,13 @@ async function bodyView(id, side, msg) {
     return out;
   }
   const text = new TextDecoder("utf-8", { fatal: false }).decode(bytes);
+  if (type === "text/event-stream") {
+    out.push(
+      sseConversation(text),
+      el("details", {}, [el("summary", {}, ["raw"]), el("pre", {}, [text])]),
+    );
+    return out;
+  }
   if (/json/.test(type)) {
     try {
       out.push(el("pre", { class: "json" }, [JSON.stringify(JSON.parse(text), null, 2)]));
@@ -285,13 +377,14 @@ async function bodyView(id, side, msg) {
  * other as hex, unmasked. A frame compressed by permessage-deflate (RSV1) is shown in hex.
  * @param {{ opcode: number, rsv1: boolean, masked: boolean, maskKey: number, payload: string }} ws
  */
-function wsPayload(ws) {
+function wsPayload(ws, id = "ws-payload") {
+  const attrs = id ? { id } : {};
   let bin;
   try {
     bin = atob(ws.payload);
   } catch {
     // Not base64 (records from other proxies reach the collector too): shown as it came.
-    return el("pre", { id: "ws-payload" }, [ws.payload]);
+    return el("pre", attrs, [str(ws.payload)]);
   }
   const bytes = Uint8Array.from(bin, (c) => c.charCodeAt(0));
   if (ws.masked) {
@@ -301,13 +394,91 @@ function wsPayload(ws) {
     for (let i = 0; i < bytes.length; i++) bytes[i] ^= (key >>> ((i % 4) * 8)) & 0xff;
   }
   if (ws.opcode === 1 && !ws.rsv1) {
-    return el("pre", { id: "ws-payload" }, [new TextDecoder().decode(bytes)]);
+    return el("pre", attrs, [new TextDecoder().decode(bytes)]);
   }
   const note = ws.rsv1 ? "compressed (permessage-deflate), shown as captured" : "";
   return el("div", {}, [
     note ? el("p", { class: "muted" }, [note]) : null,
-    el("pre", { id: "ws-payload", class: "hex" }, [hexDump(bytes)]),
+    el("pre", { ...attrs, class: "hex" }, [hexDump(bytes)]),
   ]);
+}
+
+const OPCODES = /** @type {Record<number, string>} */ ({
+  0: "continuation",
+  1: "text",
+  2: "binary",
+  8: "close",
+  9: "ping",
+  10: "pong",
+});
+
+/** Frames shown in a conversation view at most. */
+const MAX_CONVERSATION = 500;
+
+/**
+ * Every WebSocket frame of the record's connection as a conversation: the client's on the
+ * right, the server's on the left, this record's frame outlined.
+ * @param {any} r
+ */
+async function wsConversation(r) {
+  const res = await fetch(`/api/sessions/${encodeURIComponent(str(r.sid))}`, {
+    credentials: "same-origin",
+  });
+  if (!res.ok) return null;
+  /** @type {any[]} */
+  const all = await res.json();
+  const frames = all.filter((x) => x && x.websocket && typeof x.websocket === "object");
+  const items = frames.slice(0, MAX_CONVERSATION).map((x) => {
+    const ws = x.websocket;
+    const current = x.time === r.time && ws.from === r.websocket.from &&
+      ws.length === r.websocket.length;
+    const cls = `${ws.from === "client" ? "client" : "server"}${current ? " current" : ""}`;
+    return el("li", { class: cls }, [
+      el("div", { class: "meta" }, [
+        `${ws.from === "client" ? "client" : "server"} · ${
+          OPCODES[Number(ws.opcode)] ?? `opcode ${Number(ws.opcode)}`
+        } · ${Number(ws.length)} bytes · ${str(x.time).slice(11, 23)}`,
+      ]),
+      typeof ws.payload === "string"
+        ? wsPayload(ws, "")
+        : el("p", { class: "muted" }, ["payload not captured"]),
+    ]);
+  });
+  const more = frames.length > MAX_CONVERSATION
+    ? el("p", { class: "muted" }, [`first ${MAX_CONVERSATION} of ${frames.length} frames`])
+    : null;
+  return el("div", {}, [el("ol", { class: "conversation", id: "ws-conversation" }, items), more]);
+}
+
+/**
+ * A text/event-stream body as a conversation of events (name, id, data); comments left out.
+ * @param {string} text
+ */
+function sseConversation(text) {
+  /** @type {Node[]} */
+  const items = [];
+  const blocks = text.split(/\r?\n\r?\n/);
+  for (const block of blocks) {
+    if (items.length >= MAX_CONVERSATION) break;
+    let event = "message", id = "";
+    /** @type {string[]} */
+    const data = [];
+    for (const line of block.split(/\r?\n/)) {
+      if (!line || line.startsWith(":")) continue;
+      const i = line.indexOf(":");
+      const field = i < 0 ? line : line.slice(0, i);
+      const value = i < 0 ? "" : line.slice(i + 1).replace(/^ /, "");
+      if (field === "event") event = value;
+      else if (field === "id") id = value;
+      else if (field === "data") data.push(value);
+    }
+    if (!data.length) continue;
+    items.push(el("li", { class: "server" }, [
+      el("div", { class: "meta" }, [`${event}${id ? ` · id ${id}` : ""}`]),
+      el("pre", {}, [data.join("\n")]),
+    ]));
+  }
+  return el("ol", { class: "conversation", id: "sse-conversation" }, items);
 }
 
 /**
@@ -546,13 +717,8 @@ async function compare(id, r, out) {
   ]);
 }
 
-/**
- * @param {number} id
- * @param {HTMLElement} [tr]
- */
-async function show(id, tr) {
-  document.querySelectorAll("tr.sel").forEach((e) => e.classList.remove("sel"));
-  tr?.classList.add("sel");
+/** @param {number} id */
+async function show(id) {
   const turn = ++showing;
   const r = await api(`/api/records/${id}`);
   const h = r.http;
@@ -594,6 +760,10 @@ async function show(id, tr) {
   }
   if (r.websocket && typeof r.websocket.payload === "string") {
     parts.push(el("h3", {}, ["WebSocket payload"]), wsPayload(r.websocket));
+  }
+  if (r.websocket && typeof r.websocket === "object") {
+    const talk = await wsConversation(r);
+    if (talk) parts.push(el("h3", {}, ["Conversation"]), talk);
   }
   for (const k of ["tls", "dns", "websocket"]) {
     if (r[k]) {
@@ -638,6 +808,88 @@ form.addEventListener("submit", (e) => {
 });
 more.addEventListener("click", () => load(true));
 
+// Pause holds live records back (at most MAX_ROWS, then the oldest held go); Resume lists
+// them. Clear empties the list on this page, not the store.
+let paused = false;
+/** @type {Summary[]} */
+let pending = [];
+const pause = $("#pause");
+pause.addEventListener("click", () => {
+  paused = !paused;
+  pause.textContent = paused ? "Resume" : "Pause";
+  pause.setAttribute("aria-pressed", String(paused));
+  if (!paused) {
+    for (const r of pending) insert(r);
+    pending = [];
+  }
+  render();
+});
+$("#clear").addEventListener("click", () => {
+  rows = [];
+  pending = [];
+  next = null;
+  more.hidden = true;
+  render();
+});
+
+// The resizable split between the list and the details, remembered in this browser.
+const main = $("main");
+const split = $("#split");
+/** @param {number} px */
+function setSplit(px) {
+  const w = main.getBoundingClientRect().width;
+  const clamped = Math.max(320, Math.min(px, w - 320));
+  main.style.gridTemplateColumns = `${clamped}px 8px minmax(0, 1fr)`;
+  try {
+    localStorage.setItem("snoop.split", String(Math.round(clamped / w * 1000) / 1000));
+  } catch { /* storage off: not remembered */ }
+  queueRender();
+}
+try {
+  const saved = Number(localStorage.getItem("snoop.split"));
+  if (saved > 0 && saved < 1) setSplit(saved * main.getBoundingClientRect().width);
+} catch { /* storage off */ }
+split.addEventListener("pointerdown", (e) => {
+  split.setPointerCapture(e.pointerId);
+  const left = main.getBoundingClientRect().left;
+  const move = (/** @type {PointerEvent} */ m) => setSplit(m.clientX - left - 4);
+  const up = () => {
+    split.removeEventListener("pointermove", move);
+    split.removeEventListener("pointerup", up);
+  };
+  split.addEventListener("pointermove", move);
+  split.addEventListener("pointerup", up);
+});
+split.addEventListener("keydown", (e) => {
+  if (e.key !== "ArrowLeft" && e.key !== "ArrowRight") return;
+  e.preventDefault();
+  const list = scroller.getBoundingClientRect().width;
+  setSplit(list + (e.key === "ArrowLeft" ? -40 : 40));
+});
+
+// Keyboard: j/k move the selection, Enter opens it, / goes to the search box, Escape
+// leaves a field.
+addEventListener("keydown", (e) => {
+  const t = /** @type {HTMLElement} */ (e.target);
+  const typing = t && /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName);
+  if (typing) {
+    if (e.key === "Escape") t.blur();
+    return;
+  }
+  if (e.ctrlKey || e.metaKey || e.altKey) return;
+  if (e.key === "/") {
+    e.preventDefault();
+    /** @type {HTMLInputElement} */ ($("input[name=q]")).focus();
+  } else if (e.key === "j" || e.key === "k") {
+    if (!rows.length) return;
+    const i = rows.findIndex((r) => r.id === selectedId);
+    const to = i < 0 ? 0 : Math.max(0, Math.min(rows.length - 1, i + (e.key === "j" ? 1 : -1)));
+    select(Number(rows[to].id), false);
+  } else if (e.key === "Enter" && selectedId !== null) {
+    show(selectedId);
+  }
+});
+
 const source = new EventSource("/api/events");
 source.addEventListener("open", () => {
   live.textContent = "live";
@@ -652,7 +904,11 @@ let chartTimer;
 source.addEventListener("record", (e) => {
   const r = /** @type {Summary} */ (JSON.parse(/** @type {MessageEvent} */ (e).data));
   if (!matches(r, params())) return;
-  place(row(r));
+  if (paused) {
+    pending.push(r);
+    if (pending.length > MAX_ROWS) pending.shift();
+  } else insert(r);
+  queueRender();
   clearTimeout(chartTimer);
   chartTimer = setTimeout(charts, 500);
 });
