@@ -15,12 +15,12 @@ const AT_ONCE = 64;
 const TOKEN = "budget-test-token";
 /**
  * snoop's peak RSS bound: what the same load costs with bodies not recorded (64 exchanges in
- * flight with their read buffers, the store's worker: 176-192 MiB measured), plus the budget
+ * flight with their read buffers, the store's worker: under 200 MiB), plus the budget
  * in each of the forms a kept body takes on its way into the store before V8 and malloc
  * collect it: the captured chunks, their concatenation, the base64 text, the record's JSON,
  * its copy to the store's worker, the worker's parse of it, SQLite's UTF-8 of it (8 forms,
  * about 4/3 of the budget each but not all alive at once). Without a budget every body is
- * kept and queued: 6.5 GB for this load.
+ * kept and queued, gigabytes of them.
  */
 const PEAK_BOUND = 200 * MiB + 8 * BUDGET;
 
