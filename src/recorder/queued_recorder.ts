@@ -46,11 +46,10 @@ const lengthOf = (records: string[]) => records.reduce((n, r) => n + r.length, 0
  * once per record would cost the proxy a connect per record.
  *
  * The queue is bounded in bytes too (`maxBytes`, by default the capture budget and 16 MiB
- * for records without bodies): a record
- * past either bound is dropped (reason `queue_full`). Each record's JSON counts against the
- * process's capture budget from when it is queued until it is delivered or dropped; a
- * record the budget cannot hold is made again without its bodies (`RecordMaker`), so a
- * slow endpoint costs bodies before it costs records.
+ * for records without bodies): a record past either bound is dropped (reason `queue_full`).
+ * Each record's JSON counts against the process's capture budget from when it is queued
+ * until it is delivered or dropped; a record the budget cannot hold is made again without
+ * its bodies (`RecordMaker`), so a slow endpoint costs bodies before it costs records.
  */
 export abstract class QueuedRecorder implements Recorder {
   abstract readonly kind: string;
