@@ -2,7 +2,7 @@ import { BufferedConn, withDeadline } from "../net/buffered_conn.ts";
 import { closeQuietly } from "../net/stream.ts";
 import type { ConnContext } from "../tunnel/conn_context.ts";
 import type { Handler, HandlerDeps } from "./handler.ts";
-import { HttpHandler } from "./http.ts";
+import { HttpHandler } from "./http/handler.ts";
 import { Socks4Handler } from "./socks4.ts";
 import { Socks5Handler } from "./socks5.ts";
 

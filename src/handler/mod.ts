@@ -1,7 +1,7 @@
 import { autoHandler } from "./auto.ts";
 import { forwardHandler } from "./forward.ts";
 import type { HandlerFactory } from "./handler.ts";
-import { httpHandler } from "./http.ts";
+import { httpHandler } from "./http/handler.ts";
 import { socks4Handler } from "./socks4.ts";
 import { sniHandler } from "./sni.ts";
 import { socks5Handler } from "./socks5.ts";
