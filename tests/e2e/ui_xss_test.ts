@@ -37,7 +37,8 @@ const INJECTED = [
   "[onclick]",
   "[onmouseover]",
   "[onfocus]",
-  "[style]:not(.bar)",
+  // The UI's own CSSOM styles: bar widths, the list's padding, the split's columns.
+  "[style]:not(.bar):not(#list-inner):not(main)",
 ].join(", ");
 
 Deno.test({
@@ -249,6 +250,13 @@ ui: { addr: "127.0.0.1:0", store: store }
         await ui.eval<string>(`document.querySelector("#ws-payload").textContent`),
         html("ws"),
       );
+      // And in the connection's conversation view, as text, the client's frame on the right.
+      await ui.waitFor(`document.querySelector("#ws-conversation li.client")`, "the conversation");
+      assert.ok(
+        (await ui.eval<string>(`document.querySelector("#ws-conversation").textContent`))
+          .includes(html("ws")),
+      );
+      await noInjection("the WebSocket conversation");
       // The DNS name and the CONNECT target in the details.
       for (const kind of ["dns", "connect"]) {
         const r = records.find((x) => x.kind === kind && /[<'"]/.test(x.uri))!;

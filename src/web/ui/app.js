@@ -152,7 +152,7 @@ function row(r) {
     el("td", {}, [str(r.method)]),
     el("td", cls ? { class: cls } : {}, [r.status ? str(r.status) : r.err ? "err" : ""]),
     el("td", { title: str(r.host) }, [str(r.host)]),
-    el("td", { title: str(r.uri) }, [str(r.uri)]),
+    el("td", { title: str(r.uri) }, uriCell(str(r.uri))),
     el("td", {}, [str(Number(r.inputBytes) + Number(r.outputBytes))]),
     el("td", {}, [Number(r.durationMs).toFixed(1)]),
   ]);
@@ -161,15 +161,29 @@ function row(r) {
   return tr;
 }
 
+/**
+ * An absolute URI (a forward proxy's request) as its origin, hidden by the style sheet since
+ * the host column shows it, and its path and query.
+ * @param {string} uri
+ */
+function uriCell(uri) {
+  const m = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i.exec(uri);
+  return m ? [el("span", { class: "origin" }, [m[0]]), uri.slice(m[0].length) || "/"] : [uri];
+}
+
 let renderQueued = false;
 /** Renders on the next frame (many live records arrive between frames). */
 function queueRender() {
   if (renderQueued) return;
   renderQueued = true;
-  requestAnimationFrame(() => {
+  const run = () => {
+    if (!renderQueued) return;
     renderQueued = false;
     render();
-  });
+  };
+  requestAnimationFrame(run);
+  // A page in the background gets no animation frames: live rows still arrive.
+  setTimeout(run, 100);
 }
 
 function render() {
@@ -378,6 +392,7 @@ async function bodyView(id, side, msg) {
  * @param {{ opcode: number, rsv1: boolean, masked: boolean, maskKey: number, payload: string }} ws
  */
 function wsPayload(ws, id = "ws-payload") {
+  /** @type {Record<string, string>} */
   const attrs = id ? { id } : {};
   let bin;
   try {
