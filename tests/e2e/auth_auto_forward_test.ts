@@ -76,20 +76,15 @@ Deno.test({
   name: "auto handler serves http, socks4 and socks5 on one port",
   ignore: needs("curl"),
   async fn() {
-    const origin = await startOrigin();
-    const snoop = await startSnoop(
+    await using origin = await startOrigin();
+    await using snoop = await startSnoop(
       `services: [{ name: a, addr: "127.0.0.1:0", handler: { type: auto } }]`,
     );
-    try {
-      const p = `127.0.0.1:${snoop.port()}`;
-      assert.equal((await curl("-x", p, `${origin.url}/h`)).stdout, "hello GET /h ");
-      assert.equal((await curl("-p", "-x", p, `${origin.url}/c`)).stdout, "hello GET /c ");
-      assert.equal((await curl("--socks5", p, `${origin.url}/s5`)).stdout, "hello GET /s5 ");
-      assert.equal((await curl("--socks4", p, `${origin.url}/s4`)).stdout, "hello GET /s4 ");
-    } finally {
-      await snoop.stop(0);
-      await origin.close();
-    }
+    const p = `127.0.0.1:${snoop.port()}`;
+    assert.equal((await curl("-x", p, `${origin.url}/h`)).stdout, "hello GET /h ");
+    assert.equal((await curl("-p", "-x", p, `${origin.url}/c`)).stdout, "hello GET /c ");
+    assert.equal((await curl("--socks5", p, `${origin.url}/s5`)).stdout, "hello GET /s5 ");
+    assert.equal((await curl("--socks4", p, `${origin.url}/s4`)).stdout, "hello GET /s4 ");
   },
 });
 
@@ -97,26 +92,21 @@ Deno.test({
   name: "auto handler with auth asks every protocol for credentials",
   ignore: needs("curl"),
   async fn() {
-    const origin = await startOrigin();
-    const snoop = await startSnoop(
+    await using origin = await startOrigin();
+    await using snoop = await startSnoop(
       `services: [{ name: a, addr: "127.0.0.1:0", handler: { type: auto, auth: { username: u, password: p } } }]`,
     );
-    try {
-      const p = `127.0.0.1:${snoop.port()}`;
-      assert.equal(
-        (await curl("-x", p, "-o", "/dev/null", "-w", "%{http_code}", `${origin.url}/`)).stdout,
-        "407",
-      );
-      assert.notEqual((await curl("--socks5", p, `${origin.url}/`)).code, 0);
-      assert.equal((await curl("--socks5", `u:p@${p}`, `${origin.url}/x`)).stdout, "hello GET /x ");
-      assert.equal(
-        (await curl("-x", `http://u:p@${p}`, `${origin.url}/y`)).stdout,
-        "hello GET /y ",
-      );
-    } finally {
-      await snoop.stop(0);
-      await origin.close();
-    }
+    const p = `127.0.0.1:${snoop.port()}`;
+    assert.equal(
+      (await curl("-x", p, "-o", "/dev/null", "-w", "%{http_code}", `${origin.url}/`)).stdout,
+      "407",
+    );
+    assert.notEqual((await curl("--socks5", p, `${origin.url}/`)).code, 0);
+    assert.equal((await curl("--socks5", `u:p@${p}`, `${origin.url}/x`)).stdout, "hello GET /x ");
+    assert.equal(
+      (await curl("-x", `http://u:p@${p}`, `${origin.url}/y`)).stdout,
+      "hello GET /y ",
+    );
   },
 });
 

@@ -34,37 +34,31 @@ Deno.test({
   name: "http proxy forwards GET and POST with bodies and records each request",
   ignore: needs("curl"),
   async fn() {
-    const origin = await startOrigin();
-    const hook = await startWebhook();
-    const snoop = await startSnoop(proxyYaml(hook.url));
-    try {
-      const proxy = `127.0.0.1:${snoop.port()}`;
-      const get = await curl("-x", proxy, `${origin.url}/get`);
-      assert.equal(get.stdout, "hello GET /get ");
-      const post = await curl("-x", proxy, "--data-binary", "payload-123", `${origin.url}/post`);
-      assert.equal(post.stdout, "hello POST /post payload-123");
-      const [r1, r2] = await hook.waitFor(2);
-      const http1 = r1.http as Rec;
-      assert.equal(r1.service, "proxy");
-      assert.equal(r1.host, `127.0.0.1:${origin.port}`);
-      assert.equal(r1.proto, "http");
-      assert.equal(http1.method, "GET");
-      assert.equal(http1.scheme, "http");
-      assert.equal(http1.uri, `${origin.url}/get`);
-      assert.equal(http1.statusCode, 200);
-      assert.equal(http1.response.header["X-Origin"][0], "test");
-      const http2 = r2.http as Rec;
-      assert.equal(http2.method, "POST");
-      assert.equal(http2.request.contentLength, 11);
-      assert.equal(atob(http2.request.body), "payload-123");
-      assert.equal(atob(http2.response.body), "hello POST /post payload-123");
-      // The origin saw an origin-form request without proxy headers.
-      assert.equal(origin.requests[1].headers.get("proxy-connection"), null);
-    } finally {
-      await snoop.stop(0);
-      await hook.close();
-      await origin.close();
-    }
+    await using origin = await startOrigin();
+    await using hook = await startWebhook();
+    await using snoop = await startSnoop(proxyYaml(hook.url));
+    const proxy = `127.0.0.1:${snoop.port()}`;
+    const get = await curl("-x", proxy, `${origin.url}/get`);
+    assert.equal(get.stdout, "hello GET /get ");
+    const post = await curl("-x", proxy, "--data-binary", "payload-123", `${origin.url}/post`);
+    assert.equal(post.stdout, "hello POST /post payload-123");
+    const [r1, r2] = await hook.waitFor(2);
+    const http1 = r1.http as Rec;
+    assert.equal(r1.service, "proxy");
+    assert.equal(r1.host, `127.0.0.1:${origin.port}`);
+    assert.equal(r1.proto, "http");
+    assert.equal(http1.method, "GET");
+    assert.equal(http1.scheme, "http");
+    assert.equal(http1.uri, `${origin.url}/get`);
+    assert.equal(http1.statusCode, 200);
+    assert.equal(http1.response.header["X-Origin"][0], "test");
+    const http2 = r2.http as Rec;
+    assert.equal(http2.method, "POST");
+    assert.equal(http2.request.contentLength, 11);
+    assert.equal(atob(http2.request.body), "payload-123");
+    assert.equal(atob(http2.response.body), "hello POST /post payload-123");
+    // The origin saw an origin-form request without proxy headers.
+    assert.equal(origin.requests[1].headers.get("proxy-connection"), null);
   },
 });
 
@@ -72,33 +66,27 @@ Deno.test({
   name: "http proxy keeps three requests on one keep-alive connection and reuses the upstream",
   ignore: needs("curl"),
   async fn() {
-    const origin = await startOrigin();
-    const hook = await startWebhook();
-    const snoop = await startSnoop(proxyYaml(hook.url));
-    try {
-      const r = await curl(
-        "-x",
-        `127.0.0.1:${snoop.port()}`,
-        `${origin.url}/1`,
-        `${origin.url}/2`,
-        `${origin.url}/3`,
-      );
-      assert.equal(r.stdout, "hello GET /1 hello GET /2 hello GET /3 ");
-      const recs = await hook.waitFor(3);
-      assert.deepEqual(recs.map((x) => (x.http as Rec).uri), [
-        `${origin.url}/1`,
-        `${origin.url}/2`,
-        `${origin.url}/3`,
-      ]);
-      // One client connection (same remote) and one upstream connection (same src).
-      assert.equal(new Set(recs.map((x) => x.remote)).size, 1);
-      assert.equal(new Set(recs.map((x) => x.src)).size, 1);
-      assert.equal(new Set(recs.map((x) => x.sid)).size, 1);
-    } finally {
-      await snoop.stop(0);
-      await hook.close();
-      await origin.close();
-    }
+    await using origin = await startOrigin();
+    await using hook = await startWebhook();
+    await using snoop = await startSnoop(proxyYaml(hook.url));
+    const r = await curl(
+      "-x",
+      `127.0.0.1:${snoop.port()}`,
+      `${origin.url}/1`,
+      `${origin.url}/2`,
+      `${origin.url}/3`,
+    );
+    assert.equal(r.stdout, "hello GET /1 hello GET /2 hello GET /3 ");
+    const recs = await hook.waitFor(3);
+    assert.deepEqual(recs.map((x) => (x.http as Rec).uri), [
+      `${origin.url}/1`,
+      `${origin.url}/2`,
+      `${origin.url}/3`,
+    ]);
+    // One client connection (same remote) and one upstream connection (same src).
+    assert.equal(new Set(recs.map((x) => x.remote)).size, 1);
+    assert.equal(new Set(recs.map((x) => x.src)).size, 1);
+    assert.equal(new Set(recs.map((x) => x.sid)).size, 1);
   },
 });
 
@@ -132,7 +120,7 @@ Deno.test({
   name: "http proxy frames chunked, HEAD, 204 and 304 responses and passes 100-continue",
   ignore: needs("curl"),
   async fn() {
-    const origin = await startOrigin((req) => {
+    await using origin = await startOrigin((req) => {
       const path = new URL(req.url).pathname;
       if (path === "/chunked") {
         const body = new ReadableStream({
@@ -148,47 +136,42 @@ Deno.test({
       if (path === "/304") return new Response(null, { status: 304 });
       return new Response("head-body");
     });
-    const snoop = await startSnoop(
+    await using snoop = await startSnoop(
       `services: [{ name: p, addr: "127.0.0.1:0", handler: { type: http } }]`,
     );
     const proxy = `127.0.0.1:${snoop.port()}`;
-    try {
-      assert.equal((await curl("-x", proxy, `${origin.url}/chunked`)).stdout, "part1-part2");
-      const head = await curl("-x", proxy, "-I", `${origin.url}/head`);
-      assert.match(head.stdout, /^HTTP\/1\.1 200/);
-      assert.match(head.stdout, /content-length: 9/i);
-      const codes = await curl(
-        "-x",
-        proxy,
-        "-w",
-        "%{http_code} ",
-        "-o",
-        "/dev/null",
-        `${origin.url}/204`,
-        "-o",
-        "/dev/null",
-        `${origin.url}/304`,
-        "-o",
-        "/dev/null",
-        `${origin.url}/after`,
-      );
-      assert.equal(codes.stdout, "204 304 200 ");
-      const big = "x".repeat(2048);
-      const cont = await curl(
-        "-x",
-        proxy,
-        "-H",
-        "Expect: 100-continue",
-        "--data-binary",
-        big,
-        `${origin.url}/continue`,
-      );
-      assert.equal(cont.stdout, `head-body`);
-      assert.equal(origin.requests.at(-1)!.body, big);
-    } finally {
-      await snoop.stop(0);
-      await origin.close();
-    }
+    assert.equal((await curl("-x", proxy, `${origin.url}/chunked`)).stdout, "part1-part2");
+    const head = await curl("-x", proxy, "-I", `${origin.url}/head`);
+    assert.match(head.stdout, /^HTTP\/1\.1 200/);
+    assert.match(head.stdout, /content-length: 9/i);
+    const codes = await curl(
+      "-x",
+      proxy,
+      "-w",
+      "%{http_code} ",
+      "-o",
+      "/dev/null",
+      `${origin.url}/204`,
+      "-o",
+      "/dev/null",
+      `${origin.url}/304`,
+      "-o",
+      "/dev/null",
+      `${origin.url}/after`,
+    );
+    assert.equal(codes.stdout, "204 304 200 ");
+    const big = "x".repeat(2048);
+    const cont = await curl(
+      "-x",
+      proxy,
+      "-H",
+      "Expect: 100-continue",
+      "--data-binary",
+      big,
+      `${origin.url}/continue`,
+    );
+    assert.equal(cont.stdout, `head-body`);
+    assert.equal(origin.requests.at(-1)!.body, big);
   },
 });
 
@@ -197,33 +180,27 @@ Deno.test({
   ignore: needs("curl", "openssl"),
   async fn() {
     const cert = await testCert();
-    const origin = await startOrigin(() => new Response("secure"), cert);
-    const hook = await startWebhook();
-    const snoop = await startSnoop(proxyYaml(hook.url));
-    try {
-      const r = await curl(
-        "--cacert",
-        cert.certFile,
-        "-x",
-        `127.0.0.1:${snoop.port()}`,
-        `https://localhost:${origin.port}/`,
-        "--resolve",
-        `localhost:${origin.port}:127.0.0.1`,
-      );
-      assert.equal(r.stdout, "secure", r.stderr);
-      const [rec] = await hook.waitFor(1);
-      const http = rec.http as Rec;
-      assert.equal(http.method, "CONNECT");
-      assert.equal(http.statusCode, 200);
-      assert.equal(http.uri, `localhost:${origin.port}`);
-      assert.equal(rec.host, `localhost:${origin.port}`);
-      assert.ok((rec.inputBytes as number) > 300 && (rec.outputBytes as number) > 300);
-      assert.equal(rec.err, undefined);
-    } finally {
-      await snoop.stop(0);
-      await hook.close();
-      await origin.close();
-    }
+    await using origin = await startOrigin(() => new Response("secure"), cert);
+    await using hook = await startWebhook();
+    await using snoop = await startSnoop(proxyYaml(hook.url));
+    const r = await curl(
+      "--cacert",
+      cert.certFile,
+      "-x",
+      `127.0.0.1:${snoop.port()}`,
+      `https://localhost:${origin.port}/`,
+      "--resolve",
+      `localhost:${origin.port}:127.0.0.1`,
+    );
+    assert.equal(r.stdout, "secure", r.stderr);
+    const [rec] = await hook.waitFor(1);
+    const http = rec.http as Rec;
+    assert.equal(http.method, "CONNECT");
+    assert.equal(http.statusCode, 200);
+    assert.equal(http.uri, `localhost:${origin.port}`);
+    assert.equal(rec.host, `localhost:${origin.port}`);
+    assert.ok((rec.inputBytes as number) > 300 && (rec.outputBytes as number) > 300);
+    assert.equal(rec.err, undefined);
   },
 });
 
@@ -274,38 +251,33 @@ Deno.test({
   name: "http proxy answers 502 when the upstream refuses and 400 to origin-form requests",
   ignore: needs("curl"),
   async fn() {
-    const hook = await startWebhook();
-    const snoop = await startSnoop(proxyYaml(hook.url));
+    await using hook = await startWebhook();
+    await using snoop = await startSnoop(proxyYaml(hook.url));
     // A port with nothing listening: bind one, close it, use its number.
     const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
     const deadPort = (l.addr as Deno.NetAddr).port;
     l.close();
-    try {
-      const r = await curl(
-        "-x",
-        `127.0.0.1:${snoop.port()}`,
-        "-o",
-        "/dev/null",
-        "-w",
-        "%{http_code}",
-        `http://127.0.0.1:${deadPort}/`,
-      );
-      assert.equal(r.stdout, "502");
-      const direct = await curl(
-        "-o",
-        "/dev/null",
-        "-w",
-        "%{http_code}",
-        `http://127.0.0.1:${snoop.port()}/not-a-proxy-request`,
-      );
-      assert.equal(direct.stdout, "400");
-      const recs = await hook.waitFor(2);
-      assert.match(String(recs[0].err), /dial .*refused/i);
-      assert.equal((recs[0].http as Rec).statusCode, 502);
-    } finally {
-      await snoop.stop(0);
-      await hook.close();
-    }
+    const r = await curl(
+      "-x",
+      `127.0.0.1:${snoop.port()}`,
+      "-o",
+      "/dev/null",
+      "-w",
+      "%{http_code}",
+      `http://127.0.0.1:${deadPort}/`,
+    );
+    assert.equal(r.stdout, "502");
+    const direct = await curl(
+      "-o",
+      "/dev/null",
+      "-w",
+      "%{http_code}",
+      `http://127.0.0.1:${snoop.port()}/not-a-proxy-request`,
+    );
+    assert.equal(direct.stdout, "400");
+    const recs = await hook.waitFor(2);
+    assert.match(String(recs[0].err), /dial .*refused/i);
+    assert.equal((recs[0].http as Rec).statusCode, 502);
   },
 });
 

@@ -294,26 +294,21 @@ Deno.test({
   name: "a recorder endpoint that stays down: the queue holds what fits, the rest is counted",
   ignore: needs("curl"),
   async fn() {
-    const origin = await startOrigin();
-    const snoop = await startSnoop(proxyWith(`    queueSize: 5
+    await using origin = await startOrigin();
+    await using snoop = await startSnoop(proxyWith(`    queueSize: 5
     http: { url: "http://127.0.0.1:${freePort()}/", timeout: 1s }`));
-    try {
-      const urls = Array.from({ length: 12 }, (_, i) => `${origin.url}/s${i}`);
-      assert.equal(await okThrough(snoop.port(), urls), 12);
-      const rec = snoop.recorders.get("rec")!;
-      await until(
-        () => rec.stats().queued === 5 && rec.stats().dropped.queue_full === 7,
-        "5 records held, 7 over the queue",
-      );
-      assert.deepEqual(rec.stats().dropped, { queue_full: 7 });
-      assert.equal(rec.stats().written, 0);
-      await snoop.stop(0);
-      // Stopping gives up on the five held records and says so.
-      assert.deepEqual(rec.stats().dropped, { queue_full: 7, shutdown: 5 });
-    } finally {
-      await snoop.stop(0);
-      await origin.close();
-    }
+    const urls = Array.from({ length: 12 }, (_, i) => `${origin.url}/s${i}`);
+    assert.equal(await okThrough(snoop.port(), urls), 12);
+    const rec = snoop.recorders.get("rec")!;
+    await until(
+      () => rec.stats().queued === 5 && rec.stats().dropped.queue_full === 7,
+      "5 records held, 7 over the queue",
+    );
+    assert.deepEqual(rec.stats().dropped, { queue_full: 7 });
+    assert.equal(rec.stats().written, 0);
+    await snoop.stop(0);
+    // Stopping gives up on the five held records and says so.
+    assert.deepEqual(rec.stats().dropped, { queue_full: 7, shutdown: 5 });
   },
 });
 

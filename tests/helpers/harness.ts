@@ -127,18 +127,27 @@ recorders: [{ name: hook, http: { url: "${webhookUrl}" } }]
 `;
 }
 
-/** snoop in-process, from YAML text. Services should listen on 127.0.0.1:0. */
-export async function startSnoop(yaml: string): Promise<App & { port(name?: string): number }> {
+/** snoop started by `startSnoop`: the app, its ports, and `await using` to stop it. */
+export type TestSnoop = App & AsyncDisposable & { port(name?: string): number };
+
+/**
+ * snoop in-process, from YAML text. Services should listen on 127.0.0.1:0. With
+ * `await using snoop = await startSnoop(…)` it stops (without a grace period) when the scope
+ * ends; `snoop.stop(0)` in a `finally` does the same.
+ */
+export async function startSnoop(yaml: string): Promise<TestSnoop> {
   const config = mergeConfigs([parseConfigText("test.yaml", yaml)]);
   const app = await App.start(config, new Logger("test"));
   return Object.assign(app, {
     port(name?: string) {
       return (name ? app.service(name) : app.services[0]).addr.port;
     },
+    [Symbol.asyncDispose]: () => app.stop(0),
   });
 }
 
-export interface Origin {
+/** An origin; `await using origin = await startOrigin()` closes it when the scope ends. */
+export interface Origin extends AsyncDisposable {
   port: number;
   url: string;
   requests: { method: string; path: string; headers: Headers; body: string }[];
@@ -160,14 +169,16 @@ export function startOrigin(
       signal: ac.signal,
       ...(tls ? { cert: tls.cert, key: tls.key } : {}),
       onListen: ({ port }) => {
+        const close = async () => {
+          ac.abort();
+          await server.finished;
+        };
         resolve({
           port,
           url: `${tls ? "https" : "http"}://127.0.0.1:${port}`,
           requests,
-          close: async () => {
-            ac.abort();
-            await server.finished;
-          },
+          close,
+          [Symbol.asyncDispose]: close,
         });
       },
     }, async (req) => {
@@ -186,7 +197,8 @@ export function startOrigin(
   });
 }
 
-export interface Webhook {
+/** A webhook; `await using hook = await startWebhook()` closes it when the scope ends. */
+export interface Webhook extends AsyncDisposable {
   port: number;
   url: string;
   records: Record<string, unknown>[];
@@ -241,6 +253,7 @@ export async function startWebhook(port = 0): Promise<Webhook> {
       return records;
     },
     close: origin.close,
+    [Symbol.asyncDispose]: origin.close,
   };
 }
 
