@@ -10,6 +10,7 @@ import type { BufferedConn } from "../net/buffered_conn.ts";
 import { closeQuietly, type Stream } from "../net/stream.ts";
 import type { TlsRecord } from "../record/record.ts";
 import type { ClientHello } from "../protocol/tls/hello.ts";
+import { fingerprintFields } from "../protocol/tls/fingerprint.ts";
 import { CaError, CertificateAuthority } from "./ca.ts";
 import { LeafIssuer } from "./leaf_issuer.ts";
 import type { Duplex } from "node:stream";
@@ -153,6 +154,7 @@ export class MitmInterceptor {
       serverHello: "",
     };
     if (hello.ech) record.ech = true;
+    Object.assign(record, fingerprintFields(clientHelloRaw));
     const offer = this.options.alpn
       ? [this.options.alpn]
       : hello.alpn.filter((p) => p === "h2" || p === "http/1.1");

@@ -60,6 +60,10 @@ export interface TlsRecord {
   serverHello: string;
   /** Set (true) only when the client offered Encrypted Client Hello: serverName is the outer SNI. */
   ech?: boolean;
+  /** snoop's: the ClientHello's JA3 (MD5 hex), its JA3 string and its JA4 fingerprint. */
+  ja3?: string;
+  ja3String?: string;
+  ja4?: string;
 }
 
 export interface DnsRecord {

@@ -7,6 +7,7 @@ import {
   type ServerHello,
 } from "../../protocol/tls/hello.ts";
 import { cipherSuiteName, tlsVersionName } from "../../protocol/tls/names.ts";
+import { fingerprintFields } from "../../protocol/tls/fingerprint.ts";
 import type { SniffContext, Sniffer } from "../sniffer.ts";
 
 /**
@@ -55,6 +56,7 @@ export class TlsSniffer implements Sniffer {
       serverHello: sh ? Buffer.from(sh.raw).toString("hex") : "",
     };
     if (ch?.hello.ech) rec.tls.ech = true;
+    if (ch) Object.assign(rec.tls, fingerprintFields(ch.raw));
     if (this.#error) rec.err ??= this.#error;
     else if (!ch) rec.err ??= "tls: connection closed before the ClientHello was complete";
     this.ctx.emit(rec);
