@@ -16,6 +16,13 @@ export function trustInstructions(certFile: string): string {
   return `Trust ${certFile} in the clients whose TLS you want to see:
   curl        curl --cacert ${certFile} -x http://127.0.0.1:8080 https://example.com/
   Node.js     NODE_EXTRA_CA_CERTS=${certFile} node app.js
+  npm         npm config set cafile ${certFile}   (or npm --cafile ${certFile} install)
+              npm's own cafile setting wins over NODE_EXTRA_CA_CERTS (which is why npm says
+              SELF_SIGNED_CERT_IN_CHAIN); npm then trusts this CA alone: unset it
+              (npm config delete cafile) when npm no longer goes through snoop
+  git         git config --global http.sslCAInfo ${certFile}
+              (for one command: git -c http.sslCAInfo=…; GIT_SSL_CAINFO, if set, wins)
+  Java        keytool -importcert -cacerts -alias snoop -file ${certFile} -storepass changeit -noprompt
   Deno        DENO_CERT=${certFile} deno run -A app.ts
   Python      REQUESTS_CA_BUNDLE=${certFile} python app.py   (requests; SSL_CERT_FILE for others)
   Debian      cp ${certFile} /usr/local/share/ca-certificates/snoop.crt && update-ca-certificates
