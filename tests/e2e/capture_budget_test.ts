@@ -110,13 +110,25 @@ log: { level: warn }
     let ids: number[] = [];
     await until(
       async () => {
+        // One record per exchange, by its path (a connection the client opened and closed
+        // unused may have a record of its own).
         const { records } = await (await ui("/api/records?limit=1000")).json();
-        ids = records.map((r: { id: number }) => r.id);
+        const byPath = new Map<string, number>();
+        for (const r of records as { id: number; uri: string }[]) {
+          const path = /^http:\/\/[^/]+(\/\d+)$/.exec(r.uri)?.[1];
+          if (path) byPath.set(path, r.id);
+        }
+        ids = [...byPath.values()];
         return ids.length === EXCHANGES;
       },
       "every exchange's record stored",
       40_000,
-    );
+    ).catch(async (e) => {
+      // What the recorder did with the missing ones, and what snoop said.
+      const counts = (await (await ui("/metrics")).text()).split("\n")
+        .filter((l) => /^snoop_(recorder|capture_budget)/.test(l));
+      throw new Error(`${e.message}: ${ids.length} stored\n${counts.join("\n")}\n${snoop.log()}`);
+    });
     // Everything delivered gave its budget back.
     await until(
       async () => {
