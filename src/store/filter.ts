@@ -1,7 +1,22 @@
 /**
- * Record filters, as the query API and the UI's filter bar give them, turned into SQL.
- * Every value is a bound parameter; only the shape of the clause comes from here.
+ * Record filters, as the query API and the UI's filter bar give them: the fixed fields
+ * (`host=`, `status=`, …, shorthand kept from before the filter language) and an expression
+ * (`f=`, `filter_language.ts`), turned into one condition (`filter_conditions.ts`) that is
+ * both SQL and a record predicate. Every value is a bound parameter; only the shape of the
+ * clause comes from here.
  */
+import {
+  type CompiledFilter,
+  compileFilter,
+  type Cond,
+  freeTextCond,
+  hostCond,
+  opCond,
+} from "./filter_conditions.ts";
+import { condToSql, type Dialect } from "./filter_sql.ts";
+import { condMatcher } from "./filter_match.ts";
+import type { ParsedRecord } from "../record/parsed_record.ts";
+
 export interface RecordFilter {
   /** Epoch ms, inclusive. */
   since?: number;
@@ -20,6 +35,13 @@ export interface RecordFilter {
   /** Free text over URI, HTTP host and headers. */
   q?: string;
   sid?: string;
+  /**
+   * A filter-language expression (`f=`), as text: a filter crosses to the store's worker
+   * as a message, and compiled conditions hold functions.
+   */
+  expr?: string;
+  /** Only these record ids (what a store resolved an inexact expression to). */
+  ids?: number[];
 }
 
 /** Reads a filter from URL query parameters (the API's form). */
@@ -34,6 +56,14 @@ export function filterFromParams(p: URLSearchParams): RecordFilter {
   if (status && !/^([1-5]xx|\d{3})$/i.test(status)) {
     throw new RangeError(`status must be a code (404) or a class (4xx), got "${status}"`);
   }
+  const expr = p.get("f")?.trim() || undefined;
+  if (expr) {
+    try {
+      compiled(expr);
+    } catch (e) {
+      throw new RangeError(`filter: ${(e as Error).message}`);
+    }
+  }
   return {
     since: time(p.get("since")),
     until: time(p.get("until")),
@@ -46,11 +76,67 @@ export function filterFromParams(p: URLSearchParams): RecordFilter {
     errors: p.get("errors") === "1" || p.get("errors") === "true",
     q: p.get("q") || undefined,
     sid: p.get("sid") || undefined,
+    expr,
   };
 }
 
 /**
- * `WHERE …` and its parameters; `before` restricts to ids below it (paging).
+ * An inexact expression (a header of one side, a body, a URL regex) is answered by reading
+ * candidate records newest first and testing each: at most this many per list page or
+ * export, and per stats query, so one query's cost is bounded whatever the store's size.
+ * A page cut short says so (`partial`) and its `next` continues the scan.
+ */
+export const CANDIDATE_LIMIT = 20_000;
+
+const cache = new Map<string, CompiledFilter>();
+
+/** An expression compiled, from a small cache (the live list tests each record with one). */
+export function compiled(expr: string): CompiledFilter {
+  let c = cache.get(expr);
+  if (!c) {
+    c = compileFilter(expr);
+    if (cache.size >= 64) cache.delete(cache.keys().next().value!);
+    cache.set(expr, c);
+  }
+  return c;
+}
+
+/** The filter's record conditions (all but `ids`), ANDed. */
+export function filterCond(f: RecordFilter): Cond {
+  const items: Cond[] = [];
+  if (f.since !== undefined) items.push({ k: "ge", col: "time_ms", v: f.since });
+  if (f.until !== undefined) items.push({ k: "le", col: "time_ms", v: f.until });
+  if (f.service) items.push({ k: "eq", col: "service", v: f.service });
+  if (f.host) items.push(hostCond(f.host));
+  if (f.proto) {
+    items.push({
+      k: "or",
+      items: [{ k: "eq", col: "kind", v: f.proto }, { k: "eq", col: "proto", v: f.proto }],
+    });
+  }
+  if (f.method) items.push(opCond("m", f.method));
+  if (f.status) items.push(opCond("c", f.status));
+  if (f.client) items.push({ k: "eq", col: "client_ip", v: f.client });
+  if (f.errors) items.push(opCond("err", ""));
+  if (f.q) items.push(freeTextCond(f.q));
+  if (f.sid) items.push({ k: "eq", col: "sid", v: f.sid });
+  if (f.expr) items.push(compiled(f.expr).cond);
+  return items.length === 1 ? items[0] : { k: "and", items };
+}
+
+/** Whether the SQL alone selects exactly the filter's records (no test left to the predicate). */
+export function isExact(f: RecordFilter): boolean {
+  return !f.expr || compiled(f.expr).exact;
+}
+
+/** The filter as a predicate over a record (what the SQL selects, for one record in hand). */
+export function filterMatcher(f: RecordFilter): (r: ParsedRecord) => boolean {
+  return condMatcher(filterCond(f));
+}
+
+/**
+ * `WHERE …` and its parameters; `before` restricts to ids below it (paging). For an inexact
+ * expression, the SQL selects candidates: a superset that `filterMatcher` then decides on.
  *
  * SQLite: `?` placeholders, and free text narrowed by the `records_fts` word index before the
  * substring test. PostgreSQL: `$1, $2, …` and the substring test alone.
@@ -58,57 +144,36 @@ export function filterFromParams(p: URLSearchParams): RecordFilter {
 export function buildWhere(
   f: RecordFilter,
   before?: number,
-  dialect: "sqlite" | "postgres" = "sqlite",
+  dialect: Dialect = "sqlite",
 ): { sql: string; params: (string | number)[] } {
   const numbered = dialect === "postgres";
   const clauses: string[] = [];
   const params: (string | number)[] = [];
-  const add = (clause: string, ...values: (string | number)[]) => {
-    let n = params.length;
-    clauses.push(numbered ? clause.replace(/\?/g, () => `$${++n}`) : clause);
-    params.push(...values);
-  };
-  if (f.since !== undefined) add("time_ms >= ?", f.since);
-  if (f.until !== undefined) add("time_ms <= ?", f.until);
-  if (f.service) add("service = ?", f.service);
-  if (f.host) {
-    if (f.host.includes("*")) {
-      // `*` is any run of characters; with no port in the pattern, any port matches.
-      const like = f.host.replace(/[%_\\]/g, "\\$&").replaceAll("*", "%");
-      add("(host LIKE ? ESCAPE '\\' OR host LIKE ? ESCAPE '\\')", like, `${like}:%`);
-    } else if (f.host.includes(":") && !f.host.startsWith("[")) add("host = ?", f.host);
-    else add("(host = ? OR host LIKE ?)", f.host, `${f.host.replace(/[%_]/g, "")}:%`);
-  }
-  if (f.proto) add("(kind = ? OR proto = ?)", f.proto, f.proto);
-  if (f.method) add("method = ?", f.method.toUpperCase());
-  if (f.status) {
-    if (/^[1-5]xx$/i.test(f.status)) add("status_class = ?", Number(f.status[0]));
-    // The class narrows through its index (SQLite has none on status alone).
-    else {add(
-        "status_class = ? AND status = ?",
-        Math.floor(Number(f.status) / 100),
-        Number(f.status),
-      );}
-  }
-  if (f.client) add("client_ip = ?", f.client);
-  if (f.errors) add("(err != '' OR status >= 500)");
-  if (f.q) {
-    // The word index narrows candidates only where it finds a superset of the substring
-    // matches: inner words are whole tokens and the last is a token prefix (`*`), but a first
-    // word may start mid-token ("eq-99" inside "req-999"), so it is left out when `q` starts
-    // with a letter or digit. The substring test then keeps the meaning exact.
-    const words = f.q.match(/[\p{L}\p{N}]+/gu) ?? [];
-    const usable = /^[\p{L}\p{N}]/u.test(f.q) ? words.slice(1) : words;
-    if (!numbered && usable.length > 0) {
-      add(
-        "id IN (SELECT rowid FROM records_fts WHERE records_fts MATCH ?)",
-        // detail=none keeps no positions, so no phrases: every word, the last as a prefix.
-        usable.map((w, i) => `"${w}"${i === usable.length - 1 ? " *" : ""}`).join(" AND "),
-      );
+  const cond = filterCond(f);
+  if (cond.k !== "and" || cond.items.length > 0) {
+    // Top-level ANDs stay separate clauses: SQLite's planner picks an index among them.
+    for (const c of cond.k === "and" ? cond.items : [cond]) {
+      const sql = condToSql(c, dialect, params);
+      clauses.push(sql.startsWith("(") && c.k === "and" ? sql.slice(1, -1) : sql);
     }
-    add("search LIKE ? ESCAPE '\\'", `%${f.q.replace(/[%_\\]/g, "\\$&")}%`);
   }
-  if (f.sid) add("sid = ?", f.sid);
-  if (before !== undefined) add("id < ?", before);
-  return { sql: clauses.length ? `WHERE ${clauses.join(" AND ")}` : "", params };
+  if (f.ids) {
+    if (numbered) {
+      clauses.push("id = ANY(?::bigint[])");
+      params.push(`{${f.ids.join(",")}}`);
+    } else {
+      clauses.push("id IN (SELECT value FROM json_each(?))");
+      params.push(JSON.stringify(f.ids));
+    }
+  }
+  if (before !== undefined) {
+    clauses.push("id < ?");
+    params.push(before);
+  }
+  let sql = clauses.length ? `WHERE ${clauses.join(" AND ")}` : "";
+  if (numbered) {
+    let n = 0;
+    sql = sql.replace(/\?/g, () => `$${++n}`);
+  }
+  return { sql, params };
 }

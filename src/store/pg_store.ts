@@ -1,5 +1,11 @@
 import pg from "pg";
-import { buildWhere, type RecordFilter } from "./filter.ts";
+import {
+  buildWhere,
+  CANDIDATE_LIMIT,
+  filterMatcher,
+  isExact,
+  type RecordFilter,
+} from "./filter.ts";
 import type { RetentionOptions } from "./record_store.ts";
 import {
   columnValues,
@@ -38,13 +44,18 @@ CREATE INDEX IF NOT EXISTS snoop_records_host ON snoop_records (host, time_ms);
 CREATE INDEX IF NOT EXISTS snoop_records_status ON snoop_records (status, time_ms);
 CREATE INDEX IF NOT EXISTS snoop_records_status_class ON snoop_records (status_class, id);
 CREATE INDEX IF NOT EXISTS snoop_records_sid ON snoop_records (sid);
+ALTER TABLE snoop_records ADD COLUMN IF NOT EXISTS ja3 TEXT;
+ALTER TABLE snoop_records ADD COLUMN IF NOT EXISTS ja4 TEXT;
+CREATE INDEX IF NOT EXISTS snoop_records_ja3 ON snoop_records (ja3) WHERE ja3 IS NOT NULL;
+CREATE INDEX IF NOT EXISTS snoop_records_ja4 ON snoop_records (ja4) WHERE ja4 IS NOT NULL;
 `;
 
 const COLUMNS = STORED_COLUMNS.length;
 const SUMMARY =
   `id, time, time_ms AS "timeMs", service, client_ip AS client, host, proto, kind, method,
   uri, status, http_proto AS "httpProto", input_bytes AS "inputBytes", output_bytes AS "outputBytes",
-  duration_ns / 1e6 AS "durationMs", err, sid`;
+  duration_ns / 1e6 AS "durationMs", err, sid, ja3, ja4`;
+const CANDIDATE_CHUNK = 500;
 
 /**
  * The record store in PostgreSQL, for a collector that many proxies feed and that keeps
@@ -147,7 +158,42 @@ export class PgRecordStore implements RecordQueries {
     return () => this.#listeners.delete(fn);
   }
 
+  /**
+   * An inexact filter's records, newest first below `before`: candidates from the SQL, each
+   * tested whole, until `limit` match or `CANDIDATE_LIMIT` were read (as the SQLite store).
+   */
+  async #scan(filter: RecordFilter, limit: number, before?: number) {
+    const test = filterMatcher(filter);
+    const rows: { id: number; json: ParsedRecord; summary: RecordSummary }[] = [];
+    let cursor = before, scanned = 0;
+    for (;;) {
+      const { sql, params } = buildWhere(filter, cursor, "postgres");
+      const chunk = (await this.pool.query(
+        `SELECT ${SUMMARY}, json FROM snoop_records ${sql} ORDER BY id DESC LIMIT $${
+          params.length + 1
+        }`,
+        [...params, CANDIDATE_CHUNK],
+      )).rows as (RecordSummary & { json: ParsedRecord })[];
+      for (const { json, ...summary } of chunk) {
+        scanned++;
+        cursor = summary.id;
+        if (!test(json)) continue;
+        rows.push({ id: summary.id, json, summary });
+        if (rows.length > limit) return { rows, next: rows[limit - 1].id, partial: false };
+      }
+      if (chunk.length < CANDIDATE_CHUNK) return { rows, next: null, partial: false };
+      if (scanned >= CANDIDATE_LIMIT) return { rows, next: cursor ?? null, partial: true };
+    }
+  }
+
   async list(filter: RecordFilter, limit = 100, before?: number) {
+    if (!isExact(filter)) {
+      const scan = await this.#scan(filter, limit, before);
+      const records = scan.rows.slice(0, limit).map((r) => r.summary);
+      return scan.partial
+        ? { records, next: scan.next, partial: true }
+        : { records, next: scan.next };
+    }
     const { sql, params } = buildWhere(filter, before, "postgres");
     const res = await this.pool.query(
       `SELECT ${SUMMARY} FROM snoop_records ${sql} ORDER BY id DESC LIMIT $${params.length + 1}`,
@@ -159,6 +205,10 @@ export class PgRecordStore implements RecordQueries {
   }
 
   async full(filter: RecordFilter, limit = 10_000) {
+    if (!isExact(filter)) {
+      const { rows } = await this.#scan(filter, limit);
+      return rows.slice(0, limit).map(({ id, json }) => ({ id, json })).reverse();
+    }
     const { sql, params } = buildWhere(filter, undefined, "postgres");
     const res = await this.pool.query(
       `SELECT id, json FROM snoop_records ${sql} ORDER BY id DESC LIMIT $${params.length + 1}`,
@@ -179,7 +229,12 @@ export class PgRecordStore implements RecordQueries {
     return res.rows.map((r: { json: ParsedRecord }) => r.json);
   }
 
-  async stats(filter: RecordFilter) {
+  async stats(filter: RecordFilter): Promise<Record<string, unknown>> {
+    if (!isExact(filter)) {
+      const { rows, partial } = await this.#scan(filter, CANDIDATE_LIMIT);
+      const stats = await this.stats({ ids: rows.map((r) => r.id) });
+      return partial ? { ...stats, partial } : stats;
+    }
     const { sql, params } = buildWhere(filter, undefined, "postgres");
     const q = async (query: string) => (await this.pool.query(query, params)).rows;
     const count = (cond: string) => `COUNT(*) FILTER (WHERE ${cond})`;

@@ -1,5 +1,11 @@
 import { DatabaseSync, type StatementSync } from "node:sqlite";
-import { buildWhere, type RecordFilter } from "./filter.ts";
+import {
+  buildWhere,
+  CANDIDATE_LIMIT,
+  filterMatcher,
+  isExact,
+  type RecordFilter,
+} from "./filter.ts";
 import {
   applyToRollups,
   catchUpRollups,
@@ -61,7 +67,9 @@ CREATE TABLE IF NOT EXISTS records (
   sid TEXT NOT NULL,
   search TEXT NOT NULL,
   json TEXT NOT NULL,
-  status_class INTEGER GENERATED ALWAYS AS (status / 100) VIRTUAL
+  status_class INTEGER GENERATED ALWAYS AS (status / 100) VIRTUAL,
+  ja3 TEXT,
+  ja4 TEXT
 );
 -- Single-column indexes: an equality lookup walks them in id order, so "newest first,
 -- LIMIT n" stops after n rows instead of sorting every match.
@@ -80,10 +88,49 @@ CREATE VIRTUAL TABLE IF NOT EXISTS records_fts USING fts5(
 );
 `;
 
+/**
+ * JA3/JA4 came after the first stores: a store without the columns gets them, filled in from
+ * the ClientHellos its records carry. The indexes are partial (TLS records only, the
+ * others hold NULL), so records without a hello cost them nothing.
+ */
+const FINGERPRINT_INDEXES = `
+CREATE INDEX IF NOT EXISTS records_ja3 ON records (ja3) WHERE ja3 IS NOT NULL;
+CREATE INDEX IF NOT EXISTS records_ja4 ON records (ja4) WHERE ja4 IS NOT NULL;
+`;
+
+function addFingerprintColumns(db: DatabaseSync): void {
+  const columns = db.prepare("PRAGMA table_info(records)").all() as { name: string }[];
+  if (columns.some((c) => c.name === "ja4")) return;
+  db.exec("BEGIN");
+  try {
+    db.exec("ALTER TABLE records ADD COLUMN ja3 TEXT; ALTER TABLE records ADD COLUMN ja4 TEXT;");
+    const update = db.prepare("UPDATE records SET ja3 = ?, ja4 = ? WHERE id = ?");
+    const rows = db.prepare(
+      `SELECT id, json FROM records WHERE json LIKE '%"clientHello":"1%'`,
+    ).iterate() as Iterable<{ id: number; json: string }>;
+    const found: [string | null, string | null, number][] = [];
+    for (const row of rows) {
+      try {
+        const { summary } = summarize(JSON.parse(row.json));
+        if (summary.ja3 || summary.ja4) found.push([summary.ja3, summary.ja4, row.id]);
+      } catch {
+        // a record that no longer parses keeps NULL
+      }
+    }
+    for (const f of found) update.run(...f);
+    db.exec("COMMIT");
+  } catch (e) {
+    db.exec("ROLLBACK");
+    throw e;
+  }
+}
+
+const CANDIDATE_CHUNK = 500;
+
 const SUMMARY_COLUMNS =
   `id, time, time_ms AS timeMs, service, client_ip AS client, host, proto, kind,
   method, uri, status, http_proto AS httpProto, input_bytes AS inputBytes,
-  output_bytes AS outputBytes, duration_ns / 1e6 AS durationMs, err, sid`;
+  output_bytes AS outputBytes, duration_ns / 1e6 AS durationMs, err, sid, ja3, ja4`;
 
 export class RecordStore implements RecordQueries {
   readonly db: DatabaseSync;
@@ -120,6 +167,8 @@ export class RecordStore implements RecordQueries {
         " PRAGMA wal_autocheckpoint = 16384;",
     );
     this.db.exec(SCHEMA);
+    addFingerprintColumns(this.db);
+    this.db.exec(FINGERPRINT_INDEXES);
     if (onDisk) { for (const f of [`${path}-wal`, `${path}-shm`]) makePrivateIfExistsSync(f); }
     // user_version 1: rollups exist and match the records (stores from before get them built).
     const version = (this.db.prepare("PRAGMA user_version").get() as { user_version: number })
@@ -230,12 +279,61 @@ export class RecordStore implements RecordQueries {
     return Promise.resolve(this.listSync(filter, limit, before));
   }
 
+  /**
+   * The records an inexact filter selects, newest first from below `before`: candidates
+   * from the SQL, each tested whole, until `limit` match or `CANDIDATE_LIMIT` were read.
+   * `next`: where a further scan would start (null when the candidates ran out).
+   */
+  scanSync(
+    filter: RecordFilter,
+    limit: number,
+    before?: number,
+    columns = "id",
+  ): { rows: Record<string, unknown>[]; next: number | null; partial: boolean } {
+    const test = filterMatcher(filter);
+    const rows: Record<string, unknown>[] = [];
+    let cursor = before, scanned = 0;
+    for (;;) {
+      const { sql, params } = buildWhere(filter, cursor, "sqlite");
+      const chunk = this.db.prepare(
+        `SELECT ${columns}, json AS json_text FROM records ${sql} ORDER BY id DESC LIMIT ?`,
+      ).all(...params, CANDIDATE_CHUNK) as Record<string, unknown>[];
+      for (const row of chunk) {
+        scanned++;
+        cursor = row.id as number;
+        let record;
+        try {
+          record = JSON.parse(row.json_text as string);
+        } catch {
+          continue;
+        }
+        if (!test(record)) continue;
+        delete row.json_text;
+        rows.push(columns === "id" ? { id: row.id, json: record } : row);
+        if (rows.length > limit) {
+          return { rows, next: rows[limit - 1].id as number, partial: false };
+        }
+      }
+      if (chunk.length < CANDIDATE_CHUNK) return { rows, next: null, partial: false };
+      if (scanned >= CANDIDATE_LIMIT) return { rows, next: cursor ?? null, partial: true };
+    }
+  }
+
   /** Newest first; `before` (an id) pages further back. */
   listSync(
     filter: RecordFilter,
     limit = 100,
     before?: number,
-  ): { records: RecordSummary[]; next: number | null } {
+  ): { records: RecordSummary[]; next: number | null; partial?: boolean } {
+    if (!isExact(filter)) {
+      const scan = this.scanSync(filter, limit, before, SUMMARY_COLUMNS);
+      const records = scan.rows.slice(0, limit).map((r) => ({
+        ...r,
+      })) as unknown as RecordSummary[];
+      return scan.partial
+        ? { records, next: scan.next, partial: true }
+        : { records, next: scan.next };
+    }
     const { sql, params } = buildWhere(filter, before, "sqlite");
     const rows = this.db.prepare(
       `SELECT ${SUMMARY_COLUMNS} FROM records ${sql} ORDER BY id DESC LIMIT ?`,
@@ -252,6 +350,10 @@ export class RecordStore implements RecordQueries {
   }
 
   fullSync(filter: RecordFilter, limit = 10_000): { id: number; json: ParsedRecord }[] {
+    if (!isExact(filter)) {
+      const { rows } = this.scanSync(filter, limit);
+      return (rows.slice(0, limit) as { id: number; json: ParsedRecord }[]).reverse();
+    }
     const { sql, params } = buildWhere(filter, undefined, "sqlite");
     const rows = this.db.prepare(`SELECT id, json FROM records ${sql} ORDER BY id DESC LIMIT ?`)
       .all(...params, limit) as { id: number; json: string }[];
@@ -284,9 +386,16 @@ export class RecordStore implements RecordQueries {
     return Promise.resolve(this.statsSync(filter));
   }
 
-  /** Aggregates over the filtered records (from the rollups where the filter allows). */
+  /**
+   * Aggregates over the filtered records (from the rollups where the filter allows). An
+   * inexact filter's records are found first (at most `CANDIDATE_LIMIT` candidates read;
+   * `partial` when there were more), and aggregated by id.
+   */
   statsSync(filter: RecordFilter) {
-    return statsFromStore(this.db, filter);
+    if (isExact(filter)) return statsFromStore(this.db, filter);
+    const { rows, partial } = this.scanSync(filter, CANDIDATE_LIMIT);
+    const stats = statsFromStore(this.db, { ids: rows.map((r) => r.id as number) });
+    return partial ? { ...stats, partial } : stats;
   }
 
   /** Applies the retention limits; returns how many records were removed. */

@@ -132,7 +132,7 @@ export function splitRange(
 
 /** Filters rollups can answer: time, service, proto or kind, and a status class. */
 function rollupsCanAnswer(f: RecordFilter): boolean {
-  return !f.host && !f.method && !f.client && !f.errors && !f.q && !f.sid &&
+  return !f.host && !f.method && !f.client && !f.errors && !f.q && !f.sid && !f.expr && !f.ids &&
     (!f.status || /^[1-5]xx$/i.test(f.status));
 }
 

@@ -3,6 +3,7 @@
  * aggregates use, derived the same way whatever the database.
  */
 import type { ParsedRecord } from "../record/parsed_record.ts";
+import { fingerprintHex } from "../protocol/tls/fingerprint.ts";
 
 /** A record as the list shows it, without headers and bodies. */
 export interface RecordSummary {
@@ -23,6 +24,9 @@ export interface RecordSummary {
   durationMs: number;
   err: string;
   sid: string;
+  /** The ClientHello's JA3 (MD5 hex) and JA4; null for records without one. */
+  ja3: string | null;
+  ja4: string | null;
 }
 
 /** Aggregates over the filtered records, as `/api/stats` answers them. */
@@ -43,10 +47,29 @@ function headerText(h: Record<string, string[]> | null | undefined): string {
   return Object.entries(h).map(([k, v]) => `${k}: ${v.join(", ")}`).join("\n");
 }
 
+const JA3 = /^[0-9a-f]{32}$/;
+const JA4 = /^[a-z0-9]{10}_[0-9a-f]{12}_[0-9a-f]{12}$/;
+
+/**
+ * JA3 and JA4 of a record's ClientHello: computed from `tls.clientHello` when it holds one
+ * (records from a GOST through the collector have the bytes but no fingerprints), else the
+ * record's own `tls.ja3`/`tls.ja4` when they have the fingerprints' form.
+ */
+function fingerprintsOf(tls: ParsedRecord): { ja3: string | null; ja4: string | null } {
+  if (!tls || typeof tls !== "object") return { ja3: null, ja4: null };
+  const f = fingerprintHex(tls.clientHello);
+  if (f) return { ja3: f.ja3, ja4: f.ja4 };
+  return {
+    ja3: typeof tls.ja3 === "string" && JA3.test(tls.ja3) ? tls.ja3 : null,
+    ja4: typeof tls.ja4 === "string" && JA4.test(tls.ja4) ? tls.ja4 : null,
+  };
+}
+
 /** The summary columns and the free-text search column of a parsed record. */
 export function summarize(r: ParsedRecord): { summary: RecordSummary; search: string } {
   const timeMs = Date.parse(r.time) || Date.now();
   const http = r.http ?? {};
+  const { ja3, ja4 } = fingerprintsOf(r.tls);
   const summary: RecordSummary = {
     id: 0,
     time: String(r.time ?? new Date(timeMs).toISOString()),
@@ -65,6 +88,8 @@ export function summarize(r: ParsedRecord): { summary: RecordSummary; search: st
     durationMs: Number(r.duration ?? 0) / 1e6,
     err: String(r.err ?? ""),
     sid: String(r.sid ?? ""),
+    ja3,
+    ja4,
   };
   const search = `${summary.uri}\n${http.host ?? ""}\n${headerText(http.request?.header)}\n${
     headerText(http.response?.header)
@@ -92,6 +117,8 @@ export const STORED_COLUMNS = [
   "sid",
   "search",
   "json",
+  "ja3",
+  "ja4",
 ] as const;
 
 /** One record's values for `STORED_COLUMNS`; `json` is the record's text as received. */
@@ -99,7 +126,7 @@ export function columnValues(
   summary: RecordSummary,
   search: string,
   json: string,
-): (string | number)[] {
+): (string | number | null)[] {
   return [
     summary.timeMs,
     summary.time,
@@ -119,6 +146,8 @@ export function columnValues(
     summary.sid,
     search,
     json,
+    summary.ja3,
+    summary.ja4,
   ];
 }
 
