@@ -36,8 +36,11 @@ function base64Bytes(b64: string): number {
 function bodyNote(msg: ParsedRecord["http"]["request"]): { comment?: string; truncated: boolean } {
   const size = msg?.contentLength ?? 0;
   const kept = msg?.body ? base64Bytes(msg.body) : 0;
-  if (!msg?.body || kept >= size) return { truncated: false };
-  return { comment: `body truncated: ${kept} of ${size} bytes captured`, truncated: true };
+  // A body the capture budget left out is null like one that was never captured: only the
+  // mark tells them apart.
+  const budget = msg?.bodyTruncated === "capture-budget" ? " (capture budget spent)" : "";
+  if (kept >= size || (!msg?.body && !budget)) return { truncated: false };
+  return { comment: `body truncated: ${kept} of ${size} bytes captured${budget}`, truncated: true };
 }
 
 /**
