@@ -95,7 +95,12 @@ export async function runTunnel(
       // A side went away (a reset, or a close) while bytes were still on their way to it:
       // not the clean end of a tunnel. (Deno reads a reset as EOF; the next write fails.)
       const side = result.errorSide === "server" ? "upstream" : "client";
-      record.err = `${side} closed the connection with data in flight`;
+      // A TLS client that sends its close_notify and closes at once is reset by its own
+      // kernel when the server's close_notify reaches it; the reset can overtake its FIN.
+      // Only that alert was lost: the connection ended as both sides meant.
+      if (side === "upstream" || !onlyTlsClosure(result.serverTail)) {
+        record.err = `${side} closed the connection with data in flight`;
+      }
     } else if (result.error && !isBenignDisconnect(result.error)) record.err = result.error.message;
     // A sniffer reports the tunnel itself, and counts a limit that stopped it (HTTP/2
     // floods, header blocks, frame sizes).
@@ -149,4 +154,22 @@ async function readClientHello(
     clearTimeout(timer);
     if (more !== true) return null;
   }
+}
+
+/**
+ * Whether `bytes` are one or more whole TLS records that can only be closure alerts: an
+ * alert record (type 21: TLS 1.2 and before show the type) short enough to hold one
+ * encrypted two-byte alert, or a TLS 1.3 record of 19 bytes (the alert, its inner type and
+ * a 16-byte AEAD tag) behind the application-data type all TLS 1.3 records show.
+ */
+export function onlyTlsClosure(bytes: Uint8Array | null | undefined): boolean {
+  if (!bytes || bytes.length === 0) return false;
+  let at = 0;
+  while (at < bytes.length) {
+    if (bytes.length - at < 5 || bytes[at + 1] !== 3) return false;
+    const type = bytes[at], len = (bytes[at + 3] << 8) | bytes[at + 4];
+    if (!((type === 21 && len >= 2 && len <= 48) || (type === 23 && len === 19))) return false;
+    at += 5 + len;
+  }
+  return at === bytes.length;
 }

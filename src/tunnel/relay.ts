@@ -27,7 +27,16 @@ export interface RelayResult {
   /** Which connection that error came from (a read from it or a write to it failed). */
   errorSide?: "client" | "server";
   idleTimedOut: boolean;
+  /**
+   * The server's bytes read since the client's last, when there are at most
+   * `SERVER_TAIL_MAX` of them (null when more): what was on its way to a client that then
+   * reset. A TLS closure alert alone there is the end of a finished connection.
+   */
+  serverTail?: Uint8Array | null;
 }
+
+/** The most bytes `serverTail` keeps: a few TLS closure alerts. */
+export const SERVER_TAIL_MAX = 64;
 
 /**
  * Per-direction copy buffer: it starts small, so an idle tunnel holds little (two per
@@ -86,6 +95,20 @@ export async function relay(
   const onAbort = () => abortBoth(new Error("aborted"));
   opts.signal?.addEventListener("abort", onAbort, { once: true });
 
+  let tail: Uint8Array | null = new Uint8Array(0);
+  const noteTail = (side: "client" | "server", chunk: Uint8Array) => {
+    if (side === "client") tail = tail?.length === 0 ? tail : new Uint8Array(0);
+    else if (tail) {
+      if (tail.length + chunk.length > SERVER_TAIL_MAX) tail = null;
+      else {
+        const grown = new Uint8Array(tail.length + chunk.length);
+        grown.set(tail);
+        grown.set(chunk, tail.length);
+        tail = grown;
+      }
+    }
+  };
+
   const taps = { client: opts.onClientData, server: opts.onServerData };
   const callTap = (side: "client" | "server", chunk: Uint8Array) => {
     const tap = taps[side];
@@ -108,6 +131,7 @@ export async function relay(
         if (n === null) break;
         activity++;
         const chunk = buf.subarray(0, n);
+        noteTail(side, chunk);
         // The chunk keeps the old buffer alive until it is written; the next read uses the
         // new one.
         if (n === buf.length && buf.length < RELAY_BUFFER_MAX) {
@@ -137,5 +161,6 @@ export async function relay(
     closeQuietly(client);
     closeQuietly(server);
   }
+  result.serverTail = tail;
   return result;
 }
