@@ -5,6 +5,7 @@ import {
   type AccessPolicy,
   boundHosts,
   checkAccess,
+  checkWrite,
   randomToken,
   startToken,
   startUrl,
@@ -270,4 +271,55 @@ Deno.test("ui.hosts: names as browsers send them, lower-cased; a URL is an error
       bad,
     );
   }
+});
+
+Deno.test("checkWrite: a POST must be JSON and from the UI's own origin, or a bearer client", () => {
+  const policy: AccessPolicy = { hosts: new Set(), token: TOKEN };
+  const post = (headers: Record<string, string>) =>
+    new Request("http://127.0.0.1:8081/api/har", {
+      method: "POST",
+      headers: { host: "127.0.0.1:8081", ...headers },
+      body: "{}",
+    });
+  const json = { "content-type": "application/json" };
+  const status = (r: Request) => checkWrite(r, policy, ["application/json"])?.status ?? 200;
+  // What a cross-site form can send without a preflight.
+  for (const type of ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data"]) {
+    assert.equal(status(post({ "content-type": type, origin: "http://127.0.0.1:8081" })), 415);
+  }
+  assert.equal(status(post({ ...json, origin: "http://127.0.0.1:8081" })), 200);
+  assert.equal(
+    status(
+      post({
+        ...json,
+        "content-type": "application/json; charset=utf-8",
+        origin: "http://127.0.0.1:8081",
+      }),
+    ),
+    200,
+  );
+  // Another origin, even one on this host (another port): refused.
+  for (
+    const origin of [
+      "http://127.0.0.1:8082",
+      "http://localhost:8081",
+      "null",
+      "https://127.0.0.1:8081",
+    ]
+  ) {
+    assert.equal(status(post({ ...json, origin })), 403, origin);
+  }
+  // No Origin: not a browser's fetch; it must show the token as a bearer.
+  assert.equal(status(post({ ...json })), 403);
+  assert.equal(status(post({ ...json, cookie: `snoop_token_8081=${TOKEN}` })), 403);
+  assert.equal(status(post({ ...json, authorization: `Bearer ${TOKEN}` })), 200);
+  assert.equal(
+    status(post({ ...json, authorization: `Bearer ${TOKEN}`, "sec-fetch-site": "same-site" })),
+    403,
+  );
+  // Token off (loopback only): no bearer to show.
+  assert.equal(
+    checkWrite(post(json), { hosts: new Set(), token: null }, ["application/json"]),
+    null,
+  );
 });
