@@ -45,11 +45,16 @@ function el(tag, attrs = {}, children = []) {
 /** @param {unknown} v */
 const str = (v) => v === null || v === undefined ? "" : String(v);
 
-/** Shows why the API refused (a restart gives a new token). @param {Response} res */
-function refused(res) {
+/**
+ * Shows why the API refused (a restart gives a new token; a filter with an error).
+ * @param {Response} res @param {string} [why] the server's error text
+ */
+function refused(res, why = "") {
   const notice = $("#notice");
   notice.textContent = res.status === 401
     ? "Not signed in: open the address with ?token= that snoop printed when it started."
+    : why
+    ? `The server refused the query: ${why}`
     : `The server answered ${res.status}.`;
   notice.hidden = false;
 }
@@ -58,7 +63,8 @@ function refused(res) {
 async function api(path) {
   const res = await fetch(path, { credentials: "same-origin" });
   if (!res.ok) {
-    refused(res);
+    const why = res.status === 400 ? str((await res.json().catch(() => ({}))).error) : "";
+    refused(res, why);
     throw new Error(`${path}: ${res.status}`);
   }
   return await res.json();
@@ -68,31 +74,6 @@ function params() {
   const p = new URLSearchParams();
   for (const [k, v] of new FormData(form)) if (typeof v === "string" && v) p.set(k, v);
   return p;
-}
-
-/** Whether a live record passes the filter form (the server applies the same filter). */
-function matches(/** @type {Summary} */ r, /** @type {URLSearchParams} */ p) {
-  const host = p.get("host");
-  if (host) {
-    const glob = host.replace(/[.+?^$()|[\]\\{}]/g, "\\$&").replace(/\*/g, ".*");
-    if (!new RegExp(`^${glob}(:\\d+)?$`).test(r.host)) return false;
-  }
-  const st = p.get("status");
-  if (
-    st && (/xx$/i.test(st) ? Math.floor(r.status / 100) !== Number(st[0]) : r.status !== Number(st))
-  ) {
-    return false;
-  }
-  const method = p.get("method");
-  if (method && r.method !== method.toUpperCase()) return false;
-  const proto = p.get("proto");
-  if (proto && r.kind !== proto && r.proto !== proto) return false;
-  if (p.get("service") && r.service !== p.get("service")) return false;
-  if (p.get("client") && r.client !== p.get("client")) return false;
-  if (p.get("errors") && !(r.err || r.status >= 500)) return false;
-  const q = p.get("q");
-  if (q && !`${r.uri} ${r.host}`.includes(q)) return false;
-  return true;
 }
 
 /**
@@ -819,7 +800,9 @@ importInput.addEventListener("change", async () => {
 
 form.addEventListener("submit", (e) => {
   e.preventDefault();
+  $("#notice").hidden = true;
   load(false);
+  listen();
 });
 more.addEventListener("click", () => load(true));
 
@@ -884,7 +867,7 @@ split.addEventListener("keydown", (e) => {
 
 // Keyboard: j/k move the selection, Enter opens it, / goes to the search box, Escape
 // leaves a field.
-addEventListener("keydown", (e) => {
+document.addEventListener("keydown", (e) => {
   const t = /** @type {HTMLElement} */ (e.target);
   const typing = t && /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName);
   if (typing) {
@@ -905,20 +888,30 @@ addEventListener("keydown", (e) => {
   }
 });
 
-const source = new EventSource("/api/events");
-source.addEventListener("open", () => {
-  live.textContent = "live";
-  live.className = "on";
-});
-source.addEventListener("error", () => {
-  live.textContent = "reconnecting…";
-  live.className = "";
-});
+/** @type {EventSource | null} */
+let source = null;
 /** @type {ReturnType<typeof setTimeout> | undefined} */
 let chartTimer;
-source.addEventListener("record", (e) => {
+/**
+ * Live records, filtered by the server with the form's filter (the code that answers
+ * /api/records), so a live row and a queried row never disagree; opened again on submit.
+ */
+function listen() {
+  source?.close();
+  source = new EventSource(`/api/events?${params()}`);
+  source.addEventListener("open", () => {
+    live.textContent = "live";
+    live.className = "on";
+  });
+  source.addEventListener("error", () => {
+    live.textContent = "reconnecting…";
+    live.className = "";
+  });
+  source.addEventListener("record", onRecord);
+}
+/** @param {Event} e */
+function onRecord(e) {
   const r = /** @type {Summary} */ (JSON.parse(/** @type {MessageEvent} */ (e).data));
-  if (!matches(r, params())) return;
   if (paused) {
     pending.push(r);
     if (pending.length > MAX_ROWS) pending.shift();
@@ -926,5 +919,6 @@ source.addEventListener("record", (e) => {
   queueRender();
   clearTimeout(chartTimer);
   chartTimer = setTimeout(charts, 500);
-});
+}
+listen();
 load(false);
