@@ -254,7 +254,7 @@ function readRecorder(tree: SourceTree, item: { value: unknown; path: string }):
     tree,
     item.path,
     item.value,
-    ["name", "queueSize", ...RECORDER_KINDS],
+    ["name", "queueSize", "filter", ...RECORDER_KINDS],
     ["plugin"],
   );
   const name = r.string("name", { required: true });
@@ -271,7 +271,13 @@ function readRecorder(tree: SourceTree, item: { value: unknown; path: string }):
         : `recorder "${name}" has ${kinds.join(" and ")}: give exactly one kind`,
     );
   }
-  const base = { name, queueSize, where: r.where };
+  const filter = r.has("filter")
+    ? { expr: r.string("filter", { required: true }), where: r.whereOf("filter") }
+    : undefined;
+  if (filter && !filter.expr.trim()) {
+    throw new ConfigError(filter.where, "expected a filter expression, got an empty string");
+  }
+  const base = { name, queueSize, where: r.where, ...(filter ? { filter } : {}) };
   switch (kinds[0]) {
     case "http": {
       const h = r.map("http", ["url", "timeout", "header", "batch"]);

@@ -144,6 +144,11 @@ export interface RecorderBase {
   name: string;
   /** Records waiting to be sent; past this, new records are dropped and counted. */
   queueSize: number;
+  /**
+   * snoop's: a filter expression (the UI's and `f=`'s language); only handler records that
+   * match are sent. Compiled where the recorder is made, errors pointing at `where`.
+   */
+  filter?: { expr: string; where: Where };
   where: Where;
 }
 

@@ -1,3 +1,5 @@
+import type { HandlerRecord } from "../record/record.ts";
+
 /**
  * A recorder receives finished records and delivers them somewhere. `record` never waits:
  * it queues (or drops and counts, when the queue is full), so proxied traffic never waits
@@ -14,6 +16,11 @@ export interface Recorder {
    * with its bodies.
    */
   record(data: string | RecordMaker): void;
+  /**
+   * The recorder's `filter:` as a predicate: a handler record it refuses is not offered
+   * (its JSON never made). None: every record.
+   */
+  accepts?: (record: HandlerRecord) => boolean;
   /** Delivered, dropped (by reason) and waiting records. */
   stats(): RecorderStats;
   /** Sends what is queued (bounded by `deadlineMs`), then stops. */

@@ -109,6 +109,11 @@ export class RecordSink {
     if (http && (http.request.bodyTruncated || http.response.bodyTruncated)) {
       this.limited(CAPTURE_BUDGET);
     }
+    // A recorder's filter: a record it does not want is never made into JSON.
+    if (this.handler?.accepts && !this.handler.accepts(record)) {
+      captureBudget.releasePending();
+      return;
+    }
     const redaction = this.capture.redaction;
     // Bodies charged while they were captured; the queue takes the charge over.
     const charged = captureBudget.pending;

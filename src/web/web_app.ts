@@ -1,6 +1,6 @@
 import { recordsFromHar, toHar } from "../store/har.ts";
 import { newSid } from "../record/sid.ts";
-import { filterFromParams } from "../store/filter.ts";
+import { filterCond, filterFromParams, filterMatcher, type RecordFilter } from "../store/filter.ts";
 import type { RecordQueries, RecordSummary } from "../store/summary.ts";
 import { type AccessPolicy, checkAccess, checkWrite, SECURITY_HEADERS } from "./access_policy.ts";
 import { replayMark } from "../record/replay_of.ts";
@@ -29,7 +29,8 @@ import FAVICON_SVG from "./ui/favicon.svg" with { type: "text" };
  *   GET /api/stats?filters             per-minute by status class, top hosts, protocols, error rate
  *   GET /api/har?filters               HAR 1.2 of the filtered HTTP records
  *   POST /api/har                      imports a HAR 1.2 file (service "import")
- *   GET /api/events                    server-sent events: each new record's summary
+ *   GET /api/events?filters            server-sent events: each new record's summary that
+ *                                      matches (the filters as /api/records takes them, `f=`)
  *   GET /ca.crt                        the CA certificate, when one is configured (no token)
  *   GET /metrics                       Prometheus text (token as Authorization: Bearer)
  */
@@ -109,7 +110,7 @@ export function createWebApp(opts: WebAppOptions): (req: Request) => Promise<Res
         },
       });
     }],
-    ["/api/events", () => events(store)],
+    ["/api/events", (url) => events(store, filterFromParams(url.searchParams))],
     ["/ca.crt", async () => {
       if (!opts.caFile) return json({ error: "no CA configured" }, 404);
       return new Response(await Deno.readFile(opts.caFile), {
@@ -317,17 +318,33 @@ function withSecurityHeaders(res: Response): Response {
  * cancels the body stream (its `cancel` unsubscribes). The request's `signal` is not used:
  * Deno warns about its legacy abort-on-disconnect behaviour when it is listened to.
  */
-function events(store: RecordQueries): Response {
+function events(store: RecordQueries, filter: RecordFilter): Response {
   const encoder = new TextEncoder();
   let unsubscribe = () => {};
   let keepAlive: ReturnType<typeof setInterval> | undefined;
+  const cond = filterCond(filter);
+  const filtered = cond.k !== "and" || cond.items.length > 0;
+  const test = filterMatcher(filter);
+  // A filtered list tests each new record whole, read back from the store (the same JSON a
+  // query tests), in arrival order; past MAX_PENDING records waiting, new ones are skipped.
+  let pending = 0, chain = Promise.resolve();
+  const MAX_PENDING = 1000;
   const stream = new ReadableStream<Uint8Array>({
     start(controller) {
       controller.enqueue(encoder.encode(": snoop live records\n\n"));
-      unsubscribe = store.subscribe((r: RecordSummary) => {
+      const send = (r: RecordSummary) => {
         try {
           controller.enqueue(encoder.encode(`event: record\ndata: ${JSON.stringify(r)}\n\n`));
         } catch { /* closed */ }
+      };
+      unsubscribe = store.subscribe((r: RecordSummary) => {
+        if (!filtered) return send(r);
+        if (pending >= MAX_PENDING) return;
+        pending++;
+        chain = chain.then(async () => {
+          const rec = await store.get(r.id).catch(() => null);
+          if (rec && test(rec)) send(r);
+        }).finally(() => pending--);
       });
       keepAlive = setInterval(() => {
         try {
