@@ -206,10 +206,17 @@ function select(id, open) {
 }
 
 let loading = false;
+/**
+ * Live records that arrive while the list reloads: the page fetched may be older than them,
+ * so they are put back once it is shown. Null when no reload is under way.
+ * @type {Summary[] | null}
+ */
+let arrivedDuringLoad = null;
 /** @param {boolean} append */
 async function load(append) {
   if (loading && append) return;
   loading = true;
+  if (!append) arrivedDuringLoad = [];
   try {
     const p = params();
     p.set("limit", "500");
@@ -218,12 +225,14 @@ async function load(append) {
     if (!append) {
       rows = [...res.records].sort((a, b) => before(a, b) ? -1 : before(b, a) ? 1 : 0);
       scroller.scrollTop = 0;
+      for (const r of arrivedDuringLoad ?? []) insert(r);
     } else for (const r of res.records) insert(r);
     next = res.next ? str(res.next) : null;
     more.hidden = !next;
     $("#har").setAttribute("href", `/api/har?${params()}`);
   } finally {
     loading = false;
+    if (!append) arrivedDuringLoad = null;
   }
   render();
   if (!append) await charts();
@@ -915,7 +924,10 @@ function onRecord(e) {
   if (paused) {
     pending.push(r);
     if (pending.length > MAX_ROWS) pending.shift();
-  } else insert(r);
+  } else {
+    insert(r);
+    if (arrivedDuringLoad && arrivedDuringLoad.length < MAX_ROWS) arrivedDuringLoad.push(r);
+  }
   queueRender();
   clearTimeout(chartTimer);
   chartTimer = setTimeout(charts, 500);
