@@ -119,7 +119,10 @@ export function replayRequest(record: Json, edits: Json): ReplayRequest {
   if (typeof method !== "string" || !TOKEN.test(method) || method === "CONNECT") {
     throw new ReplayRefused(400, "invalid method");
   }
-  const url = e.url ?? requestUrl(record);
+  // A fragment is the client's own: it never goes on the wire.
+  const url = typeof e.url === "string" || e.url === undefined
+    ? (e.url ?? requestUrl(record)).replace(/#.*$/s, "")
+    : e.url;
   if (typeof url !== "string" || !fieldText(url) || /\s/.test(url)) {
     throw new ReplayRefused(400, "invalid URL: one line of Latin-1 text without spaces");
   }
