@@ -175,7 +175,12 @@ Deno.test({
         "version",
         "clientHello",
         "serverHello",
+        "ja3",
+        "ja3String",
+        "ja4",
       ]);
+      assert.match(rec.tls.ja3, /^[0-9a-f]{32}$/);
+      assert.match(rec.tls.ja4, /^t13d\d{4}h2_[0-9a-f]{12}_[0-9a-f]{12}$/);
       assert.equal(rec.tls.serverName, "localhost");
       assert.equal(rec.tls.version, "tls1.3");
       assert.match(
