@@ -86,7 +86,18 @@ export function hostAllowed(host: string, policy: AccessPolicy): boolean {
   return policy.hosts.has(name) || (port !== "" && policy.hosts.has(`${name}:${port}`));
 }
 
-/** Whether the request comes from a page of another site (checked on the API and SSE). */
+/** `name:port` with the scheme's port filled in, lower-case: what origins are compared by. */
+function withPort(host: string, scheme: string): string {
+  const { name, port } = splitHost(host);
+  return `${name}:${port || (scheme === "https:" ? "443" : "80")}`;
+}
+
+/**
+ * Whether the request comes from a page of another site (checked on the API and SSE). An
+ * `Origin` must be the server's own, port included: another server on 127.0.0.1 is another
+ * site to snoop, though browsers count it as the same site and cookies ignore ports. A
+ * name in `hosts` written with its port (a reverse proxy's address) is accepted as well.
+ */
 function crossSite(req: Request, policy: AccessPolicy): boolean {
   const site = req.headers.get("sec-fetch-site");
   if (site === "cross-site" || site === "same-site") return true;
@@ -100,7 +111,16 @@ function crossSite(req: Request, policy: AccessPolicy): boolean {
     return true;
   }
   if (url.protocol !== "http:" && url.protocol !== "https:") return true;
-  return !hostAllowed(url.host, policy);
+  const from = withPort(url.host, url.protocol);
+  const host = req.headers.get("host");
+  if (host !== null) {
+    const to = withPort(host, url.protocol);
+    if (from === to) return false;
+    // localhost:8081 and 127.0.0.1:8081 are one server: the port is the UI's own.
+    const a = splitHost(from), b = splitHost(to);
+    if (a.port === b.port && isLoopbackName(a.name) && isLoopbackName(b.name)) return false;
+  }
+  return !policy.hosts.has(url.host.toLowerCase()) && !policy.hosts.has(from);
 }
 
 /** The token a request carries, and where: the query wins, then the header, then the cookie. */
@@ -131,9 +151,18 @@ const PAGES = new Set(["/", "/index.html", "/favicon.svg", "/favicon.ico", "/ca.
  * 403, 401, or the 303 that turns `/?token=T` into a cookie).
  */
 export function checkAccess(req: Request, policy: AccessPolicy): Response | null {
-  const url = new URL(req.url);
-  const host = req.headers.get("host") ?? url.host;
-  if (!hostAllowed(host, policy)) {
+  // Host first: a Host that cannot make a URL (a port past 65535) makes `req.url` throw.
+  const hostHeader = req.headers.get("host");
+  if (hostHeader !== null && !hostAllowed(hostHeader, policy)) {
+    return refusal(421, "this server does not answer to that Host name");
+  }
+  let url: URL;
+  try {
+    url = new URL(req.url);
+  } catch {
+    return refusal(400, "the Host header does not name a server");
+  }
+  if (hostHeader === null && !hostAllowed(url.host, policy)) {
     return refusal(421, "this server does not answer to that Host name");
   }
   if (!PAGES.has(url.pathname) && crossSite(req, policy)) {

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { RecordStore } from "../../src/store/record_store.ts";
+import { serveHttp } from "../../src/web/serve.ts";
 import { createWebApp } from "../../src/web/web_app.ts";
 import {
   type AccessPolicy,
@@ -87,6 +88,9 @@ Deno.test("access policy: API requests from another site are 403, pages are not"
       { "sec-fetch-site": "cross-site" },
       { "sec-fetch-site": "same-site" },
       { origin: "http://127.0.0.1:8081", "sec-fetch-site": "cross-site" },
+      // Another server on this machine is another site, though browsers call it same-site.
+      { origin: "http://127.0.0.1:3000" },
+      { origin: "http://localhost" },
     ];
     for (const h of cross) {
       for (const path of ["/api/records", "/api/events", "/api/stats", "/metrics"]) {
@@ -199,6 +203,35 @@ Deno.test("web app: security headers on pages, API and refusals; the body keeps 
     });
     assert.equal(await status(app(post)), 405);
   });
+});
+
+Deno.test("access policy: a Host that cannot make a URL is 400 over a real socket, not a 500", async () => {
+  const dir = await Deno.makeTempDir();
+  const store = new RecordStore(`${dir}/r.db`);
+  const app = createWebApp({ store, access: { hosts: new Set(), token: TOKEN } });
+  const abort = new AbortController();
+  const { server, addr } = await serveHttp("127.0.0.1", 0, abort.signal, app);
+  try {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: addr.port });
+    await conn.write(
+      new TextEncoder().encode(
+        "GET /api/stats?token=T-secret HTTP/1.1\r\nHost: 127.0.0.1:99999\r\nConnection: close\r\n\r\n",
+      ),
+    );
+    let text = "";
+    const buf = new Uint8Array(4096);
+    for (let n; (n = await conn.read(buf)) !== null;) {
+      text += new TextDecoder().decode(buf.subarray(0, n));
+    }
+    conn.close();
+    assert.match(text, /^HTTP\/1\.1 400 /);
+    assert.doesNotMatch(text, /T-secret/);
+  } finally {
+    abort.abort();
+    await server.finished;
+    store.close();
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 Deno.test("tokenMatches compares SHA-256 digests: any length, no throw, exact match only", () => {
