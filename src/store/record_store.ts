@@ -31,6 +31,9 @@ import type { ParsedRecord } from "../record/parsed_record.ts";
 
 export type { RecordSummary } from "./summary.ts";
 
+/** The JSON an export (HAR) reads at most: the newest records that fit. */
+export const FULL_EXPORT_MAX_BYTES = 128 * 1024 * 1024;
+
 /**
  * The embedded record store: GOST records in one SQLite file. Each record keeps its full
  * JSON beside the columns that filters and aggregates use. Writes arrive in batches from
@@ -349,14 +352,31 @@ export class RecordStore implements RecordQueries {
     return Promise.resolve(this.fullSync(filter, limit));
   }
 
-  fullSync(filter: RecordFilter, limit = 10_000): { id: number; json: ParsedRecord }[] {
+  /**
+   * As `full`, newest first up to `limit` records and, past the first, `maxBytes` of their JSON:
+   * records hold bodies (up to `http.maxBodySize` each way), and an export of thousands of
+   * them would otherwise be built in memory whole, on the thread that also serves the proxy.
+   */
+  fullSync(
+    filter: RecordFilter,
+    limit = 10_000,
+    maxBytes = FULL_EXPORT_MAX_BYTES,
+  ): { id: number; json: ParsedRecord }[] {
     if (!isExact(filter)) {
       const { rows } = this.scanSync(filter, limit);
       return (rows.slice(0, limit) as { id: number; json: ParsedRecord }[]).reverse();
     }
     const { sql, params } = buildWhere(filter, undefined, "sqlite");
-    const rows = this.db.prepare(`SELECT id, json FROM records ${sql} ORDER BY id DESC LIMIT ?`)
-      .all(...params, limit) as { id: number; json: string }[];
+    const rows: { id: number; json: string }[] = [];
+    let bytes = 0;
+    for (
+      const r of this.db.prepare(`SELECT id, json FROM records ${sql} ORDER BY id DESC LIMIT ?`)
+        .iterate(...params, limit) as Iterable<{ id: number; json: string }>
+    ) {
+      bytes += r.json.length;
+      if (rows.length > 0 && bytes > maxBytes) break;
+      rows.push(r);
+    }
     return rows.reverse().map((r) => ({ id: r.id, json: JSON.parse(r.json) }));
   }
 

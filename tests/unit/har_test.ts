@@ -40,3 +40,28 @@ Deno.test("har: bodies the capture budget cut or left out are marked; uncaptured
   assert.equal(cut._truncated, true);
   assert.equal(cut.content.comment, "body truncated: 2 of 4 bytes captured (capture budget spent)");
 });
+
+Deno.test("store export: past the byte cap only the newest records that fit are read", async () => {
+  const { RecordStore } = await import("../../src/store/record_store.ts");
+  const { sampleRecord } = await import("../helpers/records.ts");
+  const dir = await Deno.makeTempDir();
+  const store = new RecordStore(`${dir}/r.db`);
+  try {
+    const body = btoa("x".repeat(30_000));
+    store.insertBatch(
+      Array.from({ length: 10 }, (_, i) =>
+        sampleRecord(i, {
+          http: { response: { contentLength: 30_000, header: {}, body } },
+        })),
+    );
+    const all = store.fullSync({}, 100);
+    assert.equal(all.length, 10);
+    const capped = store.fullSync({}, 100, 3 * 41_000);
+    assert.deepEqual(capped.map((r) => r.json.http.uri), ["/item/7", "/item/8", "/item/9"]);
+    // One record is always read, however large.
+    assert.equal(store.fullSync({}, 100, 1).length, 1);
+  } finally {
+    store.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
