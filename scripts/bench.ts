@@ -369,7 +369,8 @@ async function storeScenario() {
         request: {
           contentLength: 0,
           header: { "User-Agent": ["bench/1"], "X-Request-Id": [`req-${i}`] },
-          body: null,
+          // POSTs (one in ten) carry a captured body, for the body terms below.
+          body: i % 10 ? null : btoa(`{"item":${i},"note":"order-${i}"}`),
         },
         response: {
           contentLength: 1024,
@@ -416,6 +417,31 @@ async function storeScenario() {
         () => store.stats({ since: start + 2 * day, until: start + 3 * day }),
       ),
       time("aggregates over everything", () => store.stats({})),
+      // The filter language: three terms the columns answer, then ones tested on candidates.
+      time(
+        "f: ~d example.com & ~c 5xx & ~m POST, newest 100",
+        () => store.list({ expr: "~d example.com & ~c 5xx & ~m POST" }, 100),
+      ),
+      time(
+        "f: ~h host-7.example.com & !~c 2xx & ~u '/items/[0-9]+7[?]', newest 100",
+        () => store.list({ expr: "~h host-7.example.com & !~c 2xx & ~u '/items/[0-9]+7[?]'" }, 100),
+      ),
+      time(
+        "f: ~m POST & ~c 5xx & ~b order-99 (body), newest 100",
+        () => store.list({ expr: "~m POST & ~c 5xx & ~b order-99" }, 100),
+      ),
+      time(
+        "f: ~m POST & ~hq bench & ~bq order-999999 (one match, candidates capped)",
+        () => store.list({ expr: "~m POST & ~hq bench & ~bq order-999999" }, 100),
+      ),
+      time(
+        "f: aggregates of ~d example.com & ~c 4xx & ~m GET",
+        () => store.stats({ expr: "~d example.com & ~c 4xx & ~m GET" }),
+      ),
+      time(
+        "aggregates of host *.example.com, status 4xx, method GET (the fields)",
+        () => store.stats({ host: "*.example.com", status: "4xx", method: "GET" }),
+      ),
     ];
     console.log(
       `\n### store: ${total.toLocaleString("en")} records in SQLite (batches of ${batch})\n`,

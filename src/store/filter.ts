@@ -86,7 +86,7 @@ export function filterFromParams(p: URLSearchParams): RecordFilter {
  * export, and per stats query, so one query's cost is bounded whatever the store's size.
  * A page cut short says so (`partial`) and its `next` continues the scan.
  */
-export const CANDIDATE_LIMIT = 20_000;
+export const CANDIDATE_LIMIT = 10_000;
 
 const cache = new Map<string, CompiledFilter>();
 

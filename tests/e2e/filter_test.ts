@@ -1,5 +1,9 @@
 import assert from "node:assert/strict";
+import pg from "pg";
 import { curl, needs, startOrigin, startSnoop, until } from "../helpers/harness.ts";
+import { CASES, records } from "../helpers/filter_cases.ts";
+import { filterMatcher } from "../../src/store/filter.ts";
+import { PgRecordStore } from "../../src/store/pg_store.ts";
 
 // deno-lint-ignore no-explicit-any
 type Json = any;
@@ -162,4 +166,64 @@ recorders:
       return true;
     },
   );
+});
+
+const PG_URL = Deno.env.get("SNOOP_TEST_POSTGRES") ??
+  "postgres://snoop:snoop@127.0.0.1:5432/snoop_test";
+
+async function pgProblem(): Promise<string | null> {
+  const client = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 3000 });
+  try {
+    await client.connect();
+    // A schema of this test's own: the postgres tests drop snoop_records in theirs.
+    await client.query("DROP SCHEMA IF EXISTS snoop_filter_test CASCADE");
+    await client.query("CREATE SCHEMA snoop_filter_test");
+    return null;
+  } catch (e) {
+    return (e as Error).message;
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+const pgMissing = await pgProblem();
+
+Deno.test({
+  name: "filter on PostgreSQL: the SQL selects what the record predicate does",
+  ignore: pgMissing !== null && Deno.env.get("CI") !== "true",
+  async fn() {
+    assert.equal(pgMissing, null);
+    const url = new URL(PG_URL);
+    url.searchParams.set("options", "-c search_path=snoop_filter_test");
+    const store = await PgRecordStore.connect(url.href, { maxAgeMs: 0, maxRecords: 0 });
+    try {
+      // PostgreSQL refuses the record whose status is not a whole number (an INTEGER
+      // column); the others are compared by their index in `records` (their times differ).
+      assert.equal(await store.insertBatch(records), records.length - 1);
+      const indexOf = new Map(records.map((r, i) => [JSON.parse(r).time, i + 1]));
+      const stored = (await store.full({})).map((r) => ({
+        n: indexOf.get(r.json.time)!,
+        json: r.json,
+      }));
+      const byId = new Map((await store.full({})).map((r) => [r.id, indexOf.get(r.json.time)!]));
+      const missing = records.length * (records.length + 1) / 2 -
+        stored.reduce((sum, r) => sum + r.n, 0);
+      for (const [expr, expected] of CASES) {
+        const f = { expr };
+        const queried = (await store.list(f, 100)).records.map((r) => byId.get(r.id)!)
+          .sort((a, b) => a - b);
+        const test = filterMatcher(f);
+        const matched = stored.filter((r) => test(r.json)).map((r) => r.n).sort((a, b) => a - b);
+        assert.deepEqual(queried, matched, `${expr}: SQL ${queried} vs predicate ${matched}`);
+        assert.deepEqual(matched, expected.filter((n) => n !== missing), expr);
+      }
+      const stats = await store.stats({ expr: "~b needle" }) as { total: number };
+      assert.equal(stats.total, 3);
+    } finally {
+      await store.close();
+      const client = new pg.Client({ connectionString: PG_URL });
+      await client.connect();
+      await client.query("DROP SCHEMA IF EXISTS snoop_filter_test CASCADE");
+      await client.end();
+    }
+  },
 });

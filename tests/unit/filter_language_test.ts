@@ -1,12 +1,10 @@
 import assert from "node:assert/strict";
-import { Buffer } from "node:buffer";
 import { formatFilter, parseFilter, regexProblem } from "../../src/store/filter_language.ts";
 import { compileFilter } from "../../src/store/filter_conditions.ts";
 import { recordMatcher } from "../../src/store/filter_match.ts";
 import { buildWhere, filterMatcher, type RecordFilter } from "../../src/store/filter.ts";
 import { RecordStore } from "../../src/store/record_store.ts";
-import { clientHelloRecords } from "../helpers/tls_hello_builder.ts";
-import { sampleRecord } from "../helpers/records.ts";
+import { CASES, records } from "../helpers/filter_cases.ts";
 
 const errorOf = (src: string) => {
   try {
@@ -69,100 +67,6 @@ Deno.test("filter SQL: values are bound parameters, numbered for PostgreSQL", ()
   }
 });
 
-// A record set with the shapes each operator looks at, hostile ones included.
-const hello = Buffer.from(clientHelloRecords()).toString("hex");
-const records = [
-  sampleRecord(0),
-  sampleRecord(1, { http: { statusCode: 404, uri: "/api/v2/users?id=7" } }),
-  sampleRecord(2, {
-    host: "cdn.Other.org:443",
-    http: { host: "cdn.other.org", method: "POST", statusCode: 503, uri: "/upload" },
-  }),
-  sampleRecord(3, {
-    err: "dial tcp: refused",
-    http: {
-      request: {
-        contentLength: 9,
-        header: { "X-Trace": ["abc-123"], "Content-Type": ["text/plain"] },
-        body: btoa("needle in the REQUEST"),
-      },
-    },
-  }),
-  sampleRecord(4, {
-    http: {
-      response: {
-        contentLength: 5,
-        header: { "X-Trace": ["zzz"], "Content-Type": ["text/html; charset=utf-8"] },
-        body: btoa("<b>needle</b> response"),
-      },
-    },
-  }),
-  sampleRecord(5, {
-    proto: "tls",
-    host: "secure.example.com:443",
-    http: undefined,
-    tls: { serverName: "secure.example.com", clientHello: hello },
-  }),
-  sampleRecord(6, {
-    proto: "dns",
-    host: "8.8.8.8:53",
-    http: undefined,
-    dns: { id: 1, name: "example.com.", class: "IN", type: "A", question: "", answer: "" },
-  }),
-  sampleRecord(7, {
-    proto: "websocket",
-    websocket: { from: "server", opcode: 1, payload: btoa("needle over ws"), length: 14 },
-  }),
-  // Hostile: a status that is not a whole number, odd unicode, a tls section that is a string.
-  sampleRecord(8, { http: { statusCode: 404.5, uri: "/ünïcode/ſ/K" }, tls: "nope" }),
-  sampleRecord(9, {
-    host: "sub.example.com:8443",
-    http: { host: "sub.example.com", uri: "/a%_\\b", statusCode: 302 },
-  }),
-  sampleRecord(10, { host: "notexample.com:443", http: { uri: "/x" } }),
-];
-
-/** Expressions with the ids (record index + 1) each must select. */
-const CASES: [string, number[]][] = [
-  ["~m POST", [3]],
-  ["~c 404", [2]],
-  ["~c 4xx", [2]],
-  ["~c 5xx | ~err", [3, 4]],
-  ["!~c 2xx", [2, 3, 6, 7, 9, 10]],
-  ["~h api.example.com", [1, 2, 4, 5, 8, 9]],
-  ["~h *.example.com", [1, 2, 4, 5, 6, 8, 9, 10]],
-  ["~d example.com", [1, 2, 4, 5, 6, 8, 9, 10]],
-  ["~d other.org", [3]],
-  ["~u ^/api/v[0-9]+/", [2]],
-  ["~u users", [2]],
-  ["~u item.3$", [4]],
-  ["~u ^/ITEM", [1, 4, 5, 8]],
-  ["~u '/a%_\\\\b'", [10]],
-  ["~hq x-trace", [4]],
-  ["~hs 'x-trace: zzz'", [5]],
-  ["~hq zzz", []],
-  ["~t html", [5]],
-  ["~t json & !~t html", [1, 2, 3, 4, 8, 9, 10, 11]],
-  ["~b needle", [4, 5, 8]],
-  ["~bq needle", [4]],
-  ["~bs NEEDLE", [5, 8]],
-  ["!~b needle", [1, 2, 3, 6, 7, 9, 10, 11]],
-  ["~tls", [6]],
-  ["!~tls", [1, 2, 3, 4, 5, 7, 8, 9, 10, 11]],
-  ["~ws", [8]],
-  ["~dns", [7]],
-  ["~http & ~c 302", [10]],
-  ["abc-123", [4]],
-  ["ITEM/3", [4]],
-  ["/item/", [1, 4, 5, 8]],
-  ["~ja4 t13d*", [6]],
-  ["!~ja4 t13d*", [1, 2, 3, 4, 5, 7, 8, 9, 10, 11]],
-  ["(~m GET | ~m POST) & !~h api.example.com & !~ws", [3, 10, 11]],
-  ["~u 'ünïcode'", [9]],
-  ["~c 404 & ~u ï", []],
-  ["~c 4xx & ~u ï", []],
-];
-
 Deno.test("filter: the SQL and the record predicate select the same records", () => {
   const store = new RecordStore(":memory:");
   try {
@@ -218,5 +122,31 @@ Deno.test("filter: inexact expressions page through candidates and stats count m
     assert.deepEqual(store.fullSync({ expr: "~bq needle" }).map((r) => r.id), [4]);
   } finally {
     store.close();
+  }
+});
+
+Deno.test("a store from before JA3/JA4 gains the columns, filled from its records' hellos", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "snoop-ja-migrate-" });
+  try {
+    const path = `${dir}/records.db`;
+    const old = new RecordStore(path);
+    old.insertBatch(records);
+    // Make it the older shape: no fingerprint columns or indexes.
+    old.db.exec(
+      "DROP INDEX records_ja3; DROP INDEX records_ja4;" +
+        " ALTER TABLE records DROP COLUMN ja3; ALTER TABLE records DROP COLUMN ja4;",
+    );
+    old.close();
+    const store = new RecordStore(path);
+    try {
+      const tls = store.listSync({ expr: "~tls" }, 10).records;
+      assert.deepEqual(tls.map((r) => r.id), [6]);
+      assert.match(tls[0].ja4 ?? "", /^t13d0303h2_/);
+      assert.equal(store.listSync({ expr: `~ja3 ${tls[0].ja3}` }, 10).records.length, 1);
+    } finally {
+      store.close();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });
