@@ -192,9 +192,11 @@ async function connectOnce(hostname: string, port: number, timeoutMs: number) {
   }
 }
 
-class ResolveTimeout extends Error {}
+/** A lookup or check that did not finish within its deadline (a dial timeout, 504). */
+export class ResolveTimeout extends Error {}
 
-async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+/** `p`, or a ResolveTimeout after `ms` (none when `ms` is 0). */
+export async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   if (!(ms > 0)) return await p;
   let timer: ReturnType<typeof setTimeout> | undefined;
   try {

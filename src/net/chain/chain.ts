@@ -7,6 +7,8 @@ import {
   type DialGuard,
   dialTcp,
   resolveDestination,
+  ResolveTimeout,
+  withTimeout,
 } from "../dial.ts";
 import { EgressDenied } from "../egress_guard.ts";
 import { closeQuietly } from "../stream.ts";
@@ -105,7 +107,7 @@ export class ChainDialer implements Dialer {
     try {
       await withTimeout(checkTarget(host, port, guard), timeoutMs, `check ${host}`);
     } catch (e) {
-      if (e instanceof TimedOut) throw new DialError(target, e, true);
+      if (e instanceof ResolveTimeout) throw new DialError(target, e, true);
       const denied = e instanceof EgressDenied || (e as Error).name === "SelfTarget";
       throw new DialError(target, e, false, denied);
     }
@@ -225,22 +227,5 @@ export async function checkTarget(
   for (const a of addresses) {
     const range = egress.deniedBy(a);
     if (range) throw new EgressDenied(host, a, range);
-  }
-}
-
-class TimedOut extends Error {}
-
-async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  if (!(ms > 0)) return await p;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      p,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new TimedOut(`${what}: timeout`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
   }
 }
