@@ -1,6 +1,7 @@
 import { REDACTED } from "../record/redaction.ts";
 import { REPLAY_FIELD } from "../record/replay_of.ts";
 import { requestUrl } from "../store/har.ts";
+import { concatBytes } from "../util/bytes.ts";
 
 /**
  * Replay and edit-and-resend: a recorded HTTP request sent again *through snoop's own proxy*,
@@ -216,19 +217,9 @@ async function readAll(conn: Deno.Conn, max: number): Promise<{ bytes: Uint8Arra
     if (n === null) break;
     chunks.push(buf.slice(0, n));
     total += n;
-    if (total > max) return { bytes: concat(chunks).subarray(0, max), cut: true };
+    if (total > max) return { bytes: concatBytes(chunks).subarray(0, max), cut: true };
   }
-  return { bytes: concat(chunks), cut: false };
-}
-
-function concat(chunks: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let off = 0;
-  for (const c of chunks) {
-    out.set(c, off);
-    off += c.length;
-  }
-  return out;
+  return { bytes: concatBytes(chunks), cut: false };
 }
 
 const decodeLatin1 = (b: Uint8Array) => {
@@ -287,7 +278,7 @@ function dechunk(b: Uint8Array): Uint8Array {
     out.push(b.subarray(lf + 1, Math.min(lf + 1 + size, b.length)));
     pos = lf + 1 + size + 2;
   }
-  return concat(out);
+  return concatBytes(out);
 }
 
 function head(start: string, fields: [string, string][]): Uint8Array {
@@ -334,7 +325,7 @@ async function connectTunnel(conn: Deno.Conn, authority: string, mark: string): 
     if (n === null) throw new Error("the proxy closed the CONNECT");
     got.push(buf.slice(0, n));
     total += n;
-    const all = concat(got);
+    const all = concatBytes(got);
     const end = headEnd(all);
     if (end >= 0) {
       const line = decodeLatin1(all.subarray(0, all.indexOf(13)));
@@ -511,7 +502,7 @@ async function sendHttp2(
           headers: Object.entries(resHeaders).filter(([k]) => !k.startsWith(":")).flatMap((
             [k, v],
           ) => (Array.isArray(v) ? v : [v]).map((x) => [k, String(x)] as [string, string])),
-          body: concat(chunks),
+          body: concatBytes(chunks),
           truncated,
           proto: "HTTP/2.0",
         });
