@@ -30,6 +30,7 @@
 import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
 import { isGrease, MAX_HELLO_BYTES } from "./hello.ts";
+import { wholeString } from "../../util/text.ts";
 
 export interface TlsFingerprint {
   /** JA3's MD5, 32 hex digits. */
@@ -227,7 +228,8 @@ export function fingerprintFields(
 ): { ja3: string; ja3String: string; ja4: string } | Record<string, never> {
   try {
     const { ja3, ja3String, ja4 } = fingerprint(raw);
-    return { ja3, ja3String, ja4 };
+    // Built by concatenation: flat strings keep the record on JSON.stringify's fast path.
+    return { ja3, ja3String: wholeString(ja3String), ja4: wholeString(ja4) };
   } catch {
     return {};
   }
