@@ -87,6 +87,8 @@ export function filterFromParams(p: URLSearchParams): RecordFilter {
  * A page cut short says so (`partial`) and its `next` continues the scan.
  */
 export const CANDIDATE_LIMIT = 10_000;
+/** And for at most this long (ms): tests on hostile text may each be slow. */
+export const SCAN_TIME_LIMIT_MS = 2000;
 
 const cache = new Map<string, CompiledFilter>();
 

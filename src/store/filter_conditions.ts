@@ -96,8 +96,11 @@ function bodyText(b64: unknown): string {
 const includesCI = (hay: string, needle: string) =>
   asciiLower(hay.slice(0, MAX_BODY_TEST_BYTES * 2)).includes(asciiLower(needle));
 
-/** The longest subject a `~u` regex runs on. */
-const MAX_REGEX_SUBJECT = 8192;
+/**
+ * The longest subject a `~u` regex runs on: with at most two unbounded quantifiers (the
+ * parser's rule) a match costs at worst on the order of its square in steps.
+ */
+const MAX_REGEX_SUBJECT = 2048;
 
 /**
  * A `~u` regex as a LIKE pattern when it is one: literal ASCII characters, `\`-escaped

@@ -79,6 +79,11 @@ export function regexProblem(source: string): string | null {
     return `not a regular expression: ${(e as Error).message.replace(/^.*?: /, "")}`;
   }
   if (/\\[1-9k]|\(\?<?[=!]/.test(source)) return "back-references and lookarounds are not allowed";
+  // Each unbounded quantifier (`*`, `+`, `{n,}`) multiplies the backtracking a failed match
+  // can do by the subject's length.
+  const unbounded = source.replace(/\\./g, "").replace(/\[(?:\\.|[^\]])*\]/g, "")
+    .match(/[*+]|\{\d+,\}/g)?.length ?? 0;
+  if (unbounded > 2) return "more than two unbounded quantifiers (*, +, {n,})";
   // A group that holds a quantifier or an alternation, itself quantified.
   const stack: { quantified: boolean; alternation: boolean }[] = [];
   for (let i = 0; i < source.length; i++) {

@@ -5,6 +5,7 @@ import {
   filterMatcher,
   isExact,
   type RecordFilter,
+  SCAN_TIME_LIMIT_MS,
 } from "./filter.ts";
 import type { RetentionOptions } from "./record_store.ts";
 import {
@@ -166,6 +167,7 @@ export class PgRecordStore implements RecordQueries {
     const test = filterMatcher(filter);
     const rows: { id: number; json: ParsedRecord; summary: RecordSummary }[] = [];
     let cursor = before, scanned = 0;
+    const deadline = performance.now() + SCAN_TIME_LIMIT_MS;
     for (;;) {
       const { sql, params } = buildWhere(filter, cursor, "postgres");
       const chunk = (await this.pool.query(
@@ -177,9 +179,11 @@ export class PgRecordStore implements RecordQueries {
       for (const { json, ...summary } of chunk) {
         scanned++;
         cursor = summary.id;
-        if (!test(json)) continue;
-        rows.push({ id: summary.id, json, summary });
-        if (rows.length > limit) return { rows, next: rows[limit - 1].id, partial: false };
+        if (test(json)) {
+          rows.push({ id: summary.id, json, summary });
+          if (rows.length > limit) return { rows, next: rows[limit - 1].id, partial: false };
+        }
+        if (performance.now() > deadline) return { rows, next: cursor, partial: true };
       }
       if (chunk.length < CANDIDATE_CHUNK) return { rows, next: null, partial: false };
       if (scanned >= CANDIDATE_LIMIT) return { rows, next: cursor ?? null, partial: true };

@@ -5,6 +5,7 @@ import {
   filterMatcher,
   isExact,
   type RecordFilter,
+  SCAN_TIME_LIMIT_MS,
 } from "./filter.ts";
 import {
   applyToRollups,
@@ -296,6 +297,7 @@ export class RecordStore implements RecordQueries {
     const test = filterMatcher(filter);
     const rows: Record<string, unknown>[] = [];
     let cursor = before, scanned = 0;
+    const deadline = performance.now() + SCAN_TIME_LIMIT_MS;
     for (;;) {
       const { sql, params } = buildWhere(filter, cursor, "sqlite");
       const chunk = this.db.prepare(
@@ -310,12 +312,14 @@ export class RecordStore implements RecordQueries {
         } catch {
           continue;
         }
-        if (!test(record)) continue;
-        delete row.json_text;
-        rows.push(columns === "id" ? { id: row.id, json: record } : row);
-        if (rows.length > limit) {
-          return { rows, next: rows[limit - 1].id as number, partial: false };
+        if (test(record)) {
+          delete row.json_text;
+          rows.push(columns === "id" ? { id: row.id, json: record } : row);
+          if (rows.length > limit) {
+            return { rows, next: rows[limit - 1].id as number, partial: false };
+          }
         }
+        if (performance.now() > deadline) return { rows, next: cursor, partial: true };
       }
       if (chunk.length < CANDIDATE_CHUNK) return { rows, next: null, partial: false };
       if (scanned >= CANDIDATE_LIMIT) return { rows, next: cursor ?? null, partial: true };
