@@ -44,8 +44,16 @@ export type Cond =
   | { k: "notnull"; col: Column }
   /** SQLite's word index: a superset of a `like` on `search` it is ANDed with. */
   | { k: "fts"; query: string }
-  /** A test on the whole record; `pre` (if any) holds for every record it accepts. */
-  | { k: "js"; test: (r: ParsedRecord) => boolean; pre?: Cond; what: string };
+  /**
+   * A test on the whole record (and its columns, as `summarize` derives them); `pre` (if
+   * any) holds for every record it accepts.
+   */
+  | {
+    k: "js";
+    test: (r: ParsedRecord, row: Record<Column, string | number | null>) => boolean;
+    pre?: Cond;
+    what: string;
+  };
 
 export interface CompiledFilter {
   source: string;
@@ -190,7 +198,8 @@ export function opCond(op: string, v: string): Cond {
       return {
         k: "js",
         what: `~u ${v}`,
-        test: (r) => re.test(String(r?.http?.uri ?? "").slice(0, MAX_REGEX_SUBJECT)),
+        // The URI column, as a plain-text `~u` reads it (for DNS the name, for TLS the SNI).
+        test: (_, row) => re.test(String(row.uri ?? "").slice(0, MAX_REGEX_SUBJECT)),
       };
     }
     case "hq":

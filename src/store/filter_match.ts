@@ -90,7 +90,7 @@ function evaluate(c: Cond, row: Row, r: ParsedRecord): boolean {
     case "like":
       return row[c.col] !== null && likeMatches(String(row[c.col]), c.pattern);
     case "js":
-      return c.test(r);
+      return c.test(r, row);
   }
 }
 

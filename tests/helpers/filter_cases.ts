@@ -71,6 +71,11 @@ export const CASES: [string, number[]][] = [
   ["~d other.org", [3]],
   ["~u ^/api/v[0-9]+/", [2]],
   ["~u users", [2]],
+  // A regex reads the URI column as plain text does: for TLS the SNI, for DNS the name.
+  ["~u secure", [6]],
+  ["~u secu+re", [6]],
+  ["~u '^example[.]com[.]$'", [7]],
+  ["~u '^exam?ple'", [7]],
   ["~u item.3$", [4]],
   ["~u ^/ITEM", [1, 4, 5, 8]],
   ["~u '/a%_\\\\b'", [10]],
