@@ -21,6 +21,8 @@ export interface HttpMessageRecord {
    * spent, so `body` holds less than `http.maxBodySize` would have kept (or is null).
    */
   bodyTruncated?: "capture-budget";
+  /** snoop's: the message's trailer fields (HTTP/2 HEADERS after DATA), when it had any. */
+  trailer?: HeaderMap;
 }
 
 export interface HttpRecord {
@@ -48,6 +50,31 @@ export interface WebsocketRecord {
   payload: string | null;
   /** snoop's: the payload was left out because the capture budget was spent. */
   payloadTruncated?: "capture-budget";
+}
+
+/** snoop's (GOST has none): one Server-Sent Event of a `text/event-stream` response. */
+export interface SseRecord {
+  /** The `event` field ("" = none, a client's `message`). */
+  event: string;
+  /** The `id` field, or null when the event had none. */
+  id: string | null;
+  /** The `data` lines joined with LF; null unless bodies are captured (`http.body`). */
+  data: string | null;
+  /** The `retry` field (milliseconds), or null. */
+  retry: number | null;
+  /** Comment lines of the event, joined with LF (only with `http.body`). */
+  comment?: string;
+  /** Set when the event was longer than `http.maxBodySize` and was cut there. */
+  truncated?: boolean;
+  /** snoop's: the data was left out because the capture budget was spent. */
+  dataTruncated?: "capture-budget";
+}
+
+/** snoop's: the outcome of a gRPC call, from its trailers (or a trailers-only response). */
+export interface GrpcRecord {
+  /** `grpc-status` (0 = OK), or null when the response carried none. */
+  status: number | null;
+  message: string;
 }
 
 export interface TlsRecord {
@@ -92,12 +119,21 @@ export interface HandlerRecord {
   websocket?: WebsocketRecord;
   tls?: TlsRecord;
   dns?: DnsRecord;
+  /** snoop's: one Server-Sent Event (a record per event, like WebSocket frames). */
+  sse?: SseRecord;
+  /** snoop's: a gRPC call's status from its trailers. */
+  grpc?: GrpcRecord;
   route?: string;
   /** snoop's: the id of the record this request replays (sent again from the web UI). */
   replayOf?: number;
   inputBytes: number;
   outputBytes: number;
   err?: string;
+  /**
+   * snoop's: a record of a tunnel or stream still open (`sniffing.interval`), with the bytes
+   * so far; the final record, without it, comes when it ends. Same `sid`.
+   */
+  interim?: boolean;
   sid: string;
   /** Nanoseconds. */
   duration: number;
@@ -139,11 +175,14 @@ export function recordToJSON(r: HandlerRecord): string {
   if (r.websocket) o.websocket = r.websocket;
   if (r.tls) o.tls = r.tls;
   if (r.dns) o.dns = r.dns;
+  if (r.sse) o.sse = r.sse;
+  if (r.grpc) o.grpc = r.grpc;
   if (r.route) o.route = r.route;
   if (r.replayOf) o.replayOf = r.replayOf;
   o.inputBytes = r.inputBytes;
   o.outputBytes = r.outputBytes;
   if (r.err) o.err = wholeString(r.err);
+  if (r.interim) o.interim = true;
   o.sid = r.sid;
   o.duration = r.duration;
   o.time = formatRFC3339Nano(r.time);

@@ -39,7 +39,7 @@ export const CAPTURE_BUDGET = "capture-budget";
 function bodyLength(record: HandlerRecord): number {
   const http = record.http;
   return (http?.request.body?.length ?? 0) + (http?.response.body?.length ?? 0) +
-    (record.websocket?.payload?.length ?? 0);
+    (record.websocket?.payload?.length ?? 0) + (record.sse?.data?.length ?? 0);
 }
 
 /**
@@ -57,6 +57,12 @@ function leaveOutBodies(record: HandlerRecord): boolean {
   if (record.http) {
     message(record.http.request);
     message(record.http.response);
+  }
+  const sse = record.sse;
+  if (sse && sse.data !== null) {
+    sse.data = null;
+    sse.dataTruncated = "capture-budget";
+    any = true;
   }
   const ws = record.websocket;
   if (ws && ws.payload !== null) {

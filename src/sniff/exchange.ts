@@ -14,6 +14,8 @@ export interface HttpExchange {
   authority: string;
   requestHeaders: [string, string][];
   responseHeaders: [string, string][] | null;
+  /** Trailer fields after the response body (HTTP/2 HEADERS after DATA), or null. */
+  responseTrailers: [string, string][] | null;
   status: number;
   requestBody: BodyCapture;
   responseBody: BodyCapture;
@@ -38,6 +40,7 @@ export function newExchange(
   return {
     ...fields,
     responseHeaders: null,
+    responseTrailers: null,
     status: 0,
     requestBody: new BodyCapture(capture.body, capture.maxBodySize),
     responseBody: new BodyCapture(capture.body, capture.maxBodySize),

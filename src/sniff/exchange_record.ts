@@ -1,3 +1,4 @@
+import { BodyCapture } from "../record/body_capture.ts";
 import { isIP, joinHostPort, splitHostPort } from "../net/address.ts";
 import { headerMap } from "../protocol/http1/headers.ts";
 import { trimOWS } from "../protocol/http1/parser.ts";
@@ -71,14 +72,40 @@ export function exchangeRecord(
         contentLength: 0,
         header: ex.responseHeaders ? headerMap(ex.responseHeaders) : null,
         body: null,
+        ...(ex.responseTrailers?.length ? { trailer: headerMap(ex.responseTrailers) } : {}),
       }),
     },
+    ...grpcOf(ex),
     inputBytes: ex.inputBytes,
     outputBytes: ex.outputBytes,
     err: ex.error,
     time: ex.startNanos,
     duration: Math.round(((ex.endMs || ex.startMs) - ex.startMs) * 1e6),
   };
+}
+
+/** The longest `grpc-message` kept in a record, in characters. */
+const MAX_GRPC_MESSAGE = 4096;
+
+/**
+ * A gRPC call's outcome (`content-type: application/grpc…`): `grpc-status` and
+ * `grpc-message` from the trailers, or from the head of a trailers-only response (one
+ * HEADERS with END_STREAM). The message is percent-encoded on the wire (gRPC's HTTP/2
+ * protocol), decoded here when that is valid UTF-8.
+ */
+function grpcOf(ex: HttpExchange): Pick<HandlerRecord, "grpc"> {
+  const type = ex.responseHeaders?.find(([n]) => n.toLowerCase() === "content-type")?.[1] ??
+    ex.requestHeaders.find(([n]) => n.toLowerCase() === "content-type")?.[1];
+  if (!type || !/^application\/grpc(?:[+;]|$)/i.test(type.trim())) return {};
+  const fields = ex.responseTrailers ?? (ex.status ? ex.responseHeaders : null);
+  const get = (name: string) => fields?.find(([n]) => n.toLowerCase() === name)?.[1];
+  const status = get("grpc-status");
+  const code = status !== undefined && /^[0-9]{1,9}$/.test(status.trim()) ? Number(status) : null;
+  let message = get("grpc-message") ?? "";
+  try {
+    message = decodeURIComponent(message);
+  } catch { /* not valid percent-encoding: kept as sent */ }
+  return { grpc: { status: code, message: wholeString(message.slice(0, MAX_GRPC_MESSAGE)) } };
 }
 
 /** Traffic decrypted by MITM: HTTP inside TLS defaults to port 443 and scheme https. */
@@ -91,4 +118,18 @@ export function tunnelExchangeRecord(tunnel: HandlerRecord, ex: HttpExchange): H
   const decrypted = isDecrypted(tunnel);
   if (decrypted && ex.scheme === "") ex.scheme = "https";
   return exchangeRecord(tunnel, ex, decrypted ? 443 : 80);
+}
+
+const NO_BODY = new BodyCapture(false, 0);
+
+/**
+ * The record of a request whose response is still arriving, for the records made inside it
+ * (Server-Sent Events, interim records): its bodies are not taken from the exchange, which
+ * goes on capturing them for the request's own record.
+ */
+export function openExchangeRecord(tunnel: HandlerRecord, ex: HttpExchange): HandlerRecord {
+  const rec = tunnelExchangeRecord(tunnel, { ...ex, requestBody: NO_BODY, responseBody: NO_BODY });
+  rec.http!.request.contentLength = ex.requestBody.total;
+  rec.http!.response.contentLength = ex.responseBody.total;
+  return rec;
 }

@@ -13,6 +13,12 @@ export interface SniffOptions {
   websocket: boolean;
   /** Frames recorded per second per direction (<0 = all). */
   sampleRate: number;
+  /** Record each event of a `text/event-stream` response. */
+  sse: boolean;
+  /** Events recorded per second per stream (<0 = all). */
+  sseSampleRate: number;
+  /** Interim records of what is still open, this often (0 = off). */
+  intervalMs: number;
   /** Deadline for a response head once its request was sent (0 = none). */
   readTimeoutMs: number;
 }

@@ -13,6 +13,12 @@ export interface TunnelOptions {
   websocket: boolean;
   /** Frames recorded per second per direction (`sniffing.websocket.sampleRate`, <0 = all). */
   sampleRate: number;
+  /** Record each event of a `text/event-stream` response (`sniffing.sse`). */
+  sse: boolean;
+  /** Events recorded per second per stream (`sniffing.sse.sampleRate`, <0 = all). */
+  sseSampleRate: number;
+  /** An interim record of a tunnel or stream still open, this often (`sniffing.interval`, 0 = off). */
+  intervalMs: number;
   /** Deadline for upstream response headers (`readTimeout`, default 15 s as GOST). */
   readTimeoutMs: number;
   /** Close a tunnel with no traffic either way for this long (`idleTimeout`, default 1 h). */
@@ -25,14 +31,28 @@ export interface TunnelOptions {
   egress?: EgressGuard;
 }
 
+/** Interim records more often than this would be a flood of records, not a view. */
+const MIN_INTERVAL_MS = 100;
+
 export function readTunnelOptions(md: Metadata, mitm?: MitmInterceptor): TunnelOptions {
   const sampleRate = md.number("sniffing.websocket.sampleRate", 10);
+  const sseSampleRate = md.number("sniffing.sse.sampleRate", 10);
+  const intervalMs = md.duration("sniffing.interval", 0);
+  if (intervalMs > 0 && intervalMs < MIN_INTERVAL_MS) {
+    throw new ConfigError(
+      md.whereOf("sniffing.interval"),
+      `expected at least ${MIN_INTERVAL_MS}ms (or 0 = off), got ${intervalMs}ms`,
+    );
+  }
   return {
     sniffing: md.bool("sniffing", false),
     sniffTimeoutMs: md.duration("sniffing.timeout", 0) || 5000,
     websocket: md.bool("sniffing.websocket", false),
     // GOST's 0 means its default of 10/s.
     sampleRate: sampleRate === 0 ? 10 : sampleRate,
+    sse: md.bool("sniffing.sse", false),
+    sseSampleRate: sseSampleRate === 0 ? 10 : sseSampleRate,
+    intervalMs,
     readTimeoutMs: md.duration("readTimeout", 15_000),
     idleTimeoutMs: md.duration("idleTimeout", 3_600_000),
     dialTimeoutMs: md.duration("dialTimeout", 10_000),

@@ -13,6 +13,7 @@ import {
   Http1ParseError,
 } from "../../protocol/http1/parser.ts";
 import { isBenignDisconnect, runTunnel } from "../tunnel.ts";
+import { isEventStreamResponse, SseEvents } from "../../sniff/sse/events.ts";
 import { countParseError, ProxyFailure } from "./errors.ts";
 import type { ForwardExchange, PooledUpstream } from "./exchange.ts";
 import type { HttpHandler } from "./handler.ts";
@@ -40,6 +41,8 @@ export async function relayResponse(
   let upstreamReusable = true;
   let switched = false;
   let finalHead: Http1Head | undefined;
+  /** The response's events, when it is an event stream and `sniffing.sse` is on. */
+  let sse: SseEvents | undefined;
   /** Whether any byte of the final response was written to the client. */
   let finalSent = false;
   let clientGone = false;
@@ -97,6 +100,9 @@ export async function relayResponse(
         finalHead = head;
         http.statusCode = head.status;
         if (h.deps.sink.recording) http.response.header = headerMap(head.headers);
+        if (h.opts.sse && h.deps.sink.recording && isEventStreamResponse(head.headers)) {
+          sse = new SseEvents(rec, h.deps.sink, h.opts.sseSampleRate);
+        }
         switched = head.status === 101;
         const upstreamClose = hasToken(head, "connection", "close") ||
           (head.version === "HTTP/1.0" && !hasToken(head, "connection", "keep-alive"));
@@ -111,6 +117,7 @@ export async function relayResponse(
         await toClient(headText(`HTTP/1.1 ${head.status} ${head.reason}`, out));
       } else if (ev.type === "body") {
         ex.respBody.add(ev.data);
+        sse?.data(ev.data);
         await toClient(ev.wire);
       } else if (ev.type === "end") {
         await toClient(ev.wire);

@@ -15,6 +15,10 @@ export interface Http1SnifferEvents {
   switched(ex: HttpExchange, upgrade: string): void;
   /** Bytes after the switch, per direction. */
   tunnel(side: "client" | "server", bytes: Uint8Array): void;
+  /** The final response head of `ex` arrived (its status and headers are set). */
+  responseHead?(ex: HttpExchange): void;
+  /** Bytes of `ex`'s response body, after chunked decoding. */
+  responseBody?(ex: HttpExchange, data: Uint8Array): void;
 }
 
 /**
@@ -116,12 +120,14 @@ export class Http1ExchangeSniffer {
             ex.status = h.status;
             ex.responseHeaders = h.headers;
             this.#responding = ex;
+            this.events.responseHead?.(ex);
             break;
           }
           case "body":
             if (this.#responding) {
               this.#responding.responseBody.add(ev.data);
               this.#responding.outputBytes += ev.wire.length;
+              this.events.responseBody?.(this.#responding, ev.data);
             }
             break;
           case "end": {

@@ -1,7 +1,8 @@
 import type { HandlerRecord } from "../../record/record.ts";
 import { monotonicMs } from "../../record/time.ts";
 import type { HttpExchange } from "../exchange.ts";
-import { tunnelExchangeRecord } from "../exchange_record.ts";
+import { openExchangeRecord, tunnelExchangeRecord } from "../exchange_record.ts";
+import { isEventStreamResponse, SseEvents } from "../sse/events.ts";
 import type { SniffContext, Sniffer } from "../sniffer.ts";
 import { WebSocketFrames } from "../websocket/sniffer.ts";
 import { Http1ExchangeSniffer } from "./exchange_sniffer.ts";
@@ -18,12 +19,24 @@ export class Http1Sniffer implements Sniffer {
   /** An upgrade to something other than (recorded) WebSocket. */
   #pendingUpgrade: { rec: HandlerRecord; startMs: number } | undefined;
   #tunnelBytes = { client: 0, server: 0 };
+  /** The events of the response being read, when it is an event stream. */
+  #sse: SseEvents | undefined;
   // A plain timer: its wait varies, and deadlines keep one lane per duration.
   #responseTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(readonly ctx: SniffContext) {
     this.#h1 = new Http1ExchangeSniffer(ctx.sink.capture, {
-      exchange: (ex) => ctx.sink.emit(tunnelExchangeRecord(ctx.record, ex)),
+      exchange: (ex) => {
+        this.#sse = undefined;
+        ctx.sink.emit(tunnelExchangeRecord(ctx.record, ex));
+      },
+      responseHead: (ex) => {
+        const { options, sink, record } = ctx;
+        this.#sse = options.sse && isEventStreamResponse(ex.responseHeaders)
+          ? new SseEvents(openExchangeRecord(record, ex), sink, options.sseSampleRate)
+          : undefined;
+      },
+      responseBody: (_ex, data) => this.#sse?.data(data),
       switched: (ex, upgrade) => this.#onSwitched(ex, upgrade),
       tunnel: (side, bytes) => {
         this.#tunnelBytes[side] += bytes.length;

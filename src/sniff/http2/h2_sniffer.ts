@@ -20,6 +20,11 @@ interface StreamState {
   responseHead: boolean;
 }
 
+export interface H2ResponseHooks {
+  head?(ex: HttpExchange): void;
+  data?(ex: HttpExchange, data: Uint8Array): void;
+}
+
 /** A connection error (RFC 9113 §5.4.1): the peer will send GOAWAY; sniffing stops here. */
 class H2ProtocolError extends Error {}
 
@@ -73,6 +78,8 @@ export class H2Sniffer {
     readonly capture: BodyCaptureOptions,
     readonly onExchange: (ex: HttpExchange) => void,
     readonly defaultScheme = "http",
+    /** Told of each final response head, and of the response body's bytes as they come. */
+    readonly hooks: H2ResponseHooks = {},
   ) {}
 
   client(chunk: Uint8Array): void {
@@ -173,6 +180,7 @@ export class H2Sniffer {
         } else {
           s.ex.responseBody.add(data);
           s.ex.outputBytes += f.payload.length + 9;
+          this.hooks.data?.(s.ex, data);
           if (f.flags & Flag.END_STREAM) this.#complete(f.streamId);
         }
         break;
@@ -337,7 +345,10 @@ export class H2Sniffer {
       const problem = malformedSection(fields, "trailers");
       if (!endStream) this.#malformed(streamId, s, "response: second HEADERS without END_STREAM");
       else if (problem) this.#malformed(streamId, s, `response trailers: ${problem}`);
-      else this.#complete(streamId);
+      else {
+        s.ex.responseTrailers = fields;
+        this.#complete(streamId);
+      }
       return;
     }
     const problem = malformedSection(fields, "response");
@@ -347,6 +358,7 @@ export class H2Sniffer {
     s.responseHead = true;
     s.ex.status = status;
     s.ex.responseHeaders = fields.filter(([n]) => !n.startsWith(":"));
+    this.hooks.head?.(s.ex);
     if (endStream) this.#complete(streamId);
   }
 

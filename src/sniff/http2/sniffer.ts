@@ -1,5 +1,7 @@
 import { hpackLoaded, loadHpack } from "../../protocol/http2/hpack_decoder.ts";
-import { isDecrypted, tunnelExchangeRecord } from "../exchange_record.ts";
+import type { HttpExchange } from "../exchange.ts";
+import { isDecrypted, openExchangeRecord, tunnelExchangeRecord } from "../exchange_record.ts";
+import { isEventStreamResponse, SseEvents } from "../sse/events.ts";
 import type { Side, SniffContext, Sniffer } from "../sniffer.ts";
 import { H2Sniffer } from "./h2_sniffer.ts";
 
@@ -26,6 +28,8 @@ export class Http2Sniffer implements Sniffer {
   #loading: Promise<void> | undefined;
   /** Records reported from inside the tunnel. */
   #reported = 0;
+  /** The event streams among the open streams' responses. */
+  readonly #sse = new Map<HttpExchange, SseEvents>();
 
   constructor(readonly ctx: SniffContext) {
     if (hpackLoaded()) this.#start();
@@ -52,14 +56,25 @@ export class Http2Sniffer implements Sniffer {
 
   #start() {
     if (this.#gaveUp) return;
-    const { record, sink } = this.ctx;
+    const { record, sink, options } = this.ctx;
     const h2 = this.#h2 = new H2Sniffer(
       sink.capture,
       (ex) => {
         this.#reported++;
+        this.#sse.delete(ex);
         sink.emit(tunnelExchangeRecord(record, ex));
       },
       isDecrypted(record) ? "https" : "http",
+      {
+        head: (ex) => {
+          if (!options.sse || !isEventStreamResponse(ex.responseHeaders)) return;
+          this.#sse.set(
+            ex,
+            new SseEvents(openExchangeRecord(record, ex), sink, options.sseSampleRate),
+          );
+        },
+        data: (ex, data) => this.#sse.get(ex)?.data(data),
+      },
     );
     const held = this.#held;
     this.#held = [];
