@@ -7,6 +7,7 @@ import type { HandlerRecord } from "../record/record.ts";
 import { relay } from "../tunnel/relay.ts";
 import { type ConnContext, upstreamAddrs } from "../tunnel/conn_context.ts";
 import { TunnelSniffer } from "../tunnel/tunnel_sniffer.ts";
+import { countingInterim } from "../tunnel/interim.ts";
 import type { TunnelOptions } from "../tunnel/tunnel_options.ts";
 
 /** Errors that are how TCP peers usually hang up, not failures worth an `err`. */
@@ -75,11 +76,15 @@ export async function runTunnel(
       stop.abort();
     })
     : undefined;
+  // Interim records of a tunnel that is not sniffed (a sniffer makes its own).
+  const counting = !sniffer && opts.intervalMs > 0 && ctx.sink.recording
+    ? countingInterim(ctx.sink, record, opts.intervalMs)
+    : undefined;
   try {
     const result = await relay(client, upstream, {
       idleTimeoutMs: opts.idleTimeoutMs,
-      onClientData: sniffer?.onClientData,
-      onServerData: sniffer?.onServerData,
+      onClientData: sniffer?.onClientData ?? counting?.onClientData,
+      onServerData: sniffer?.onServerData ?? counting?.onServerData,
       onTapError: (e) => ctx.log.debug("sniffer stopped", { sid: ctx.sid, error: e }),
       signal: stop.signal,
     });
@@ -108,6 +113,7 @@ export async function runTunnel(
     else ctx.emit(record);
   } finally {
     cancelOnShutdown();
+    counting?.stop();
     closeQuietly(client);
     closeQuietly(upstream);
   }

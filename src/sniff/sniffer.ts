@@ -53,6 +53,11 @@ export interface Sniffer {
   finish(): void | Promise<void>;
   /** The parser limit that stopped sniffing, if one did ("http1", "http2"), for counting. */
   readonly limitHit?: string;
+  /**
+   * Interim records of what is still open (`sniffing.interval`), given the bytes the tunnel
+   * carried so far each way. Without it, the tunnel's own record is reported so far.
+   */
+  interim?(seen: { client: number; server: number }): HandlerRecord[];
 }
 
 /** Makes a sniffer for one tunnel. */

@@ -1,8 +1,11 @@
 import { detectProtocol } from "../protocol/detect.ts";
 import { type SniffContext, type Sniffer, snifferFor } from "../sniff/mod.ts";
+import type { HandlerRecord } from "../record/record.ts";
+import { interimRecord } from "../sniff/interim_record.ts";
 import type { TunnelRecord } from "../sniff/sniffer.ts";
 import { type Deadline, deadline } from "../util/deadlines.ts";
 import type { ConnContext } from "./conn_context.ts";
+import { InterimTimer } from "./interim.ts";
 import type { RelayResult } from "./relay.ts";
 import type { TunnelOptions } from "./tunnel_options.ts";
 
@@ -27,6 +30,9 @@ export class TunnelSniffer {
   #detectLen = 0;
   /** Deadlines on the shared timer: a setTimeout costs more memory per idle tunnel. */
   #timer: Deadline | undefined;
+  /** Bytes seen each way so far, for interim records. */
+  readonly #seen = { client: 0, server: 0 };
+  #interim: InterimTimer | undefined;
 
   constructor(
     ctx: ConnContext,
@@ -38,6 +44,9 @@ export class TunnelSniffer {
     abort: (reason: string) => void = () => {},
   ) {
     this.#ctx = { record, sink: ctx.sink, emit: (r) => ctx.emit(r), options: opts, abort };
+    if (opts.intervalMs > 0) {
+      this.#interim = new InterimTimer(opts.intervalMs, () => this.#reportInterim());
+    }
     if (upgraded) {
       this.#sniffer = snifferFor("websocket", this.#ctx);
       return;
@@ -59,11 +68,13 @@ export class TunnelSniffer {
   }
 
   readonly onClientData = (chunk: Uint8Array): void => {
+    this.#seen.client += chunk.length;
     if (this.#sniffer) this.#sniffer.onClientData(chunk);
     else this.#detect(chunk);
   };
 
   readonly onServerData = (chunk: Uint8Array): void => {
+    this.#seen.server += chunk.length;
     if (this.#sniffer) return this.#sniffer.onServerData(chunk);
     // The server spoke first. That is an SMTP or SSH banner, or an HTTP/2 server's
     // SETTINGS sent before the client's preface arrived: keep a copy until the client's
@@ -76,6 +87,29 @@ export class TunnelSniffer {
     this.#earlyServer.push(chunk.slice());
     this.#earlyServerBytes += chunk.length;
   };
+
+  /** What is still open, so far: the sniffer's say, else the tunnel's own record. */
+  #reportInterim() {
+    const { record, sink } = this.#ctx;
+    const seen = this.#seen;
+    let records: HandlerRecord[];
+    try {
+      records = this.#sniffer?.interim?.(seen) ?? [
+        interimRecord(
+          record,
+          record.startMs,
+          record.inputBytes + seen.client,
+          record.outputBytes + seen.server,
+        ),
+      ];
+    } catch {
+      // A sniffer's state it cannot report from (it stopped on hostile traffic): the
+      // final record still comes; interim ones stop rather than fail on the shared timer.
+      this.#interim?.stop();
+      return;
+    }
+    for (const r of records) sink.emit(r);
+  }
 
   #giveUp() {
     this.#sniffer = snifferFor("opaque", this.#ctx);
@@ -106,6 +140,7 @@ export class TunnelSniffer {
    */
   finish(_result: RelayResult): void {
     this.#timer?.cancel();
+    this.#interim?.stop();
     const sniffer = this.#sniffer ?? snifferFor("opaque", this.#ctx);
     const count = () => {
       const stopped = sniffer.limitHit;

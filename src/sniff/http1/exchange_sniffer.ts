@@ -54,6 +54,11 @@ export class Http1ExchangeSniffer {
     this.#drainResponses();
   }
 
+  /** The requests whose exchange is not over yet, oldest first. */
+  get open(): readonly HttpExchange[] {
+    return this.#pending;
+  }
+
   /** When the oldest request still without a response head was fully sent, or null. */
   get unansweredSince(): number | null {
     const ex = this.#pending[0];

@@ -3,6 +3,7 @@ import { monotonicMs } from "../../record/time.ts";
 import type { HttpExchange } from "../exchange.ts";
 import { openExchangeRecord, tunnelExchangeRecord } from "../exchange_record.ts";
 import { isEventStreamResponse, SseEvents } from "../sse/events.ts";
+import { interimRecord } from "../interim_record.ts";
 import type { SniffContext, Sniffer } from "../sniffer.ts";
 import { WebSocketFrames } from "../websocket/sniffer.ts";
 import { Http1ExchangeSniffer } from "./exchange_sniffer.ts";
@@ -90,6 +91,41 @@ export class Http1Sniffer implements Sniffer {
       this.#ws = undefined;
       this.#pendingUpgrade = { rec, startMs: ex.startMs };
     }
+  }
+
+  /**
+   * What is open: the session after an upgrade (bytes so far), else the requests in flight
+   * (a long download, an event stream), else, before any request ended, the tunnel itself.
+   * Between requests of a kept-alive connection there is nothing open to report.
+   */
+  interim(seen: { client: number; server: number }): HandlerRecord[] {
+    const upgraded = this.#ws
+      ? { rec: this.#ws.upgrade, startMs: this.#ws.startMs }
+      : this.#pendingUpgrade;
+    if (upgraded) {
+      const { rec, startMs } = upgraded;
+      return [
+        interimRecord(
+          rec,
+          startMs,
+          rec.inputBytes + this.#tunnelBytes.client,
+          rec.outputBytes + this.#tunnelBytes.server,
+        ),
+      ];
+    }
+    const open = this.#h1.open.map((ex) =>
+      interimRecord(
+        openExchangeRecord(this.ctx.record, ex),
+        ex.startMs,
+        ex.inputBytes,
+        ex.outputBytes,
+      )
+    );
+    if (open.length || this.#h1.reported > 0) return open;
+    const rec = this.ctx.record;
+    return [
+      interimRecord(rec, rec.startMs, rec.inputBytes + seen.client, rec.outputBytes + seen.server),
+    ];
   }
 
   finish(): void {

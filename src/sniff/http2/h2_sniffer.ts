@@ -82,6 +82,11 @@ export class H2Sniffer {
     readonly hooks: H2ResponseHooks = {},
   ) {}
 
+  /** The exchanges of the streams still open. */
+  get open(): HttpExchange[] {
+    return [...this.#streams.values()].map((s) => s.ex);
+  }
+
   client(chunk: Uint8Array): void {
     this.#guard(() => this.#client.push(chunk, (f) => this.#onFrame("client", f)));
   }

@@ -2,6 +2,8 @@ import { hpackLoaded, loadHpack } from "../../protocol/http2/hpack_decoder.ts";
 import type { HttpExchange } from "../exchange.ts";
 import { isDecrypted, openExchangeRecord, tunnelExchangeRecord } from "../exchange_record.ts";
 import { isEventStreamResponse, SseEvents } from "../sse/events.ts";
+import type { HandlerRecord } from "../../record/record.ts";
+import { interimRecord } from "../interim_record.ts";
 import type { Side, SniffContext, Sniffer } from "../sniffer.ts";
 import { H2Sniffer } from "./h2_sniffer.ts";
 
@@ -102,6 +104,23 @@ export class Http2Sniffer implements Sniffer {
     this.#held = [];
     this.#heldBytes = 0;
     this.ctx.record.err ??= reason;
+  }
+
+  /** The streams still open, else (before any stream ended) the tunnel itself. */
+  interim(seen: { client: number; server: number }): HandlerRecord[] {
+    const { record } = this.ctx;
+    const open = (this.#h2?.open ?? []).map((ex) =>
+      interimRecord(openExchangeRecord(record, ex), ex.startMs, ex.inputBytes, ex.outputBytes)
+    );
+    if (open.length || this.#reported > 0) return open;
+    return [
+      interimRecord(
+        record,
+        record.startMs,
+        record.inputBytes + seen.client,
+        record.outputBytes + seen.server,
+      ),
+    ];
   }
 
   /** A tunnel that ended while the decoder was loading is reported once it has loaded. */

@@ -8,6 +8,8 @@ import {
 } from "../../protocol/tls/hello.ts";
 import { cipherSuiteName, tlsVersionName } from "../../protocol/tls/names.ts";
 import { fingerprintFields } from "../../protocol/tls/fingerprint.ts";
+import type { HandlerRecord, TlsRecord } from "../../record/record.ts";
+import { interimRecord } from "../interim_record.ts";
 import type { SniffContext, Sniffer } from "../sniffer.ts";
 
 /**
@@ -42,11 +44,23 @@ export class TlsSniffer implements Sniffer {
     if (r.status === "invalid") this.#error = `tls: ${r.reason}`;
   }
 
-  finish(): void {
+  /** The connection so far, with what the hellos said. */
+  interim(seen: { client: number; server: number }): HandlerRecord[] {
     const rec = this.ctx.record;
-    rec.proto = "tls";
+    const copy = interimRecord(
+      rec,
+      rec.startMs,
+      rec.inputBytes + seen.client,
+      rec.outputBytes + seen.server,
+    );
+    copy.proto = "tls";
+    copy.tls = this.#section();
+    return [copy];
+  }
+
+  #section(): TlsRecord {
     const ch = this.#clientHello, sh = this.#serverHello;
-    rec.tls = {
+    const tls: TlsRecord = {
       serverName: ch?.hello.serverName ?? "",
       cipherSuite: sh ? cipherSuiteName(sh.hello.cipherSuite) : "",
       compressionMethod: sh?.hello.compressionMethod ?? 0,
@@ -55,8 +69,16 @@ export class TlsSniffer implements Sniffer {
       clientHello: ch ? Buffer.from(ch.raw).toString("hex") : "",
       serverHello: sh ? Buffer.from(sh.raw).toString("hex") : "",
     };
-    if (ch?.hello.ech) rec.tls.ech = true;
-    if (ch) Object.assign(rec.tls, fingerprintFields(ch.raw));
+    if (ch?.hello.ech) tls.ech = true;
+    if (ch) Object.assign(tls, fingerprintFields(ch.raw));
+    return tls;
+  }
+
+  finish(): void {
+    const rec = this.ctx.record;
+    rec.proto = "tls";
+    const ch = this.#clientHello;
+    rec.tls = this.#section();
     if (this.#error) rec.err ??= this.#error;
     else if (!ch) rec.err ??= "tls: connection closed before the ClientHello was complete";
     this.ctx.emit(rec);

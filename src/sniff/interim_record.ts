@@ -1,0 +1,23 @@
+import type { HandlerRecord } from "../record/record.ts";
+import { monotonicMs } from "../record/time.ts";
+
+/**
+ * An interim copy of a record that is still open (`sniffing.interval`): the bytes so far,
+ * the time so far, and `interim: true`; the record itself goes on being filled in for its
+ * final report, which has the same `sid` and no `interim`.
+ */
+export function interimRecord(
+  rec: HandlerRecord,
+  startMs: number,
+  inputBytes: number,
+  outputBytes: number,
+): HandlerRecord {
+  const { startMs: _s, ...base } = rec as HandlerRecord & { startMs?: number };
+  return {
+    ...base,
+    inputBytes,
+    outputBytes,
+    interim: true,
+    duration: Math.round((monotonicMs() - startMs) * 1e6),
+  };
+}
