@@ -1,4 +1,4 @@
-import type { HandlerRecord } from "../record/record.ts";
+import type { HandlerRecord, HttpMessageRecord } from "../record/record.ts";
 import { monotonicMs } from "../record/time.ts";
 
 /**
@@ -19,5 +19,24 @@ export function interimRecord(
     outputBytes,
     interim: true,
     duration: Math.round((monotonicMs() - startMs) * 1e6),
+  };
+}
+
+/**
+ * A copy of a request's record that is still being filled in (the records made inside it:
+ * events, interim reports): its `http` section is copied, without bodies, and no `err` yet.
+ */
+export function withoutBodies(rec: HandlerRecord): HandlerRecord {
+  const { startMs: _s, ...base } = rec as HandlerRecord & { startMs?: number };
+  const http = base.http;
+  const message = (m: HttpMessageRecord): HttpMessageRecord => ({
+    contentLength: m.contentLength,
+    header: m.header,
+    body: null,
+  });
+  return {
+    ...base,
+    err: undefined,
+    http: http && { ...http, request: message(http.request), response: message(http.response) },
   };
 }

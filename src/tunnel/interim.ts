@@ -1,5 +1,5 @@
 import type { RecordSink } from "../recorder/sink.ts";
-import { interimRecord } from "../sniff/interim_record.ts";
+import { interimRecord, withoutBodies } from "../sniff/interim_record.ts";
 import type { TunnelRecord } from "../sniff/sniffer.ts";
 import { type Deadline, deadline } from "../util/deadlines.ts";
 import type { Tap } from "./relay.ts";
@@ -51,4 +51,21 @@ export function countingInterim(
     onServerData: (chunk) => void (seen.server += chunk.length),
     stop: () => timer.stop(),
   };
+}
+
+/**
+ * Interim records of a request the forward proxy is relaying (a long download, an event
+ * stream): its record so far, without bodies. An upgraded connection (101) reports as the
+ * tunnel it became instead.
+ */
+export function exchangeInterim(
+  sink: RecordSink,
+  rec: TunnelRecord,
+  intervalMs: number,
+): InterimTimer | undefined {
+  if (!(intervalMs > 0) || !sink.recording) return undefined;
+  return new InterimTimer(intervalMs, () => {
+    if (rec.http?.statusCode === 101) return;
+    sink.emit(interimRecord(withoutBodies(rec), rec.startMs, rec.inputBytes, rec.outputBytes));
+  });
 }

@@ -1,9 +1,19 @@
 import assert from "node:assert/strict";
+import http2 from "node:http2";
+import type { AddressInfo } from "node:net";
 import { App } from "../../src/app/app.ts";
 import { ConfigError } from "../../src/config/config_error.ts";
 import { mergeConfigs, parseConfigText } from "../../src/config/load.ts";
 import { Logger } from "../../src/util/log.ts";
-import { decode, encode, startSnoop, startWebhook, until } from "../helpers/harness.ts";
+import {
+  curl,
+  decode,
+  encode,
+  needs,
+  startSnoop,
+  startWebhook,
+  until,
+} from "../helpers/harness.ts";
 
 // deno-lint-ignore no-explicit-any
 type Rec = Record<string, any>;
@@ -106,54 +116,64 @@ for (const sniffing of [true, false]) {
   });
 }
 
-Deno.test("interim records: an HTTP/1 response still streaming in a sniffed tunnel", async () => {
-  await using hook = await startWebhook();
-  await using snoop = await startSnoop(
-    config(hook.url, "sniffing: true, sniffing.interval: 200ms"),
-  );
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const ac = new AbortController();
-  const server = Deno.serve(
-    { hostname: "127.0.0.1", port: 0, signal: ac.signal, onListen() {} },
-    () => {
-      let i = 0;
-      const body = new ReadableStream<Uint8Array>({
-        pull: (c) =>
-          new Promise((resolve) => {
-            timer = setTimeout(() => {
-              if (i++ < 6) c.enqueue(encode("tick\n"));
-              else c.close();
-              resolve();
-            }, 100);
-          }),
-        cancel: () => clearTimeout(timer),
-      });
-      return new Response(body);
-    },
-  );
-  try {
-    const conn = await connectTunnel(snoop.port(), server.addr.port);
-    await conn.write(encode(`GET /slow HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`));
-    const buf = new Uint8Array(4096);
-    while ((await conn.read(buf)) !== null) { /* the whole response */ }
-    conn.close();
-    await until(() => hook.records.some((r: Rec) => !r.interim), "the final record");
-    const recs = hook.records as Rec[];
-    const interim = recs.filter((r) => r.interim);
-    assert.ok(interim.length >= 2, JSON.stringify(recs));
-    for (const r of interim) {
-      assert.equal(r.http.method, "GET");
-      assert.equal(r.http.uri, "/slow");
-      assert.equal(r.http.statusCode, 200);
+for (const via of ["a sniffed tunnel", "the forward proxy"]) {
+  Deno.test(`interim records: an HTTP/1 response still streaming through ${via}`, async () => {
+    await using hook = await startWebhook();
+    await using snoop = await startSnoop(
+      config(hook.url, "sniffing: true, sniffing.interval: 200ms"),
+    );
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const ac = new AbortController();
+    const server = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, signal: ac.signal, onListen() {} },
+      () => {
+        let i = 0;
+        const body = new ReadableStream<Uint8Array>({
+          pull: (c) =>
+            new Promise((resolve) => {
+              timer = setTimeout(() => {
+                if (i++ < 6) c.enqueue(encode("tick\n"));
+                else c.close();
+                resolve();
+              }, 100);
+            }),
+          cancel: () => clearTimeout(timer),
+        });
+        return new Response(body);
+      },
+    );
+    try {
+      const port = server.addr.port;
+      const conn = via === "the forward proxy"
+        ? await Deno.connect({ hostname: "127.0.0.1", port: snoop.port() })
+        : await connectTunnel(snoop.port(), port);
+      const target = via === "the forward proxy" ? `http://127.0.0.1:${port}/slow` : "/slow";
+      await conn.write(
+        encode(`GET ${target} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nConnection: close\r\n\r\n`),
+      );
+      const buf = new Uint8Array(4096);
+      while ((await conn.read(buf)) !== null) { /* the whole response */ }
+      conn.close();
+      await until(() => hook.records.some((r: Rec) => !r.interim), "the final record");
+      const recs = hook.records as Rec[];
+      const interim = recs.filter((r) => r.interim);
+      assert.ok(interim.length >= 2, JSON.stringify(recs));
+      for (const r of interim) {
+        assert.equal(r.http.method, "GET");
+        assert.equal(r.http.uri, target);
+        assert.equal(r.http.response.body, null);
+        assert.equal(r.http.statusCode, 200);
+      }
+      assert.ok(interim.at(-1)!.outputBytes > interim[0].outputBytes);
+      assert.equal(recs.at(-1)!.http.uri, target);
+      assert.equal(recs.filter((r) => !r.interim).length, 1);
+      assert.equal(recs.at(-1)!.interim, undefined);
+    } finally {
+      ac.abort();
+      await server.finished;
     }
-    assert.ok(interim.at(-1)!.outputBytes > interim[0].outputBytes);
-    assert.equal(recs.at(-1)!.http.uri, "/slow");
-    assert.equal(recs.at(-1)!.interim, undefined);
-  } finally {
-    ac.abort();
-    await server.finished;
-  }
-});
+  });
+}
 
 Deno.test("sniffing.interval and sniffing.sse.sampleRate: bad values name file, line and key", async () => {
   const check = async (metadata: string) => {
@@ -185,4 +205,52 @@ Deno.test("sniffing.interval and sniffing.sse.sampleRate: bad values name file, 
   );
   assert.equal(await check("sniffing.interval: 1m"), "ok");
   assert.equal(await check("sniffing.sse: true"), "ok");
+});
+
+Deno.test({
+  name: "interim records: an HTTP/2 stream still open in a sniffed h2c tunnel",
+  ignore: needs("curl"),
+  async fn() {
+    await using hook = await startWebhook();
+    await using snoop = await startSnoop(
+      config(hook.url, "sniffing: true, sniffing.interval: 200ms"),
+    );
+    const server = http2.createServer();
+    server.on("stream", (stream) => {
+      stream.on("error", () => {});
+      stream.respond({ ":status": 200, "content-type": "text/plain" });
+      let i = 0;
+      const tick = setInterval(() => {
+        if (i++ < 6) stream.write("tick\n");
+        else {
+          clearInterval(tick);
+          stream.end();
+        }
+      }, 100);
+      stream.on("close", () => clearInterval(tick));
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const port = (server.address() as AddressInfo).port;
+    try {
+      const r = await curl(
+        ...["--http2-prior-knowledge", "-p", "-x", `127.0.0.1:${snoop.port()}`],
+        `http://127.0.0.1:${port}/h2slow`,
+      );
+      assert.equal(r.code, 0, r.stderr);
+      await until(() => hook.records.some((r: Rec) => !r.interim), "the final record");
+      const recs = hook.records as Rec[];
+      const interim = recs.filter((r) => r.interim);
+      assert.ok(interim.length >= 2, JSON.stringify(recs));
+      for (const r of interim) {
+        assert.equal(r.http.proto, "HTTP/2.0");
+        assert.equal(r.http.uri, "/h2slow");
+        assert.equal(r.http.statusCode, 200);
+      }
+      assert.ok(interim.at(-1)!.outputBytes > interim[0].outputBytes);
+      assert.equal(recs.at(-1)!.http.uri, "/h2slow");
+      assert.equal(recs.filter((r) => !r.interim).length, 1);
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
+  },
 });

@@ -21,6 +21,7 @@ import { countParseError, ProxyFailure, statusForDialError } from "./errors.ts";
 import { ForwardExchange, PooledUpstream, type Rec, type RequestHead } from "./exchange.ts";
 import type { HttpHandler } from "./handler.ts";
 import { relayResponse } from "./response.ts";
+import { exchangeInterim } from "../../tunnel/interim.ts";
 
 /**
  * Forwards one absolute-URI request and its response. Returns whether the client
@@ -161,7 +162,13 @@ export async function forward(
       if (first) {
         const relaying = relayResponse(h, ex, connection, first);
         first = null; // a view of the reader's buffer: not kept while an upgrade lasts
-        return await relaying;
+        // `sniffing.interval`: a response still streaming is reported so far.
+        const interim = exchangeInterim(h.deps.sink, rec, h.opts.intervalMs);
+        try {
+          return await relaying;
+        } finally {
+          interim?.stop();
+        }
       }
       throw new ProxyFailure(502, "upstream closed the connection before responding");
     } catch (e) {

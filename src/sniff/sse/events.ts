@@ -1,6 +1,7 @@
 import { type SseEvent, SseParser } from "../../protocol/sse/event_parser.ts";
 import { FrameSampler } from "../../protocol/websocket/frame_parser.ts";
-import type { HandlerRecord, HttpMessageRecord } from "../../record/record.ts";
+import type { HandlerRecord } from "../../record/record.ts";
+import { withoutBodies } from "../interim_record.ts";
 import { nowNanos } from "../../record/time.ts";
 import type { RecordSink } from "../../recorder/sink.ts";
 import { wholeString } from "../../util/text.ts";
@@ -24,7 +25,7 @@ export class SseEvents {
   readonly #base: HandlerRecord;
 
   constructor(request: HandlerRecord, readonly sink: RecordSink, sampleRate: number) {
-    this.#base = snapshot(request);
+    this.#base = withoutBodies(request);
     this.#parser = new SseParser(sink.capture.maxBodySize);
     this.#sampler = new FrameSampler(sampleRate);
   }
@@ -54,25 +55,6 @@ export class SseEvents {
       duration: 0,
     });
   }
-}
-
-/**
- * A copy of the request's record for its events: its `http` section is copied (the
- * request's record is filled in further while the stream lasts) and carries no bodies.
- */
-function snapshot(rec: HandlerRecord): HandlerRecord {
-  const { startMs: _s, ...base } = rec as HandlerRecord & { startMs?: number };
-  const http = base.http;
-  const message = (m: HttpMessageRecord): HttpMessageRecord => ({
-    contentLength: m.contentLength,
-    header: m.header,
-    body: null,
-  });
-  return {
-    ...base,
-    err: undefined,
-    http: http && { ...http, request: message(http.request), response: message(http.response) },
-  };
 }
 
 /** Whether a response head (name/value pairs) is an identity-coded event stream. */
