@@ -1,7 +1,7 @@
 /**
  * What `snoop` runs with no -L or -C: the proxy for HTTP, SOCKS4 and SOCKS5 on
- * 127.0.0.1:8080 with sniffing (WebSocket frames too) and TLS interception with the data
- * directory's CA, recording every request with its bodies into the embedded store, shown
+ * 127.0.0.1:8080 with sniffing (WebSocket frames and Server-Sent Events too) and TLS
+ * interception with the data directory's CA, recording every request with its bodies into the embedded store, shown
  * by the web UI on 127.0.0.1:8081 behind a random access token printed at start.
  */
 export const MAIN_JOB_ADDR = "127.0.0.1:8080";
@@ -28,7 +28,13 @@ export function mainJobConfig(dir: string, intercept = true): string {
       recorders: [{ name: "records", metadata: { "http.body": true } }],
       handler: {
         type: "auto",
-        metadata: { sniffing: true, "sniffing.timeout": "3s", "sniffing.websocket": true, ...mitm },
+        metadata: {
+          sniffing: true,
+          "sniffing.timeout": "3s",
+          "sniffing.websocket": true,
+          "sniffing.sse": true,
+          ...mitm,
+        },
       },
     }],
     recorders: [{
