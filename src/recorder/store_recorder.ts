@@ -34,7 +34,8 @@ export class StoreRecorder extends QueuedRecorder {
   ) {
     super(name, queueSize, log, 500);
     // Opened here too, so that a store that cannot be opened fails at startup.
-    this.store = new RecordStore(path, retention);
+    // `:memory:` is written here, on the proxy's thread: bodies are not decoded into the index.
+    this.store = new RecordStore(path, retention, { indexBodies: path !== ":memory:" });
     this.#worker = path === ":memory:" ? null : new StoreWorker(path, retention, workerIdleMs);
     this.queries = this.#worker ? new WorkerQueries(this.#worker, this.store) : this.store;
   }

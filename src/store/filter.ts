@@ -13,7 +13,7 @@ import {
   hostCond,
   opCond,
 } from "./filter_conditions.ts";
-import { condToSql, type Dialect } from "./filter_sql.ts";
+import { type BodyRange, condToSql, type Dialect } from "./filter_sql.ts";
 import { condMatcher } from "./filter_match.ts";
 import type { ParsedRecord } from "../record/parsed_record.ts";
 
@@ -147,6 +147,7 @@ export function buildWhere(
   f: RecordFilter,
   before?: number,
   dialect: Dialect = "sqlite",
+  bodies: BodyRange = "mixed",
 ): { sql: string; params: (string | number)[] } {
   const numbered = dialect === "postgres";
   const clauses: string[] = [];
@@ -155,7 +156,7 @@ export function buildWhere(
   if (cond.k !== "and" || cond.items.length > 0) {
     // Top-level ANDs stay separate clauses: SQLite's planner picks an index among them.
     for (const c of cond.k === "and" ? cond.items : [cond]) {
-      const sql = condToSql(c, dialect, params);
+      const sql = condToSql(c, dialect, params, true, bodies);
       clauses.push(sql.startsWith("(") && c.k === "and" ? sql.slice(1, -1) : sql);
     }
   }

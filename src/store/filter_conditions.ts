@@ -10,6 +10,7 @@
  */
 import { type FilterNode, parseFilter } from "./filter_language.ts";
 import type { ParsedRecord } from "../record/parsed_record.ts";
+import { bodyText, bodyWordsQuery, holdsFromWordStart, payloadText, WORDS } from "./body_text.ts";
 
 /** The columns conditions read (the SQL column names; the predicate derives the same). */
 export type Column =
@@ -42,8 +43,11 @@ export type Cond =
   | { k: "like"; col: Column; pattern: string }
   | { k: "ge" | "le"; col: Column; v: number }
   | { k: "notnull"; col: Column }
-  /** SQLite's word index: a superset of a `like` on `search` it is ANDed with. */
-  | { k: "fts"; query: string }
+  /**
+   * SQLite's word index: a superset of a `like` on `search` it is ANDed with. `bodies`: of
+   * a body test (`~b`), and then records stored before bodies were indexed are in it too.
+   */
+  | { k: "fts"; query: string; bodies?: boolean }
   /**
    * A test on the whole record (and its columns, as `summarize` derives them); `pre` (if
    * any) holds for every record it accepts.
@@ -84,25 +88,11 @@ function headerText(h: unknown): string {
   ).join("\n");
 }
 
-/** The largest body text a `~b` test decodes (bodies are capped by capture already). */
-const MAX_BODY_TEST_BYTES = 1 << 20;
-
-function bodyText(b64: unknown): string {
-  if (typeof b64 !== "string" || b64 === "") return "";
-  try {
-    const text = atob(b64.slice(0, Math.ceil(MAX_BODY_TEST_BYTES / 3) * 4));
-    // Bytes as UTF-8 where they are; the test folds ASCII case only.
-    return new TextDecoder("utf-8", { fatal: false }).decode(
-      Uint8Array.from(text, (c) => c.charCodeAt(0)),
-    );
-  } catch {
-    return "";
-  }
-}
-
+/** The longest header text a `~hq`/`~hs`/`~t` test reads. */
+const MAX_HEADER_TEST_CHARS = 2 << 20;
 /** ASCII-case-insensitive substring test on bounded text. */
 const includesCI = (hay: string, needle: string) =>
-  asciiLower(hay.slice(0, MAX_BODY_TEST_BYTES * 2)).includes(asciiLower(needle));
+  asciiLower(hay.slice(0, MAX_HEADER_TEST_CHARS)).includes(asciiLower(needle));
 
 /**
  * The longest subject a `~u` regex runs on: with at most two unbounded quantifiers (the
@@ -160,20 +150,51 @@ function domainCond(v: string): Cond {
 }
 
 /**
- * The free-text condition of today's `q`: a substring of `search` (URI, HTTP host, headers),
- * and in SQLite the word index first. The index narrows only where it finds a superset of the
+ * A body test: the request's or the response's body (or a WebSocket frame of that side) holds
+ * the text from a word start. `pre`: the word index, which holds every body's words.
+ */
+function bodyCond(op: "b" | "bq" | "bs", v: string): Cond {
+  const sides: ("request" | "response")[] = op === "b"
+    ? ["request", "response"]
+    : [op === "bq" ? "request" : "response"];
+  const query = bodyWordsQuery(v);
+  return {
+    k: "js",
+    what: `~${op} ${v}`,
+    pre: query === null ? undefined : { k: "fts", query, bodies: true },
+    test: (r) => {
+      if (sides.some((s) => holdsFromWordStart(bodyText(r, s), v))) return true;
+      const ws = r?.websocket;
+      if (!ws || typeof ws !== "object") return false;
+      if (op !== "b" && ws.from !== (op === "bq" ? "client" : "server")) return false;
+      return holdsFromWordStart(payloadText(r), v);
+    },
+  };
+}
+
+/**
+ * The free-text condition of `q`: a substring of `search` (URI, HTTP host, headers), and in
+ * SQLite the word index first. The index narrows only where it finds a superset of the
  * substring matches: inner words are whole tokens and the last a token prefix (`*`), but a
  * first word may start mid-token ("eq-99" inside "req-999"), so it is left out when the text
  * starts with a letter or digit.
  */
 export function freeTextCond(q: string): Cond {
-  const words = q.match(/[\p{L}\p{N}]+/gu) ?? [];
-  const usable = /^[\p{L}\p{N}]/u.test(q) ? words.slice(1) : words;
+  const words = q.match(WORDS) ?? [];
+  const usable = /^[\p{L}\p{N}\p{Co}\p{Mn}]/u.test(q) ? words.slice(1) : words;
   const like = contains("search", q);
-  if (usable.length === 0) return like;
+  if (usable.length === 0 || usable.some((w) => /[\uD800-\uDFFF]/.test(w))) return like;
   // detail=none keeps no positions, so no phrases: every word, the last as a prefix.
   const query = usable.map((w, i) => `"${w}"${i === usable.length - 1 ? " *" : ""}`).join(" AND ");
   return and({ k: "fts", query }, like);
+}
+
+/**
+ * Free text in an expression: what `q` finds, or a body holding the text (`~b`). Both
+ * narrow through the word index.
+ */
+function freeTextOrBody(q: string): Cond {
+  return or(freeTextCond(q), bodyCond("b", q));
 }
 
 export function opCond(op: string, v: string): Cond {
@@ -227,20 +248,7 @@ export function opCond(op: string, v: string): Cond {
     case "b":
     case "bq":
     case "bs":
-      return {
-        k: "js",
-        what: `~${op} ${v}`,
-        test: (r) => {
-          const sides = op === "b" ? ["request", "response"] : [
-            op === "bq" ? "request" : "response",
-          ];
-          if (sides.some((s) => includesCI(bodyText(r?.http?.[s]?.body), v))) return true;
-          const ws = r?.websocket;
-          if (!ws || typeof ws !== "object") return false;
-          if (op !== "b" && ws.from !== (op === "bq" ? "client" : "server")) return false;
-          return includesCI(bodyText(ws.payload), v);
-        },
-      };
+      return bodyCond(op, v);
     case "ja3":
       return { k: "eq", col: "ja3", v: v.toLowerCase() };
     case "ja4":
@@ -273,7 +281,7 @@ function lower(n: FilterNode): Cond {
     case "not":
       return { k: "not", item: lower(n.expr) };
     case "text":
-      return freeTextCond(n.value);
+      return freeTextOrBody(n.value);
     case "op":
       return opCond(n.op, n.value);
   }

@@ -11,6 +11,14 @@ import { asciiLower, type Cond, NULLABLE } from "./filter_conditions.ts";
 
 export type Dialect = "sqlite" | "postgres";
 
+/**
+ * Which records a body's word-index condition is asked about (`record_store.ts` scans the two
+ * ranges one after the other): `indexed`, only records whose bodies the index holds (the
+ * index answers); `unindexed`, only older ones (every record a candidate); `mixed`, both (the
+ * index, or an id below the mark).
+ */
+export type BodyRange = "indexed" | "unindexed" | "mixed";
+
 const UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
 
 export function condToSql(
@@ -18,6 +26,7 @@ export function condToSql(
   dialect: Dialect,
   params: (string | number)[],
   positive = true,
+  bodies: BodyRange = "mixed",
 ): string {
   const col = (name: string) => name;
   switch (c.k) {
@@ -25,11 +34,11 @@ export function condToSql(
       return "1 = 1";
     case "and":
     case "or": {
-      const parts = c.items.map((i) => condToSql(i, dialect, params, positive));
+      const parts = c.items.map((i) => condToSql(i, dialect, params, positive, bodies));
       return `(${parts.join(c.k === "and" ? " AND " : " OR ")})`;
     }
     case "not":
-      return `(NOT ${condToSql(c.item, dialect, params, !positive)})`;
+      return `(NOT ${condToSql(c.item, dialect, params, !positive, bodies)})`;
     case "eq":
       params.push(c.v);
       // A NULL column compares to NULL, and NOT NULL is NULL: the IS NOT NULL keeps both
@@ -53,12 +62,17 @@ export function condToSql(
       const test = `${subject} LIKE ? ESCAPE '\\'`;
       return NULLABLE.has(c.col) ? `(${test} AND ${col(c.col)} IS NOT NULL)` : test;
     }
-    case "fts":
-      if (dialect !== "sqlite") return "1 = 1";
+    case "fts": {
+      if (dialect !== "sqlite" || (c.bodies && bodies === "unindexed")) return "1 = 1";
       params.push(c.query);
-      return "id IN (SELECT rowid FROM records_fts WHERE records_fts MATCH ?)";
+      const indexed = "id IN (SELECT rowid FROM records_fts WHERE records_fts MATCH ?)";
+      // Records stored before the index took bodies are candidates for any body term.
+      return c.bodies && bodies === "mixed"
+        ? `(id < (SELECT value FROM store_meta WHERE key = 'bodies_indexed_from') OR ${indexed})`
+        : indexed;
+    }
     case "js":
       if (!positive) return "1 = 0";
-      return c.pre ? condToSql(c.pre, dialect, params, positive) : "1 = 1";
+      return c.pre ? condToSql(c.pre, dialect, params, positive, bodies) : "1 = 1";
   }
 }

@@ -7,6 +7,7 @@ import {
   type RecordFilter,
   SCAN_TIME_LIMIT_MS,
 } from "./filter.ts";
+import type { BodyRange } from "./filter_sql.ts";
 import {
   applyToRollups,
   catchUpRollups,
@@ -29,6 +30,7 @@ import {
   makePrivateIfExistsSync,
 } from "../util/private_files.ts";
 import type { ParsedRecord } from "../record/parsed_record.ts";
+import { recordBodyText } from "./body_text.ts";
 
 export type { RecordSummary } from "./summary.ts";
 
@@ -129,12 +131,52 @@ function addFingerprintColumns(db: DatabaseSync): void {
   }
 }
 
+/**
+ * Body text in the word index (user_version 2). Every record from `bodies_indexed_from` (an
+ * id) on has its decoded body text (`body_text.ts`) in `records_fts` beside its search text;
+ * the records below it (stored before the index took bodies, or while a store did not index
+ * them) are candidates for every body term (`filter_sql.ts`). A store from before starts the
+ * mark past its last record instead of indexing its bodies again when opened.
+ */
+const BODY_INDEX_SCHEMA = `
+CREATE TABLE IF NOT EXISTS store_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+`;
+
+function markBodyIndex(db: DatabaseSync, version: number): void {
+  if (version >= 2) return;
+  db.exec("BEGIN");
+  try {
+    db.exec(BODY_INDEX_SCHEMA);
+    const last = (db.prepare("SELECT COALESCE(MAX(id), 0) AS id FROM records").get() as {
+      id: number;
+    }).id;
+    db.prepare("INSERT OR REPLACE INTO store_meta (key, value) VALUES ('bodies_indexed_from', ?)")
+      .run(last + 1);
+    db.exec("PRAGMA user_version = 2");
+    db.exec("COMMIT");
+  } catch (e) {
+    db.exec("ROLLBACK");
+    throw e;
+  }
+}
+
+export interface StoreOptions {
+  /**
+   * Put decoded body text in the word index, so body terms narrow their candidates through
+   * it (the store's worker does this; a store written on the proxy's thread does not).
+   */
+  indexBodies?: boolean;
+}
+
 const CANDIDATE_CHUNK = 500;
 
 const SUMMARY_COLUMNS =
   `id, time, time_ms AS timeMs, service, client_ip AS client, host, proto, kind,
   method, uri, status, http_proto AS httpProto, input_bytes AS inputBytes,
   output_bytes AS outputBytes, duration_ns / 1e6 AS durationMs, err, sid, ja3, ja4`;
+
+/** A record to insert: its columns, its words for the index, its JSON text. */
+type Row = { summary: RecordSummary; search: string; words: string; text: string };
 
 export class RecordStore implements RecordQueries {
   readonly db: DatabaseSync;
@@ -143,13 +185,17 @@ export class RecordStore implements RecordQueries {
   readonly #savepoint: StatementSync;
   readonly #release: StatementSync;
   readonly #rollbackTo: StatementSync;
+  readonly #moveBodyMark: StatementSync;
+  readonly indexBodies: boolean;
   readonly #listeners = new Set<(r: RecordSummary) => void>();
   written = 0;
 
   constructor(
     readonly path: string,
     readonly retention: RetentionOptions = { maxAgeMs: 0, maxRecords: 0 },
+    options: StoreOptions = {},
   ) {
+    this.indexBodies = options.indexBodies ?? true;
     // The store holds decrypted traffic: its directory (when snoop makes it) is 0700, the
     // database 0600 before SQLite first opens it. SQLite gives the -wal and -shm files the
     // database's mode; they are set once more below for stores made before.
@@ -184,6 +230,10 @@ export class RecordStore implements RecordQueries {
       this.db.exec("PRAGMA user_version = 1");
       this.db.exec("COMMIT");
     }
+    markBodyIndex(this.db, Math.max(version, 1));
+    this.#moveBodyMark = this.db.prepare(
+      "UPDATE store_meta SET value = MAX(value, ?) WHERE key = 'bodies_indexed_from'",
+    );
     this.#insertText = this.db.prepare("INSERT INTO records_fts (rowid, search) VALUES (?, ?)");
     this.#savepoint = this.db.prepare("SAVEPOINT one_record");
     this.#release = this.db.prepare("RELEASE one_record");
@@ -209,10 +259,13 @@ export class RecordStore implements RecordQueries {
    * store`).
    */
   writeBatch(jsonRecords: string[]): RecordSummary[] {
-    const rows: { summary: RecordSummary; search: string; text: string }[] = [];
+    const rows: Row[] = [];
     for (const text of jsonRecords) {
       try {
-        rows.push({ ...summarize(JSON.parse(text)), text });
+        const record = JSON.parse(text);
+        const { summary, search } = summarize(record);
+        const words = this.indexBodies ? `${search}\n${recordBodyText(record)}` : search;
+        rows.push({ summary, search, words, text });
       } catch {
         // not JSON, or not a record: nothing to store
       }
@@ -228,7 +281,9 @@ export class RecordStore implements RecordQueries {
         summaries = this.#insertRows(rows, true);
       }
       if (summaries.length > 0) {
-        catchUpRollups(this.db, summaries[summaries.length - 1].id);
+        const last = summaries[summaries.length - 1].id;
+        catchUpRollups(this.db, last);
+        if (!this.indexBodies) this.#moveBodyMark.run(last + 1);
       }
       this.db.exec("COMMIT");
     } catch (e) {
@@ -239,17 +294,14 @@ export class RecordStore implements RecordQueries {
   }
 
   /** Inserts rows; `alone`: each under its own savepoint, leaving out those that fail. */
-  #insertRows(
-    rows: { summary: RecordSummary; search: string; text: string }[],
-    alone: boolean,
-  ): RecordSummary[] {
+  #insertRows(rows: Row[], alone: boolean): RecordSummary[] {
     const summaries: RecordSummary[] = [];
-    for (const { summary, search, text } of rows) {
+    for (const { summary, search, words, text } of rows) {
       if (alone) this.#savepoint.run();
       try {
         const res = this.#insert.run(...columnValues(summary, search, text));
         summary.id = Number(res.lastInsertRowid);
-        this.#insertText.run(summary.id, search);
+        this.#insertText.run(summary.id, words);
       } catch (e) {
         if (!alone) throw e;
         this.#rollbackTo.run();
@@ -298,8 +350,17 @@ export class RecordStore implements RecordQueries {
     const rows: Record<string, unknown>[] = [];
     let cursor = before, scanned = 0;
     const deadline = performance.now() + SCAN_TIME_LIMIT_MS;
+    // Records whose bodies the word index holds first (a body term then reads only those the
+    // index names), then those stored before it held bodies (each a candidate). One query
+    // for both would read every row: an OR of the two keeps SQLite from using the index.
+    const mark = this.#bodiesIndexedFrom();
+    let range: BodyRange = cursor === undefined || cursor > mark ? "indexed" : "unindexed";
     for (;;) {
-      const { sql, params } = buildWhere(filter, cursor, "sqlite");
+      let { sql, params } = buildWhere(filter, cursor, "sqlite", range);
+      if (range === "indexed") {
+        sql = sql ? `${sql} AND id >= ?` : "WHERE id >= ?";
+        params = [...params, mark];
+      }
       const chunk = this.db.prepare(
         `SELECT ${columns}, json AS json_text FROM records ${sql} ORDER BY id DESC LIMIT ?`,
       ).all(...params, CANDIDATE_CHUNK) as Record<string, unknown>[];
@@ -321,7 +382,12 @@ export class RecordStore implements RecordQueries {
         }
         if (performance.now() > deadline) return { rows, next: cursor, partial: true };
       }
-      if (chunk.length < CANDIDATE_CHUNK) return { rows, next: null, partial: false };
+      if (chunk.length < CANDIDATE_CHUNK) {
+        if (range === "unindexed" || mark <= 1) return { rows, next: null, partial: false };
+        range = "unindexed";
+        cursor = mark;
+        continue;
+      }
       if (scanned >= CANDIDATE_LIMIT) return { rows, next: cursor ?? null, partial: true };
     }
   }
@@ -449,6 +515,14 @@ export class RecordStore implements RecordQueries {
       if (cut) drop("id <= ?", cut.id);
     }
     return removed;
+  }
+
+  /** The first id from which every record's bodies are in the word index. */
+  #bodiesIndexedFrom(): number {
+    const row = this.db.prepare(
+      "SELECT value FROM store_meta WHERE key = 'bodies_indexed_from'",
+    ).get() as { value: number } | undefined;
+    return row?.value ?? 1;
   }
 
   #lastId(): number {

@@ -722,6 +722,72 @@ async function compare(id, r, out) {
   ]);
 }
 
+/**
+ * The texts the filter's body terms look for (`~b`, `~bq`, `~bs` and free text), read from
+ * the filter field's expression, for highlighting in the bodies shown.
+ * @param {string} expr
+ * @returns {string[]}
+ */
+function bodyTerms(expr) {
+  /** @type {string[]} */
+  const tokens = expr.match(/"(?:\\.|[^"\\])*"|'(?:\\.|[^'\\])*'|~\w+|[()&|!]|[^\s()&|!]+/g) || [];
+  const unquote = (/** @type {string} */ t) =>
+    /^["']/.test(t) ? t.slice(1, -1).replace(/\\(.)/g, "$1") : t;
+  /** @type {string[]} */
+  const terms = [];
+  const flags = new Set(["~tls", "~ws", "~dns", "~http", "~err"]);
+  for (let i = 0; i < tokens.length; i++) {
+    const t = tokens[i];
+    if (/^[()&|!]$/.test(t)) continue;
+    if (t.startsWith("~")) {
+      if (flags.has(t)) continue;
+      const v = tokens[++i];
+      if (v && /^~(b|bq|bs)$/.test(t)) terms.push(unquote(v));
+      continue;
+    }
+    terms.push(unquote(t));
+  }
+  return terms.filter((t) => t.length > 0);
+}
+
+/** Marks highlighted in one body at most. */
+const MAX_MARKS = 500;
+
+/**
+ * Wraps each occurrence of `terms` (ASCII case folded, as the filter compares) in the text of
+ * `pre` in a <mark>: text nodes and elements made one by one, never markup.
+ * @param {Element} pre @param {string[]} terms
+ */
+function highlight(pre, terms) {
+  const text = pre.textContent || "";
+  const fold = (/** @type {string} */ s) => s.replace(/[A-Z]+/g, (m) => m.toLowerCase());
+  const hay = fold(text);
+  const needles = terms.map(fold);
+  /** @type {Node[]} */
+  const out = [];
+  let at = 0, marks = 0;
+  while (marks < MAX_MARKS) {
+    let best = -1, len = 0;
+    for (const n of needles) {
+      const i = hay.indexOf(n, at);
+      if (i !== -1 && (best === -1 || i < best || (i === best && n.length > len))) {
+        best = i;
+        len = n.length;
+      }
+    }
+    if (best === -1) break;
+    if (best > at) out.push(document.createTextNode(text.slice(at, best)));
+    const mark = document.createElement("mark");
+    mark.textContent = text.slice(best, best + len);
+    out.push(mark);
+    at = best + len;
+    marks++;
+  }
+  if (marks === 0) return;
+  out.push(document.createTextNode(text.slice(at)));
+  pre.replaceChildren(...out);
+}
+
 /** @param {number} id */
 async function show(id) {
   const turn = ++showing;
@@ -780,6 +846,16 @@ async function show(id) {
   }
   // A later click won the race while the bodies loaded: its details are shown, not these.
   if (turn !== showing) return;
+  const terms = bodyTerms(String(new FormData(form).get("f") || ""));
+  if (terms.length) {
+    // Bodies and a text frame as text; not hex dumps.
+    for (const part of parts) {
+      if (!(part instanceof Element)) continue;
+      if (part.matches("pre#ws-payload:not(.hex)")) highlight(part, terms);
+      if (!part.matches("#request-body, #response-body")) continue;
+      part.querySelectorAll("pre:not(.hex)").forEach((pre) => highlight(pre, terms));
+    }
+  }
   const detail = $("#detail");
   detail.replaceChildren(...parts);
   detail.dataset.id = String(id);
