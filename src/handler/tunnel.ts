@@ -50,6 +50,13 @@ export async function runTunnel(
           record.host,
         );
         record.tls = s.tls;
+        const round = (v: number) => Math.round(v * 1000) / 1000;
+        record.timings = {
+          dns: record.timings?.dns ?? 0,
+          connect: record.timings?.connect ?? 0,
+          tls: round(s.handshakeMs.upstream),
+          tlsClient: round(s.handshakeMs.client),
+        };
         client = s.client;
         upstream = s.upstream;
       } catch (e) {

@@ -141,7 +141,13 @@ export class MitmInterceptor {
     hello: ClientHello,
     clientHelloRaw: Uint8Array,
     target: string,
-  ): Promise<{ client: DuplexStream; upstream: DuplexStream; tls: TlsRecord }> {
+  ): Promise<{
+    client: DuplexStream;
+    upstream: DuplexStream;
+    tls: TlsRecord;
+    /** How long each side's handshake took (ms): snoop's with the upstream, the client's. */
+    handshakeMs: { upstream: number; client: number };
+  }> {
     const targetHost = splitHostPort(target).host;
     const name = hello.serverName || targetHost;
     const record: TlsRecord = {
@@ -168,6 +174,7 @@ export class MitmInterceptor {
       // and left out CAs installed in the system store.
       rejectUnauthorized: false,
     });
+    const upstreamStart = performance.now();
     try {
       await this.#handshake(upstreamSocket, "secureConnect", "upstream");
       if (!this.options.insecure) {
@@ -179,6 +186,7 @@ export class MitmInterceptor {
       closeQuietly(upstream);
       throw new MitmError(`upstream TLS: ${(e as Error).message}`, record, limitOf(e));
     }
+    const upstreamMs = performance.now() - upstreamStart;
     const negotiated = upstreamSocket.alpnProtocol || "";
     const cipher = upstreamSocket.getCipher();
     record.cipherSuite = cipher?.standardName ?? cipher?.name ?? "";
@@ -199,6 +207,7 @@ export class MitmInterceptor {
       secureContext: context,
       ALPNProtocols: negotiated ? [negotiated] : undefined,
     });
+    const clientStart = performance.now();
     try {
       await this.#handshake(clientSocket, "secure", "client", clientWire);
     } catch (e) {
@@ -216,6 +225,7 @@ export class MitmInterceptor {
       client: new DuplexStream(clientSocket, client.localAddr, client.remoteAddr),
       upstream: new DuplexStream(upstreamSocket, upstream.localAddr, upstream.remoteAddr),
       tls: record,
+      handshakeMs: { upstream: upstreamMs, client: performance.now() - clientStart },
     };
   }
 

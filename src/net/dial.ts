@@ -116,6 +116,19 @@ function dialText(ip: Uint8Array, original: string): string {
   return zone ? `${formatIP(ip)}%${zone}` : formatIP(ip);
 }
 
+/** How long a dial's lookup and TCP connect took (ms), for the records' `timings`. */
+export interface DialTimings {
+  dns: number;
+  connect: number;
+}
+
+const dialTimings = new WeakMap<Deno.Conn, DialTimings>();
+
+/** The lookup and connect times of a connection `dialTcp` opened (undefined otherwise). */
+export function dialTimingsOf(conn: Deno.Conn): DialTimings | undefined {
+  return dialTimings.get(conn);
+}
+
 /**
  * Opens a TCP connection to `host:port` within `timeoutMs` (which covers the lookup too),
  * to an address `resolveDestination` returned and the guard allowed: the next one is
@@ -129,19 +142,23 @@ export async function dialTcp(
 ): Promise<Deno.TcpConn> {
   const { host, port } = splitHostPort(target);
   if (!host || Number.isNaN(port)) throw new DialError(target, new Error("invalid address"), false);
-  const deadline = performance.now() + timeoutMs;
+  const started = performance.now();
+  const deadline = started + timeoutMs;
   let addresses: string[];
   try {
     addresses = await resolveWithin(host, port, guard, timeoutMs);
   } catch (e) {
     throw new DialError(target, e, e instanceof ResolveTimeout, isRefusal(e));
   }
+  const resolved = performance.now();
   let last: unknown;
   for (const hostname of addresses) {
     const left = timeoutMs > 0 ? deadline - performance.now() : 0;
     if (timeoutMs > 0 && left <= 0) throw new DialError(target, new Error("timeout"), true);
     try {
-      return await connectOnce(hostname, port, left);
+      const conn = await connectOnce(hostname, port, left);
+      dialTimings.set(conn, { dns: resolved - started, connect: performance.now() - resolved });
+      return conn;
     } catch (e) {
       if (e === TIMED_OUT) throw new DialError(target, new Error("timeout"), true);
       last = e;

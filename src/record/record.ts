@@ -77,6 +77,23 @@ export interface GrpcRecord {
   message: string;
 }
 
+/**
+ * snoop's: where a request's time went, in milliseconds (fractions kept to the microsecond).
+ * `dns` and `connect` are the lookup and TCP connect of the upstream connection, `tls` its
+ * handshake and `tlsClient` the client's handshake with snoop (MITM only); each is 0 for a
+ * request that reused a connection or had no such step. `ttfb` runs from the request going
+ * upstream (its connection in hand) to the response head, `transfer` from there to the
+ * response's end; a tunnel's record (not a request's) has neither.
+ */
+export interface TimingsRecord {
+  dns: number;
+  connect: number;
+  tls: number;
+  tlsClient?: number;
+  ttfb?: number;
+  transfer?: number;
+}
+
 export interface TlsRecord {
   serverName: string;
   cipherSuite: string;
@@ -123,6 +140,8 @@ export interface HandlerRecord {
   sse?: SseRecord;
   /** snoop's: a gRPC call's status from its trailers. */
   grpc?: GrpcRecord;
+  /** snoop's: where the time of a request went. */
+  timings?: TimingsRecord;
   route?: string;
   /** snoop's: the id of the record this request replays (sent again from the web UI). */
   replayOf?: number;
@@ -177,6 +196,7 @@ export function recordToJSON(r: HandlerRecord): string {
   if (r.dns) o.dns = r.dns;
   if (r.sse) o.sse = r.sse;
   if (r.grpc) o.grpc = r.grpc;
+  if (r.timings) o.timings = r.timings;
   if (r.route) o.route = r.route;
   if (r.replayOf) o.replayOf = r.replayOf;
   o.inputBytes = r.inputBytes;

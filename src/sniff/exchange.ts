@@ -26,6 +26,8 @@ export interface HttpExchange {
   startNanos: bigint;
   /** When the last request byte was seen (0 while the request is still arriving). */
   requestEndMs: number;
+  /** When the response's first head was seen (0 while none has). */
+  responseMs: number;
   endMs: number;
   error?: string;
 }
@@ -49,6 +51,7 @@ export function newExchange(
     startMs: monotonicMs(),
     startNanos: nowNanos(),
     requestEndMs: 0,
+    responseMs: 0,
     endMs: 0,
   };
 }

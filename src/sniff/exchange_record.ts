@@ -3,7 +3,7 @@ import { isIP, joinHostPort, splitHostPort } from "../net/address.ts";
 import { headerMap } from "../protocol/http1/headers.ts";
 import { trimOWS } from "../protocol/http1/parser.ts";
 import type { HttpExchange } from "./exchange.ts";
-import type { HandlerRecord } from "../record/record.ts";
+import type { HandlerRecord, TimingsRecord } from "../record/record.ts";
 import { wholeString } from "../util/text.ts";
 
 /**
@@ -76,11 +76,39 @@ export function exchangeRecord(
       }),
     },
     ...grpcOf(ex),
+    timings: exchangeTimings(base.timings, ex),
     inputBytes: ex.inputBytes,
     outputBytes: ex.outputBytes,
     err: ex.error,
     time: ex.startNanos,
     duration: Math.round(((ex.endMs || ex.startMs) - ex.startMs) * 1e6),
+  };
+}
+
+/**
+ * Which request of a connection its timings went to (its start, as a key: an interim record
+ * of the request, made from a copy of its exchange, counts as the same request).
+ */
+const timingsGiven = new WeakMap<TimingsRecord, string>();
+
+/**
+ * A sniffed request's timings: the connection's dial and handshakes (the first request
+ * over it only; the others reused it), its time to the response head and the transfer.
+ */
+function exchangeTimings(conn: TimingsRecord | undefined, ex: HttpExchange): TimingsRecord {
+  const key = `${ex.startMs}/${ex.startNanos}`;
+  if (conn !== undefined && !timingsGiven.has(conn)) timingsGiven.set(conn, key);
+  const first = conn !== undefined && timingsGiven.get(conn) === key;
+  const end = ex.endMs || ex.startMs;
+  const head = ex.responseMs || end;
+  const ms = (v: number) => Math.max(0, Math.round(v * 1000) / 1000);
+  return {
+    dns: first ? conn.dns : 0,
+    connect: first ? conn.connect : 0,
+    tls: first ? conn.tls : 0,
+    ...(conn?.tlsClient !== undefined ? { tlsClient: first ? conn.tlsClient : 0 } : {}),
+    ttfb: ms(head - ex.startMs),
+    transfer: ms(end - head),
   };
 }
 

@@ -52,6 +52,45 @@ function serverIP(r: ParsedRecord): { serverIPAddress?: string } {
   return ip ? { serverIPAddress: ip } : {};
 }
 
+/** A record's `timings` when they have the form snoop writes (numbers, none negative). */
+function timingsOf(t: unknown): Record<string, number> | null {
+  if (!t || typeof t !== "object") return null;
+  const o = t as Record<string, unknown>;
+  const keys = ["dns", "connect", "tls", "ttfb", "transfer"];
+  const ok = keys.every((k) => typeof o[k] === "number" && Number.isFinite(o[k]) && o[k] >= 0);
+  return ok ? o as Record<string, number> : null;
+}
+
+/**
+ * HAR's phases from snoop's: `connect` includes the TLS handshake (`ssl`), as HAR counts it;
+ * `wait` is the time to the response head, `receive` the transfer, and `blocked` what is left
+ * of the entry's time (reading the request, before the upstream) so that the phases add up to
+ * it, or -1 when the connection's phases came before the request (an intercepted tunnel's
+ * first request). Without timings (records from before them, or from elsewhere), all the
+ * time is `wait`.
+ */
+function harTimings(t: unknown, timeMs: number): {
+  blocked?: number;
+  dns?: number;
+  connect?: number;
+  ssl?: number;
+  send: number;
+  wait: number;
+  receive: number;
+} {
+  const v = timingsOf(t);
+  if (!v) return { send: 0, wait: timeMs, receive: 0 };
+  const phases = { dns: v.dns, connect: v.connect + v.tls, ssl: v.tls };
+  const rest = timeMs - (v.dns + v.connect + v.tls + v.ttfb + v.transfer);
+  return {
+    blocked: rest >= 0 ? Math.round(rest * 1000) / 1000 : -1,
+    ...phases,
+    send: 0,
+    wait: v.ttfb,
+    receive: v.transfer,
+  };
+}
+
 export function toHar(records: ParsedRecord[]) {
   const entries = records.filter((r) => r.http && r.http.method !== "CONNECT" && !r.websocket).map(
     (r) => {
@@ -109,7 +148,7 @@ export function toHar(records: ParsedRecord[]) {
           _truncated: respNote.truncated,
         },
         cache: {},
-        timings: { send: 0, wait: timeMs, receive: 0 },
+        timings: harTimings(r.timings, timeMs),
         ...serverIP(r),
         connection: r.sid,
         ...(r.err ? { comment: r.err } : {}),

@@ -46,7 +46,7 @@ Deno.test({
       );
       assert.match(r.stdout, /Example Domain/);
       const [rec] = (await hook.waitFor(1)) as Rec[];
-      // Field names, order and values as in the seed's first record.
+      // Field names, order and values as in the seed's first record (and snoop's timings).
       assert.deepEqual(Object.keys(rec), [
         "service",
         "network",
@@ -59,6 +59,7 @@ Deno.test({
         "proto",
         "clientIP",
         "http",
+        "timings",
         "route",
         "inputBytes",
         "outputBytes",

@@ -1,6 +1,8 @@
 import { splitHostPort } from "../../net/address.ts";
 import type { BufferedConn } from "../../net/buffered_conn.ts";
 import { dialUpstream } from "../../net/chain/dialer.ts";
+import { dialTimingsOf } from "../../net/dial.ts";
+import { monotonicMs } from "../../record/time.ts";
 import { closeQuietly, writeAll } from "../../net/stream.ts";
 import { headerMap, serializeHead } from "../../protocol/http1/headers.ts";
 import type { MessageReader } from "../../protocol/http1/message_reader.ts";
@@ -8,7 +10,7 @@ import type { ConnContext } from "../../tunnel/conn_context.ts";
 import { wholeString } from "../../util/text.ts";
 import { runTunnel } from "../tunnel.ts";
 import { statusForDialError } from "./errors.ts";
-import type { RequestHead } from "./exchange.ts";
+import { ms, type RequestHead } from "./exchange.ts";
 import type { HttpHandler } from "./handler.ts";
 
 /**
@@ -46,11 +48,15 @@ export async function connect(
   let upstream: Deno.TcpConn;
   try {
     h.deps.sink.dial(host);
+    const dialStart = monotonicMs();
     // The dial refuses (403) snoop's own listeners and egress denials, by address.
     upstream = await dialUpstream(h.deps, head.target, h.opts.dialTimeoutMs, {
       self: h.deps.self,
       egress: h.opts.egress,
     }, rec);
+    // Through a chain, connect is the whole dial after the first hop's lookup.
+    const dns = dialTimingsOf(upstream)?.dns ?? 0;
+    rec.timings = { dns: ms(dns), connect: ms(monotonicMs() - dialStart - dns), tls: 0 };
   } catch (e) {
     h.deps.sink.dialError(host, e);
     return h.reject(client, ctx, rec, statusForDialError(e), (e as Error).message);

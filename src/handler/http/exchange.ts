@@ -5,6 +5,9 @@ import type { BodyFraming, Http1Event, Http1Head } from "../../protocol/http1/pa
 import { BodyCapture } from "../../record/body_capture.ts";
 import type { BodyCaptureOptions } from "../../recorder/sink.ts";
 import { type ConnContext, upstreamAddrs } from "../../tunnel/conn_context.ts";
+import type { DialTimings } from "../../net/dial.ts";
+import type { TimingsRecord } from "../../record/record.ts";
+import { monotonicMs } from "../../record/time.ts";
 
 /** A connection's record as a handler fills it in. */
 export type Rec = ReturnType<ConnContext["newRecord"]>;
@@ -33,6 +36,12 @@ export class ForwardExchange {
   bodyDone: Promise<void> = Promise.resolve();
   /** The whole request body was read (at once for a request without one). */
   bodyFinished: boolean;
+  /** The upstream connection's lookup and connect (ms; 0 for a pooled connection). */
+  dial: DialTimings = { dns: 0, connect: 0 };
+  /** When the request started upstream, its connection in hand (monotonic ms). */
+  sentMs = 0;
+  /** When the response's first head arrived (monotonic ms; 0: not yet). */
+  firstByteMs = 0;
 
   constructor(
     readonly ctx: ConnContext,
@@ -50,7 +59,23 @@ export class ForwardExchange {
     this.respBody = new BodyCapture(capture.body, capture.maxBodySize);
     this.bodyFinished = framing === "none";
   }
+
+  /** The record's `timings`, as the response ends now. */
+  timings(): TimingsRecord {
+    const now = monotonicMs();
+    const first = this.firstByteMs || now;
+    return {
+      dns: ms(this.dial.dns),
+      connect: ms(this.dial.connect),
+      tls: 0,
+      ttfb: ms(first - (this.sentMs || this.rec.startMs)),
+      transfer: ms(now - first),
+    };
+  }
 }
+
+/** Milliseconds to the microsecond, never negative. */
+export const ms = (v: number) => Math.max(0, Math.round(v * 1000) / 1000);
 
 /**
  * An upstream connection with its response reader and its addresses as records show them

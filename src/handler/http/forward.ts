@@ -1,6 +1,8 @@
 import { joinHostPort } from "../../net/address.ts";
 import { type BufferedConn, ReadTimeout } from "../../net/buffered_conn.ts";
 import { dialUpstream } from "../../net/chain/dialer.ts";
+import { dialTimingsOf } from "../../net/dial.ts";
+import { monotonicMs } from "../../record/time.ts";
 import { closeQuietly, type Stream, writeAll } from "../../net/stream.ts";
 import { framingFields, serializeHead, stripHopByHop } from "../../protocol/http1/headers.ts";
 import { MessageReader } from "../../protocol/http1/message_reader.ts";
@@ -117,11 +119,15 @@ export async function forward(
       if (pooled) connection = pooled;
       else {
         h.deps.sink.dial(hostname);
+        const dialStart = monotonicMs();
         // Refuses (403) snoop's own listeners and egress denials, by address.
         const conn = await dialUpstream(h.deps, target, h.opts.dialTimeoutMs, {
           self: h.deps.self,
           egress: h.opts.egress,
         });
+        // Through a chain, connect is the whole dial after the first hop's lookup.
+        const dns = dialTimingsOf(conn)?.dns ?? 0;
+        ex.dial = { dns, connect: monotonicMs() - dialStart - dns };
         connection = new PooledUpstream(
           conn,
           new MessageReader(conn, new Http1Parser("response", h.limits)),
@@ -137,6 +143,7 @@ export async function forward(
     }
     rec.src = connection.src;
     rec.dst = connection.dst;
+    ex.sentMs = monotonicMs();
     const upstreamReader = connection.reader;
     upstreamReader.parser.expectResponseTo(head.method);
     try {

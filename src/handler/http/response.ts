@@ -1,4 +1,5 @@
 import { closeQuietly, writeAll } from "../../net/stream.ts";
+import { monotonicMs } from "../../record/time.ts";
 import {
   framingFields,
   headerMap,
@@ -86,6 +87,7 @@ export async function relayResponse(
   try {
     while (ev) {
       if (ev.type === "head") {
+        ex.firstByteMs ||= monotonicMs();
         const head = ev.head;
         if (head.status >= 100 && head.status < 200 && head.status !== 101) {
           // 100 Continue and other interim responses go straight through; the final
@@ -143,6 +145,7 @@ export async function relayResponse(
     rec.err = `upstream response broken: ${(e as Error).message}`;
     ex.reqBody.fill(http.request);
     ex.respBody.fill(http.response);
+    rec.timings = ex.timings();
     ctx.emit(rec);
     return false;
   }
@@ -176,6 +179,7 @@ export async function relayResponse(
   ex.reqBody.fill(http.request);
   ex.respBody.fill(http.response);
   if (clientGone) rec.err ??= "client closed the connection during the response";
+  rec.timings = ex.timings();
   ctx.emit(rec);
   if (upstreamReusable && !clientGone && upstreamReader.parser.idle) {
     // Its reader goes along: the parser and read buffer serve the next request too.

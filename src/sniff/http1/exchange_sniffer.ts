@@ -120,6 +120,7 @@ export class Http1ExchangeSniffer {
             const ex = this.#pending[0];
             if (!ex) throw new Error("response without a request");
             ex.outputBytes += ev.wire.length;
+            ex.responseMs ||= monotonicMs();
             const h = ev.head;
             if (h.status >= 100 && h.status < 200 && h.status !== 101) break;
             ex.status = h.status;

@@ -11,6 +11,7 @@ import {
 import { HpackDecoder } from "../../protocol/http2/hpack_decoder.ts";
 import { SniffLimitError } from "../../protocol/limit_error.ts";
 import { declaredLength, malformedSection } from "../../protocol/http2/field_rules.ts";
+import { monotonicMs } from "../../record/time.ts";
 
 interface StreamState {
   ex: HttpExchange;
@@ -359,6 +360,7 @@ export class H2Sniffer {
     const problem = malformedSection(fields, "response");
     if (problem) return this.#malformed(streamId, s, `response: ${problem}`);
     const status = Number(fields.find(([n]) => n === ":status")?.[1] ?? 0);
+    s.ex.responseMs ||= monotonicMs();
     if (status >= 100 && status < 200) return; // interim response
     s.responseHead = true;
     s.ex.status = status;
