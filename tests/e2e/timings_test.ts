@@ -9,7 +9,9 @@ import {
   startSnoop,
   startWebhook,
   testCert,
+  until,
 } from "../helpers/harness.ts";
+import { Browser } from "../helpers/cdp.ts";
 
 // deno-lint-ignore no-explicit-any
 type Rec = any;
@@ -150,6 +152,58 @@ recorders: [{ name: hook, http: { url: "${hook.url}" } }]
       await hook.close();
       await origin.close();
       await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "timings: the detail view in Chromium shows a record's phases as a waterfall",
+  ignore: needs("curl", "chromium"),
+  async fn() {
+    const home = await Deno.makeTempDir({ prefix: "snoop-waterfall-" });
+    const origin = await startOrigin(() => new Response("ok"));
+    const snoop = await startSnoop(`
+services:
+  - name: proxy
+    addr: 127.0.0.1:0
+    recorders: [{ name: store }]
+    handler: { type: http }
+recorders:
+  - name: store
+    store: { path: "${home}/records.db" }
+ui: { addr: "127.0.0.1:0", store: store }
+`);
+    let ui: Browser | undefined;
+    try {
+      const got = await curl("-sS", "-x", `127.0.0.1:${snoop.port("proxy")}`, `${origin.url}/w`);
+      assert.equal(got.code, 0, got.stderr);
+      const api = async (path: string) =>
+        await (await fetch(`http://127.0.0.1:${snoop.uiAddr!.port}${path}`, {
+          headers: { authorization: `Bearer ${snoop.uiToken}` },
+        })).json();
+      let id = 0;
+      await until(async () => {
+        id = (await api("/api/records")).records[0]?.id ?? 0;
+        return id > 0;
+      }, "the record");
+      ui = await Browser.launch(home, snoop.uiUrl!);
+      await ui.waitFor(`document.querySelector('#records tbody tr[data-id="${id}"]')`, "the row");
+      await ui.eval(`document.querySelector('#records tbody tr[data-id="${id}"]').click()`);
+      await ui.waitFor(`document.querySelector("#waterfall li")`, "the waterfall");
+      const phases = await ui.eval<string[]>(
+        `[...document.querySelectorAll("#waterfall li")].map((li) => li.dataset.phase)`,
+      );
+      assert.deepEqual(phases, ["dns", "connect", "tls", "ttfb", "transfer"]);
+      // The bars have no content: a width comes only from the CSSOM style the CSP allows.
+      const width = await ui.eval<number>(
+        `[...document.querySelectorAll("#waterfall .bar")].reduce((w, b) => w + b.offsetWidth, 0)`,
+      );
+      assert.ok(width > 0, `bars ${width}px wide`);
+    } finally {
+      await ui?.close();
+      await snoop.stop(0);
+      await origin.close();
+      await Deno.remove(home, { recursive: true }).catch(() => {});
     }
   },
 });

@@ -788,6 +788,45 @@ function highlight(pre, terms) {
   pre.replaceChildren(...out);
 }
 
+/** The waterfall's phases: the record's `timings` key and its label. */
+const PHASES = /** @type {const} */ ([
+  ["tlsClient", "client TLS"],
+  ["dns", "DNS"],
+  ["connect", "connect"],
+  ["tls", "upstream TLS"],
+  ["ttfb", "wait (TTFB)"],
+  ["transfer", "transfer"],
+]);
+
+/**
+ * A record's timings as a waterfall: one row per phase, its bar starting where the one before
+ * ended. Widths and offsets are set through the CSSOM (the CSP refuses style attributes).
+ * @param {Record<string, unknown>} t
+ */
+function waterfall(t) {
+  /** @type {[string, string, number][]} */
+  const phases = [];
+  for (const [key, label] of PHASES) {
+    const v = Number(t[key]);
+    if (t[key] !== undefined && Number.isFinite(v) && v >= 0) phases.push([key, label, v]);
+  }
+  const total = phases.reduce((sum, [, , v]) => sum + v, 0);
+  const list = el("ol", { class: "waterfall", id: "waterfall" });
+  let at = 0;
+  for (const [key, label, v] of phases) {
+    const bar = el("div", { class: "bar" });
+    bar.style.marginLeft = `${total ? at / total * 100 : 0}%`;
+    bar.style.width = `${total ? Math.max(v / total * 100, 0.5) : 0}%`;
+    list.append(el("li", { "data-phase": key }, [
+      el("span", { class: "phase" }, [label]),
+      el("div", { class: "track" }, [bar]),
+      el("span", { class: "ms" }, [`${v.toFixed(2)} ms`]),
+    ]));
+    at += v;
+  }
+  return list;
+}
+
 /** @param {number} id */
 async function show(id) {
   const turn = ++showing;
@@ -808,6 +847,9 @@ async function show(id) {
   if (r.err) fact("err", str(r.err), "err");
   /** @type {Node[]} */
   const parts = [facts];
+  if (r.timings && typeof r.timings === "object") {
+    parts.push(el("h3", {}, ["Timings"]), waterfall(r.timings));
+  }
   if (h) {
     if (h.method !== "CONNECT" && !r.websocket) parts.push(copyAs(id), replayForm(id, r));
     if (r.replayOf) {
