@@ -337,7 +337,7 @@ function readRecorder(tree: SourceTree, item: { value: unknown; path: string }):
       };
     }
     case "store": {
-      const st = r.map("store", ["path", "retention"]);
+      const st = r.map("store", ["path", "retention", "indexBodies"]);
       let maxAgeMs = 0, maxRecords = 0;
       if (st.has("retention")) {
         const ret = st.map("retention", ["maxAge", "maxRecords"]);
@@ -350,7 +350,12 @@ function readRecorder(tree: SourceTree, item: { value: unknown; path: string }):
       return {
         ...base,
         kind: "store",
-        store: { path: st.string("path", { required: true }), maxAgeMs, maxRecords },
+        store: {
+          path: st.string("path", { required: true }),
+          maxAgeMs,
+          maxRecords,
+          indexBodies: st.bool("indexBodies", true),
+        },
       };
     }
     case "redis": {

@@ -127,7 +127,11 @@ export type RecorderConfig =
     file: { path: string; sep: string; rotation?: { maxSizeMB: number; maxBackups: number } };
   }
   | RecorderBase & { kind: "tcp"; tcp: { addr: string; timeoutMs: number } }
-  | RecorderBase & { kind: "store"; store: { path: string; maxAgeMs: number; maxRecords: number } }
+  | RecorderBase & {
+    kind: "store";
+    /** `indexBodies`: decoded body text in the word index (default true). */
+    store: { path: string; maxAgeMs: number; maxRecords: number; indexBodies: boolean };
+  }
   | RecorderBase & {
     kind: "redis";
     redis: {

@@ -43,10 +43,18 @@ async function makeRecorder(config: RecorderConfig, log: Logger): Promise<Record
       return new RedisRecorder(config, scoped);
     case "store": {
       const { StoreRecorder } = await import("./store_recorder.ts");
-      return new StoreRecorder(config.name, config.queueSize, config.store.path, {
-        maxAgeMs: config.store.maxAgeMs,
-        maxRecords: config.store.maxRecords,
-      }, scoped);
+      return new StoreRecorder(
+        config.name,
+        config.queueSize,
+        config.store.path,
+        {
+          maxAgeMs: config.store.maxAgeMs,
+          maxRecords: config.store.maxRecords,
+        },
+        scoped,
+        undefined,
+        { indexBodies: config.store.indexBodies },
+      );
     }
   }
 }

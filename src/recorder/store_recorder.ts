@@ -1,5 +1,5 @@
 import type { Logger } from "../util/log.ts";
-import { RecordStore, type RetentionOptions } from "../store/record_store.ts";
+import { RecordStore, type RetentionOptions, type StoreOptions } from "../store/record_store.ts";
 import { StoreWorker, WorkerQueries } from "../store/store_worker.ts";
 import type { RecordQueries } from "../store/summary.ts";
 import { QueuedRecorder } from "./queued_recorder.ts";
@@ -31,12 +31,16 @@ export class StoreRecorder extends QueuedRecorder {
     log: Logger,
     /** How long the worker lives on with nothing to do. */
     workerIdleMs?: number,
+    /** `indexBodies` (default true): decoded body text in the word index. */
+    options: StoreOptions = {},
   ) {
     super(name, queueSize, log, 500);
     // Opened here too, so that a store that cannot be opened fails at startup.
     // `:memory:` is written here, on the proxy's thread: bodies are not decoded into the index.
     this.store = new RecordStore(path, retention, { indexBodies: path !== ":memory:" });
-    this.#worker = path === ":memory:" ? null : new StoreWorker(path, retention, workerIdleMs);
+    this.#worker = path === ":memory:"
+      ? null
+      : new StoreWorker(path, retention, workerIdleMs, options);
     this.queries = this.#worker ? new WorkerQueries(this.#worker, this.store) : this.store;
   }
 

@@ -1,5 +1,5 @@
 import type { RecordFilter } from "./filter.ts";
-import type { RecordStore, RecordSummary, RetentionOptions } from "./record_store.ts";
+import type { RecordStore, RecordSummary, RetentionOptions, StoreOptions } from "./record_store.ts";
 import type { RecordQueries } from "./summary.ts";
 
 /** A query the worker answers with the store's method of the same name (`listSync`, …). */
@@ -12,7 +12,7 @@ export type StoreQuery =
 
 /** What the worker is asked (store_worker_script.ts). */
 export type WorkerRequest =
-  | { type: "open"; id: number; path: string; retention: RetentionOptions }
+  | { type: "open"; id: number; path: string; retention: RetentionOptions; options: StoreOptions }
   /** `retentionNow`: apply the retention limits as of this time after the batch (0: not now). */
   | { type: "write"; id: number; batch: string[]; retentionNow: number }
   | { type: "query"; id: number; query: StoreQuery }
@@ -52,6 +52,7 @@ export class StoreWorker {
     readonly path: string,
     readonly retention: RetentionOptions,
     readonly idleMs = IDLE_MS,
+    readonly options: StoreOptions = {},
   ) {}
 
   /** Whether a worker is running now. */
@@ -117,7 +118,13 @@ export class StoreWorker {
     };
     this.#worker = worker;
     // Messages are handled in order: whatever is sent next finds the store open.
-    this.#send(worker, { type: "open", id: 0, path: this.path, retention: this.retention })
+    this.#send(worker, {
+      type: "open",
+      id: 0,
+      path: this.path,
+      retention: this.retention,
+      options: this.options,
+    })
       .catch(() => {/* the calls behind it fail with the same error */});
     return worker;
   }

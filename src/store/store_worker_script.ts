@@ -41,7 +41,7 @@ self.onmessage = (event: MessageEvent<WorkerRequest>) => {
     switch (request.type) {
       case "open":
         try {
-          store = new RecordStore(request.path, request.retention);
+          store = new RecordStore(request.path, request.retention, request.options);
         } catch (e) {
           openError = e instanceof Error ? e : new Error(String(e));
           throw e;

@@ -6,6 +6,10 @@ import { recordMatcher } from "../../src/store/filter_match.ts";
 import { compileFilter } from "../../src/store/filter_conditions.ts";
 import { BODY_TEXT_MAX_BYTES } from "../../src/store/body_text.ts";
 import { sampleRecord } from "../helpers/records.ts";
+import { until } from "../helpers/harness.ts";
+import { parseConfigText } from "../../src/config/load.ts";
+import { StoreRecorder } from "../../src/recorder/store_recorder.ts";
+import { Logger } from "../../src/util/log.ts";
 
 // deno-lint-ignore no-explicit-any
 type Json = any;
@@ -155,5 +159,45 @@ Deno.test("body search: a store that does not index bodies still finds them", ()
     assert.deepEqual(uris(store, "~b needle"), ["/r/2", "/r/1"]);
   } finally {
     store.close();
+  }
+});
+
+Deno.test("body search: store.indexBodies: false keeps bodies out of the worker's index, still found", async () => {
+  const config = parseConfigText(
+    "snoop.yaml",
+    `services: []\nrecorders:\n  - name: s\n    store: { path: x.db, indexBodies: false }\n`,
+  );
+  const store = config.recorders.find((r) => r.kind === "store");
+  assert.ok(store?.kind === "store" && store.store.indexBodies === false);
+  const defaults = parseConfigText(
+    "snoop.yaml",
+    `services: []\nrecorders:\n  - name: s\n    store: { path: x.db }\n`,
+  ).recorders[0];
+  assert.ok(defaults.kind === "store" && defaults.store.indexBodies === true);
+
+  for (const indexBodies of [false, true]) {
+    const dir = await Deno.makeTempDir();
+    const recorder = new StoreRecorder(
+      "store",
+      100,
+      `${dir}/r.db`,
+      { maxAgeMs: 0, maxRecords: 0 },
+      new Logger("test"),
+      undefined,
+      { indexBodies },
+    );
+    try {
+      recorder.record(withResponse(1, text("a zebra body"), json));
+      await until(() => recorder.stats().written === 1, "the record written by the worker");
+      const inIndex = recorder.store.db.prepare(
+        "SELECT rowid FROM records_fts WHERE records_fts MATCH 'zebra'",
+      ).all();
+      assert.equal(inIndex.length, indexBodies ? 1 : 0);
+      const found = await recorder.queries.list({ expr: "~b zebra" }, 10);
+      assert.deepEqual(found.records.map((r) => r.uri), ["/r/1"]);
+    } finally {
+      await recorder.close();
+      await Deno.remove(dir, { recursive: true });
+    }
   }
 });
