@@ -320,7 +320,34 @@ function recordOfEntry(e: ParsedRecord, fromSnoop: boolean, newSid: () => string
     time: new Date(started).toISOString(),
   };
   if (fromSnoop && typeof e.comment === "string" && e.comment) record.err = e.comment;
+  const timings = timingsOfHar(e.timings);
+  if (timings) record.timings = timings;
   return record;
+}
+
+/**
+ * snoop's `timings` from an entry's HAR phases, when it has the connection's (`dns` or
+ * `connect`: a HAR with only send/wait/receive says nothing about where the time went). HAR's
+ * -1 (does not apply) is 0; its `connect` includes `ssl`; sending and waiting are the time to
+ * the response head. Anything but finite numbers: no timings (the entry is kept).
+ */
+function timingsOfHar(t: unknown): ParsedRecord | null {
+  if (!t || typeof t !== "object") return null;
+  const o = t as Record<string, unknown>;
+  if (!("dns" in o) && !("connect" in o)) return null;
+  const keys = ["dns", "connect", "ssl", "send", "wait", "receive"];
+  if (keys.some((k) => o[k] !== undefined && !(typeof o[k] === "number" && isFinite(o[k])))) {
+    return null;
+  }
+  const v = (k: string) => Math.max(0, Math.min(Number(o[k] ?? 0), 1e9));
+  const round = (n: number) => Math.round(n * 1000) / 1000;
+  return {
+    dns: round(v("dns")),
+    connect: round(Math.max(0, v("connect") - v("ssl"))),
+    tls: round(v("ssl")),
+    ttfb: round(v("send") + v("wait")),
+    transfer: round(v("receive")),
+  };
 }
 
 /**
