@@ -11,7 +11,11 @@ import {
 } from "../helpers/harness.ts";
 import { headlessChromium } from "../helpers/chromium.ts";
 import { tsharkJa3 } from "../helpers/tshark_ja3.ts";
+import { greasy } from "../helpers/greasy_hello.ts";
+import { fingerprint } from "../../src/protocol/tls/fingerprint.ts";
 import { RecordStore } from "../../src/store/record_store.ts";
+
+const hex = (h: string) => Uint8Array.from(h.trim().match(/../g)!.map((b) => parseInt(b, 16)));
 
 // deno-lint-ignore no-explicit-any
 type Rec = Record<string, any>;
@@ -186,6 +190,22 @@ recorders: [{ name: hook, http: { url: "${hook.url}" } }]
       await hook.close();
       await origin.close();
       await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "fingerprint: tshark's JA3 of the seed's curl hello and the GREASEd one agree",
+  ignore: needs("tshark", "text2pcap"),
+  async fn() {
+    const seed = hex(
+      Deno.readTextFileSync(new URL("../fixtures/seed_client_hello.hex", import.meta.url)),
+    );
+    for (const hello of [seed, greasy]) {
+      const ours = fingerprint(hello);
+      const theirs = await tsharkJa3(hello);
+      assert.equal(ours.ja3String, theirs.ja3String);
+      assert.equal(ours.ja3, theirs.ja3);
     }
   },
 });
