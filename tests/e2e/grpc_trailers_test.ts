@@ -1,24 +1,11 @@
 import assert from "node:assert/strict";
 import http2 from "node:http2";
 import type { AddressInfo } from "node:net";
-import { curl, needs, run, startSnoop, startWebhook, testCert } from "../helpers/harness.ts";
+import { curl, needs, startSnoop, startWebhook, testCert } from "../helpers/harness.ts";
+import { opensslCa } from "../helpers/openssl_ca.ts";
 
 // deno-lint-ignore no-explicit-any
 type Rec = Record<string, any>;
-
-async function makeCa(): Promise<{ dir: string; cert: string; key: string }> {
-  const dir = await Deno.makeTempDir({ prefix: "snoop-grpc-ca-" });
-  const key = `${dir}/ca.key`, cert = `${dir}/ca.crt`;
-  const gen = await run("openssl", ["genrsa", "-out", key, "2048"]);
-  assert.equal(gen.code, 0, gen.stderr);
-  const req = await run("openssl", [
-    ...["req", "-new", "-x509", "-days", "1", "-key", key, "-out", cert],
-    ...["-subj", "/CN=Test gRPC CA"],
-  ]);
-  assert.equal(req.code, 0, req.stderr);
-  await Deno.chmod(key, 0o600);
-  return { dir, cert, key };
-}
 
 /** A gRPC message frame: compressed flag, 4-byte length, the bytes. */
 function grpcFrame(text: string): Uint8Array {
@@ -72,7 +59,7 @@ Deno.test({
   ignore: needs("curl", "openssl"),
   async fn() {
     const cert = await testCert();
-    const ca = await makeCa();
+    const ca = await opensslCa({ name: "Test gRPC CA" });
     const h2c = http2.createServer();
     h2c.on("stream", grpcHandler);
     const h2s = http2.createSecureServer({ cert: cert.cert, key: cert.key, allowHTTP1: false });

@@ -14,6 +14,7 @@ import { tsharkJa3 } from "../helpers/tshark_ja3.ts";
 import { greasy } from "../helpers/greasy_hello.ts";
 import { fingerprint } from "../../src/protocol/tls/fingerprint.ts";
 import { RecordStore } from "../../src/store/record_store.ts";
+import { opensslCa } from "../helpers/openssl_ca.ts";
 
 const hex = (h: string) => Uint8Array.from(h.trim().match(/../g)!.map((b) => parseInt(b, 16)));
 
@@ -140,23 +141,7 @@ Deno.test({
     const origin = await startOrigin(() => new Response("mitm ok"), cert);
     const hook = await startWebhook();
     try {
-      const key = `${dir}/ca.key`, ca = `${dir}/ca.crt`;
-      assert.equal((await run("openssl", ["genrsa", "-out", key, "2048"])).code, 0);
-      const made = await run("openssl", [
-        "req",
-        "-new",
-        "-x509",
-        "-days",
-        "1",
-        "-key",
-        key,
-        "-out",
-        ca,
-        "-subj",
-        "/CN=JA3 test CA",
-      ]);
-      assert.equal(made.code, 0, made.stderr);
-      await Deno.chmod(key, 0o600);
+      const { cert: ca, key } = await opensslCa({ dir, name: "JA3 test CA" });
       const snoop = await startSnoop(`
 services:
   - name: mitm

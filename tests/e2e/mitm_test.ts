@@ -9,37 +9,10 @@ import {
   testCert,
 } from "../helpers/harness.ts";
 import { startAlpnOrigin } from "../helpers/tls_origins.ts";
+import { opensslCa } from "../helpers/openssl_ca.ts";
 
 // deno-lint-ignore no-explicit-any
 type Rec = Record<string, any>;
-
-/** A CA made the way the seed page says (openssl genrsa + openssl req), or with ECDSA. */
-async function makeCa(
-  kind: "rsa" | "ecdsa" = "rsa",
-): Promise<{ dir: string; cert: string; key: string }> {
-  const dir = await Deno.makeTempDir({ prefix: "snoop-ca-" });
-  const key = `${dir}/ca.key`, cert = `${dir}/ca.crt`;
-  const gen = kind === "rsa"
-    ? await run("openssl", ["genrsa", "-out", key, "2048"])
-    : await run("openssl", ["ecparam", "-genkey", "-name", "prime256v1", "-out", key]);
-  assert.equal(gen.code, 0, gen.stderr);
-  const req = await run("openssl", [
-    "req",
-    "-new",
-    "-x509",
-    "-days",
-    "365",
-    "-key",
-    key,
-    "-out",
-    cert,
-    "-subj",
-    "/CN=Test MITM CA",
-  ]);
-  assert.equal(req.code, 0, req.stderr);
-  await Deno.chmod(key, 0o600);
-  return { dir, cert, key };
-}
 
 const mitmService = (
   hook: string,
@@ -66,7 +39,7 @@ Deno.test({
   ignore: needs("curl", "openssl"),
   async fn() {
     const origin = await testCert();
-    const ca = await makeCa();
+    const ca = await opensslCa();
     const server = await startOrigin(
       (req, body) => new Response(`secret ${new URL(req.url).pathname} ${body}`),
       origin,
@@ -133,7 +106,7 @@ Deno.test({
   ignore: needs("curl", "openssl"),
   async fn() {
     const origin = await testCert();
-    const ca = await makeCa("ecdsa");
+    const ca = await opensslCa({ kind: "ecdsa" });
     const h1 = await startAlpnOrigin(["http/1.1"], origin);
     const h2 = await startAlpnOrigin(["h2"], origin);
     const hook = await startWebhook();
@@ -216,7 +189,7 @@ Deno.test({
       `${dir}/o.crt`,
     ]);
     assert.equal(o.code, 0, o.stderr);
-    const ca = await makeCa();
+    const ca = await opensslCa();
     const server = await startOrigin(() => new Response("<h1>Example Domain</h1>"), {
       cert: await Deno.readTextFile(`${dir}/o.crt`),
       key: await Deno.readTextFile(`${dir}/o.key`),
@@ -281,7 +254,7 @@ Deno.test({
   ignore: needs("curl", "openssl"),
   async fn() {
     const origin = await testCert();
-    const ca = await makeCa("ecdsa");
+    const ca = await opensslCa({ kind: "ecdsa" });
     const server = await startOrigin(() => new Response("ok"), origin);
     const hook = await startWebhook();
     const snoop = await startSnoop(
@@ -321,7 +294,7 @@ Deno.test({
   ignore: needs("curl", "openssl"),
   async fn() {
     const origin = await testCert();
-    const ca = await makeCa();
+    const ca = await opensslCa();
     const server = await startOrigin(() => new Response("should not be seen"), origin);
     const hook = await startWebhook();
     const untrusted = await startSnoop(mitmService(hook.url, ca));
@@ -371,7 +344,7 @@ Deno.test({
   ignore: needs("curl", "openssl"),
   async fn() {
     const origin = await testCert();
-    const ca = await makeCa();
+    const ca = await opensslCa();
     const server = await startOrigin(() => new Response("real origin"), origin);
     const hook = await startWebhook();
     const snoop = await startSnoop(
@@ -417,7 +390,7 @@ Deno.test({
   name: "mitm: 50 concurrent first requests to 50 new hostnames each get a valid certificate",
   ignore: needs("curl", "openssl"),
   async fn() {
-    const ca = await makeCa("ecdsa");
+    const ca = await opensslCa({ kind: "ecdsa" });
     const origin = await testCert();
     const server = await startOrigin((req) => new Response(new URL(req.url).hostname), origin);
     const hook = await startWebhook();
@@ -465,7 +438,7 @@ Deno.test({
   ignore: needs("openssl"),
   async fn() {
     const origin = await testCert();
-    const ca = await makeCa("ecdsa");
+    const ca = await opensslCa({ kind: "ecdsa" });
     const server = await startOrigin((req) => {
       const { socket, response } = Deno.upgradeWebSocket(req);
       socket.onmessage = (e) => socket.send(`echo:${e.data}`);
@@ -545,7 +518,7 @@ Deno.test({
   ignore: needs("curl", "openssl"),
   async fn() {
     const origin = await testCert();
-    const ca = await makeCa();
+    const ca = await opensslCa();
     const server = await startOrigin(
       (req) => new Response(`seen ${new URL(req.url).pathname}`),
       origin,
@@ -675,7 +648,7 @@ Deno.test({
         }),
       );
     }
-    const ca = await makeCa("ecdsa");
+    const ca = await opensslCa({ kind: "ecdsa" });
     const hook = await startWebhook();
     const snoop = await startSnoop(
       mitmService(hook.url, ca, `        mitm.upstreamCA: ${dir}/private.crt`),

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import http2 from "node:http2";
 import type { AddressInfo } from "node:net";
-import { curl, needs, run, startSnoop, testCert, until } from "../helpers/harness.ts";
+import { curl, needs, startSnoop, testCert, until } from "../helpers/harness.ts";
+import { opensslCa } from "../helpers/openssl_ca.ts";
 
 /**
  * Replay and edit-and-resend through snoop's own proxy path: plain HTTP/1.1, intercepted
@@ -70,28 +71,6 @@ async function startEchoOrigins(cert: { cert: string; key: string }) {
   };
 }
 
-async function makeCa(dir: string) {
-  const key = `${dir}/ca.key`, cert = `${dir}/ca.crt`;
-  const gen = await run("openssl", ["ecparam", "-genkey", "-name", "prime256v1", "-out", key]);
-  assert.equal(gen.code, 0, gen.stderr);
-  const req = await run("openssl", [
-    "req",
-    "-new",
-    "-x509",
-    "-days",
-    "2",
-    "-key",
-    key,
-    "-out",
-    cert,
-    "-subj",
-    "/CN=Replay Test CA",
-  ]);
-  assert.equal(req.code, 0, req.stderr);
-  await Deno.chmod(key, 0o600);
-  return { cert, key };
-}
-
 const b64 = (s: string) => btoa(String.fromCharCode(...new TextEncoder().encode(s)));
 
 Deno.test({
@@ -100,7 +79,7 @@ Deno.test({
   ignore: needs("curl", "openssl"),
   async fn() {
     const home = await Deno.makeTempDir({ prefix: "snoop-replay-" });
-    const ca = await makeCa(home);
+    const ca = await opensslCa({ kind: "ecdsa", dir: home, name: "Replay Test CA" });
     const originCert = await testCert();
     await Deno.writeTextFile(`${home}/origin.crt`, originCert.cert);
     const origins = await startEchoOrigins(originCert);

@@ -2,29 +2,15 @@ import assert from "node:assert/strict";
 import {
   curl,
   needs,
-  run,
   startOrigin,
   startSnoop,
   startWebhook,
   testCert,
 } from "../helpers/harness.ts";
+import { opensslCa } from "../helpers/openssl_ca.ts";
 
 // deno-lint-ignore no-explicit-any
 type Rec = Record<string, any>;
-
-async function makeCa(): Promise<{ dir: string; cert: string; key: string }> {
-  const dir = await Deno.makeTempDir({ prefix: "snoop-sse-ca-" });
-  const key = `${dir}/ca.key`, cert = `${dir}/ca.crt`;
-  const gen = await run("openssl", ["genrsa", "-out", key, "2048"]);
-  assert.equal(gen.code, 0, gen.stderr);
-  const req = await run("openssl", [
-    ...["req", "-new", "-x509", "-days", "1", "-key", key, "-out", cert],
-    ...["-subj", "/CN=Test SSE CA"],
-  ]);
-  assert.equal(req.code, 0, req.stderr);
-  await Deno.chmod(key, 0o600);
-  return { dir, cert, key };
-}
 
 /**
  * The event stream the origin sends, slowly and cut mid-line, mid-field and between CR
@@ -108,7 +94,7 @@ Deno.test({
   ignore: needs("curl", "openssl"),
   async fn() {
     const cert = await testCert();
-    const ca = await makeCa();
+    const ca = await opensslCa({ name: "Test SSE CA" });
     await using plain = await startOrigin(() => sseResponse());
     await using tls = await startOrigin(() => sseResponse(), cert);
     await using hook = await startWebhook();
@@ -151,7 +137,7 @@ Deno.test({
   ignore: needs("curl", "openssl"),
   async fn() {
     const cert = await testCert();
-    const ca = await makeCa();
+    const ca = await opensslCa({ name: "Test SSE CA" });
     await using plain = await startOrigin(() => sseResponse());
     await using hook = await startWebhook();
     await using sampled = await startSnoop(service(hook.url, ca, cert.certFile, 1));

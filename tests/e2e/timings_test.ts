@@ -4,7 +4,6 @@ import { toHar } from "../../src/store/har.ts";
 import {
   curl,
   needs,
-  run,
   startOrigin,
   startSnoop,
   startWebhook,
@@ -12,6 +11,7 @@ import {
   until,
 } from "../helpers/harness.ts";
 import { Browser } from "../helpers/cdp.ts";
+import { opensslCa } from "../helpers/openssl_ca.ts";
 
 // deno-lint-ignore no-explicit-any
 type Rec = any;
@@ -94,23 +94,7 @@ Deno.test({
     const origin = await startOrigin(() => new Response("mitm ok"), cert);
     const hook = await startWebhook();
     try {
-      const key = `${dir}/ca.key`, ca = `${dir}/ca.crt`;
-      assert.equal((await run("openssl", ["genrsa", "-out", key, "2048"])).code, 0);
-      const made = await run("openssl", [
-        "req",
-        "-new",
-        "-x509",
-        "-days",
-        "1",
-        "-key",
-        key,
-        "-out",
-        ca,
-        "-subj",
-        "/CN=timings test CA",
-      ]);
-      assert.equal(made.code, 0, made.stderr);
-      await Deno.chmod(key, 0o600);
+      const { cert: ca, key } = await opensslCa({ dir, name: "timings test CA" });
       const snoop = await startSnoop(`
 services:
   - name: mitm
