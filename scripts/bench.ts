@@ -17,6 +17,8 @@
  *            (scripts/recording_cost.ts; `--builds DIR` adds another checkout: an A/B).
  *   hotpath  per-request work in a loop, in-process: parsing the heads of (a)'s load and
  *            turning its record into JSON (scripts/hot_path.ts).
+ *   mainjob  the main job (store + UI) next to the bare forward path and squid, pinned, and
+ *            with `--sustained SECONDS` alone at a fixed rate (scripts/mainjob.ts).
  *   pageout  RSS after idle tunnels closed, anonymous and file-backed, and what paging out
  *            the executable gives back and costs the next tunnel (scripts/pageout.ts).
  *
@@ -497,6 +499,8 @@ const scenarios: Record<string, () => Promise<void>> = {
   recording: async () => void await import("./recording_cost.ts"),
   // Head parsing and record JSON in a loop (scripts/hot_path.ts).
   hotpath: async () => void await import("./hot_path.ts"),
+  // The main job next to the bare forward path and squid (scripts/mainjob.ts).
+  mainjob: async () => void await import("./mainjob.ts"),
   // RSS after load by kind, and the executable paged out (scripts/pageout.ts).
   pageout: async () => void await import("./pageout.ts"),
 };
@@ -504,7 +508,9 @@ const scenarios: Record<string, () => Promise<void>> = {
 const named = Deno.args.filter((a) => Object.hasOwn(scenarios, a));
 const wanted = named.length
   ? named
-  : Object.keys(scenarios).filter((s) => !["tunnels", "recording", "pageout"].includes(s));
+  : Object.keys(scenarios).filter((s) =>
+    !["tunnels", "recording", "pageout", "mainjob"].includes(s)
+  );
 console.log(`## snoop bench — ${new Date().toISOString().slice(0, 10)} — ${machine()}`);
 for (const name of wanted) {
   if (!scenarios[name]) {

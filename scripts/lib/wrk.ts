@@ -21,6 +21,13 @@ export interface WrkLoad {
   connections?: number;
   cpus?: string;
   pauseMs?: number;
+  /**
+   * Requests per second the whole load offers, on a fixed schedule: each thread hands out
+   * send times `threads / rate` apart (LuaJIT's ffi reads CLOCK_MONOTONIC in the `delay`
+   * hook) and a connection waits for its slot; behind schedule, slots are taken at once, up
+   * to the connections' count in flight.
+   */
+  rate?: number;
 }
 
 /**
@@ -35,14 +42,15 @@ export async function wrk(
   proxyPort?: number,
   load: WrkLoad = {},
 ): Promise<WrkResult> {
-  const { threads = 2, connections = 50, cpus, pauseMs } = load;
+  const { threads = 2, connections = 50, cpus, pauseMs, rate } = load;
   // One script per target: wrk runs may overlap (`bench recording --together`).
   const script = `${dir}/abs-${proxyPort ?? "direct"}.lua`;
   await Deno.writeTextFile(
     script,
     `wrk.path = "${proxyPort ? url : new URL(url).pathname}"\n` +
       `wrk.headers["Host"] = "${new URL(url).host}"\n` +
-      (pauseMs ? `function delay() return ${pauseMs} end\n` : ""),
+      (pauseMs ? `function delay() return ${pauseMs} end\n` : "") +
+      (rate ? pacedDelay(threads * 1000 / rate) : ""),
   );
   const target = proxyPort ? `http://127.0.0.1:${proxyPort}` : new URL(url).origin;
   const out = await output(cpus ? "taskset" : "wrk", [
@@ -51,7 +59,7 @@ export async function wrk(
     `-c${connections}`,
     `-d${seconds}s`,
     "--latency",
-    ...(proxyPort || pauseMs ? ["-s", script] : []),
+    ...(proxyPort || pauseMs || rate ? ["-s", script] : []),
     proxyPort ? target : url,
   ]);
   const num = (re: RegExp) => {
@@ -72,4 +80,28 @@ export async function wrk(
     errors: num(/Non-2xx or 3xx responses: (\d+)/) || 0,
     socketErrors: /Socket errors/.test(out) ? out.match(/Socket errors:.*/)![0] : "",
   };
+}
+
+/** wrk's `delay` hook: the milliseconds until this thread's next send slot (`intervalMs` apart). */
+function pacedDelay(intervalMs: number): string {
+  return `local ffi = require("ffi")
+ffi.cdef[[
+typedef struct { long tv_sec; long tv_nsec; } paced_timespec;
+int clock_gettime(int clk, paced_timespec *tp);
+]]
+local ts = ffi.new("paced_timespec")
+local function now_ms()
+  ffi.C.clock_gettime(1, ts)
+  return tonumber(ts.tv_sec) * 1000 + tonumber(ts.tv_nsec) / 1e6
+end
+local next_slot = nil
+function delay()
+  local now = now_ms()
+  if next_slot == nil then next_slot = now end
+  local slot = next_slot
+  next_slot = next_slot + ${intervalMs}
+  if slot <= now then return 0 end
+  return math.floor(slot - now)
+end
+`;
 }
