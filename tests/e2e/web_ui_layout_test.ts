@@ -200,8 +200,13 @@ ui: { addr: "127.0.0.1:0", store: store, token: "off" }
       await browser.send("Page.reload");
       await new Promise((r) => setTimeout(r, 300));
       await browser.waitFor(`document.querySelector("#live")?.textContent === "live"`, "live");
+      // The first page is listed (the reload's list may still be on its way when live is).
+      await browser.waitFor(
+        `Number(document.querySelector("#records")?.dataset.total) > 0`,
+        "the list's first page",
+      );
       // Scrolling the list down loads older pages until every record is listed.
-      for (let i = 0; i < 20 && await total() < TOTAL + 1; i++) {
+      for (let i = 0; i < 40 && (await total() ?? 0) < TOTAL + 1; i++) {
         await browser.eval(
           `(() => { const l = document.querySelector("#list"); l.scrollTop = l.scrollHeight; })()`,
         );
