@@ -39,6 +39,7 @@ import {
 } from "./lib/processes.ts";
 import { percentile } from "./lib/stats.ts";
 import { SNOOP_V8_FLAGS } from "./lib/v8_flags.ts";
+import { startSquid as startSquidIn } from "./lib/squid.ts";
 import { wrk, type WrkLoad, type WrkResult } from "./lib/wrk.ts";
 
 const { values } = parseArgs({
@@ -186,27 +187,8 @@ async function startSquid(): Promise<Proxy | null> {
     }
   });
   if (!installed) return null;
-  const port = freePort();
-  await Deno.writeTextFile(
-    `${dir}/squid.conf`,
-    `http_port 127.0.0.1:${port}
-acl local src 127.0.0.1
-http_access allow local
-http_access deny all
-cache deny all
-cache_mem 8 MB
-access_log none
-cache_log ${dir}/squid-cache.log
-pid_filename ${dir}/squid.pid
-coredump_dir ${dir}
-max_filedescriptors 65536
-via off
-forwarded_for delete
-`,
-  );
-  const proc = spawn("squid", ["-N", "-f", `${dir}/squid.conf`]);
+  const { port, proc } = await startSquidIn(dir);
   procs.push(proc);
-  await waitForPort(port, proc.log, 30_000);
   return { name: "squid", port, proc };
 }
 
