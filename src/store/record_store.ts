@@ -31,6 +31,7 @@ import {
 } from "../util/private_files.ts";
 import type { ParsedRecord } from "../record/parsed_record.ts";
 import { recordBodyText } from "./body_text.ts";
+import { oneLine, RecordChunks } from "./record_chunks.ts";
 
 export type { RecordSummary } from "./summary.ts";
 
@@ -38,8 +39,9 @@ export type { RecordSummary } from "./summary.ts";
 export const FULL_EXPORT_MAX_BYTES = 128 * 1024 * 1024;
 
 /**
- * The embedded record store: GOST records in one SQLite file. Each record keeps its full
- * JSON beside the columns that filters and aggregates use. Writes arrive in batches from
+ * The embedded record store: GOST records in one SQLite file. Each record is a row of the
+ * columns that filters and aggregates use; its full JSON is kept compressed with its
+ * neighbours' (`record_chunks.ts`). Writes arrive in batches from
  * the `store` recorder (one transaction each); a file-backed store is written and queried
  * by a worker of its own (`store_worker.ts`) through a second connection, and the store on
  * the proxy's thread tells listeners about every new record (the web UI's live list).
@@ -104,20 +106,25 @@ CREATE INDEX IF NOT EXISTS records_ja3 ON records (ja3) WHERE ja3 IS NOT NULL;
 CREATE INDEX IF NOT EXISTS records_ja4 ON records (ja4) WHERE ja4 IS NOT NULL;
 `;
 
-function addFingerprintColumns(db: DatabaseSync): void {
+function addFingerprintColumns(
+  db: DatabaseSync,
+  textOf: (id: number, inline: string) => string | null,
+): void {
   const columns = db.prepare("PRAGMA table_info(records)").all() as { name: string }[];
   if (columns.some((c) => c.name === "ja4")) return;
   db.exec("BEGIN");
   try {
     db.exec("ALTER TABLE records ADD COLUMN ja3 TEXT; ALTER TABLE records ADD COLUMN ja4 TEXT;");
     const update = db.prepare("UPDATE records SET ja3 = ?, ja4 = ? WHERE id = ?");
-    const rows = db.prepare(
-      `SELECT id, json FROM records WHERE json LIKE '%"clientHello":"1%'`,
-    ).iterate() as Iterable<{ id: number; json: string }>;
+    const rows = db.prepare("SELECT id, json FROM records").iterate() as Iterable<
+      { id: number; json: string }
+    >;
     const found: [string | null, string | null, number][] = [];
     for (const row of rows) {
+      const text = textOf(row.id, row.json);
+      if (!text?.includes('"clientHello":"1')) continue;
       try {
-        const { summary } = summarize(JSON.parse(row.json));
+        const { summary } = summarize(JSON.parse(text));
         if (summary.ja3 || summary.ja4) found.push([summary.ja3, summary.ja4, row.id]);
       } catch {
         // a record that no longer parses keeps NULL
@@ -175,7 +182,7 @@ const SUMMARY_COLUMNS =
   method, uri, status, http_proto AS httpProto, input_bytes AS inputBytes,
   output_bytes AS outputBytes, duration_ns / 1e6 AS durationMs, err, sid, ja3, ja4`;
 
-/** A record to insert: its columns, its words for the index, its JSON text. */
+/** A record to insert: its columns, its words for the index, its JSON text (one line). */
 type Row = { summary: RecordSummary; search: string; words: string; text: string };
 
 export class RecordStore implements RecordQueries {
@@ -187,6 +194,7 @@ export class RecordStore implements RecordQueries {
   readonly #rollbackTo: StatementSync;
   readonly #moveBodyMark: StatementSync;
   readonly indexBodies: boolean;
+  readonly #chunks: RecordChunks;
   readonly #listeners = new Set<(r: RecordSummary) => void>();
   written = 0;
 
@@ -217,7 +225,8 @@ export class RecordStore implements RecordQueries {
         " PRAGMA wal_autocheckpoint = 16384;",
     );
     this.db.exec(SCHEMA);
-    addFingerprintColumns(this.db);
+    this.#chunks = new RecordChunks(this.db);
+    addFingerprintColumns(this.db, (id, inline) => this.#text(id, inline));
     this.db.exec(FINGERPRINT_INDEXES);
     if (onDisk) { for (const f of [`${path}-wal`, `${path}-shm`]) makePrivateIfExistsSync(f); }
     // user_version 1: rollups exist and match the records (stores from before get them built).
@@ -265,7 +274,7 @@ export class RecordStore implements RecordQueries {
         const record = JSON.parse(text);
         const { summary, search } = summarize(record);
         const words = this.indexBodies ? `${search}\n${recordBodyText(record)}` : search;
-        rows.push({ summary, search, words, text });
+        rows.push({ summary, search, words, text: oneLine(text, record) });
       } catch {
         // not JSON, or not a record: nothing to store
       }
@@ -296,10 +305,11 @@ export class RecordStore implements RecordQueries {
   /** Inserts rows; `alone`: each under its own savepoint, leaving out those that fail. */
   #insertRows(rows: Row[], alone: boolean): RecordSummary[] {
     const summaries: RecordSummary[] = [];
+    const texts: { id: number; text: string }[] = [];
     for (const { summary, search, words, text } of rows) {
       if (alone) this.#savepoint.run();
       try {
-        const res = this.#insert.run(...columnValues(summary, search, text));
+        const res = this.#insert.run(...columnValues(summary, search, ""));
         summary.id = Number(res.lastInsertRowid);
         this.#insertText.run(summary.id, words);
       } catch (e) {
@@ -310,8 +320,15 @@ export class RecordStore implements RecordQueries {
       }
       if (alone) this.#release.run();
       summaries.push(summary);
+      texts.push({ id: summary.id, text });
     }
+    this.#chunks.write(texts);
     return summaries;
+  }
+
+  /** A record's JSON text: its row's (stores from before chunks), else its chunk's. */
+  #text(id: number, inline: string): string | null {
+    return inline || this.#chunks.text(id);
   }
 
   /** Counts stored records and tells the listeners; returns how many there were. */
@@ -369,7 +386,7 @@ export class RecordStore implements RecordQueries {
         cursor = row.id as number;
         let record;
         try {
-          record = JSON.parse(row.json_text as string);
+          record = JSON.parse(this.#text(row.id as number, row.json_text as string) ?? "");
         } catch {
           continue;
         }
@@ -443,9 +460,11 @@ export class RecordStore implements RecordQueries {
       const r of this.db.prepare(`SELECT id, json FROM records ${sql} ORDER BY id DESC LIMIT ?`)
         .iterate(...params, limit) as Iterable<{ id: number; json: string }>
     ) {
-      bytes += r.json.length;
+      const json = this.#text(r.id, r.json);
+      if (json === null) continue;
+      bytes += json.length;
       if (rows.length > 0 && bytes > maxBytes) break;
-      rows.push(r);
+      rows.push({ id: r.id, json });
     }
     return rows.reverse().map((r) => ({ id: r.id, json: JSON.parse(r.json) }));
   }
@@ -455,10 +474,11 @@ export class RecordStore implements RecordQueries {
   }
 
   getSync(id: number): ParsedRecord | null {
-    const row = this.db.prepare("SELECT json FROM records WHERE id = ?").get(id) as
-      | { json: string }
+    const row = this.db.prepare("SELECT id, json FROM records WHERE id = ?").get(id) as
+      | { id: number; json: string }
       | undefined;
-    return row ? JSON.parse(row.json) : null;
+    const text = row ? this.#text(row.id, row.json) : null;
+    return text === null ? null : JSON.parse(text);
   }
 
   bySid(sid: string): Promise<ParsedRecord[]> {
@@ -466,10 +486,12 @@ export class RecordStore implements RecordQueries {
   }
 
   bySidSync(sid: string): ParsedRecord[] {
-    return (this.db.prepare("SELECT json FROM records WHERE sid = ? ORDER BY id").all(sid) as {
-      json: string;
-    }[])
-      .map((r) => JSON.parse(r.json));
+    const rows = this.db.prepare("SELECT id, json FROM records WHERE sid = ? ORDER BY id")
+      .all(sid) as { id: number; json: string }[];
+    return rows.flatMap((r) => {
+      const text = this.#text(r.id, r.json);
+      return text === null ? [] : [JSON.parse(text)];
+    });
   }
 
   stats(filter: RecordFilter): Promise<RecordStats> {
@@ -502,6 +524,7 @@ export class RecordStore implements RecordQueries {
         catchUpRollups(this.db, this.#lastId(), 0);
         applyToRollups(this.db, where, [value], -1);
         removed += Number(this.db.prepare(`DELETE FROM records WHERE ${where}`).run(value).changes);
+        this.#chunks.dropBelow(this.#firstId());
         this.db.exec("COMMIT");
       } catch (e) {
         this.db.exec("ROLLBACK");
@@ -523,6 +546,14 @@ export class RecordStore implements RecordQueries {
       "SELECT value FROM store_meta WHERE key = 'bodies_indexed_from'",
     ).get() as { value: number } | undefined;
     return row?.value ?? 1;
+  }
+
+  /** The oldest record's id (past the newest when there are none). */
+  #firstId(): number {
+    return (this.db.prepare(
+      "SELECT COALESCE(MIN(id), (SELECT COALESCE(MAX(last_id), 0) + 1 FROM record_chunks)) AS id" +
+        " FROM records",
+    ).get() as { id: number }).id;
   }
 
   #lastId(): number {
