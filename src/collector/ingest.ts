@@ -1,7 +1,7 @@
 import type { QueuedRecorder } from "../recorder/queued_recorder.ts";
 import type { Recorder } from "../recorder/recorder.ts";
 import { hostAllowed, tokenMatches } from "../web/access_policy.ts";
-import { nestedDeeperThan, topLevelElements } from "./json_elements.ts";
+import { outline } from "./json_elements.ts";
 import { recordProblem } from "./record_shape.ts";
 
 /**
@@ -158,11 +158,13 @@ export function createIngest(opts: IngestOptions): (req: Request) => Promise<Res
     if (declared !== null && !(Number(declared) <= maxBody)) return tooBig();
     const bytes = await readCapped(req, maxBody);
     if (bytes === null) return tooBig();
-    if (topLevelElements(bytes, maxRecords) > maxRecords) {
+    // One pass over the bytes for both bounds; it stops at the first one crossed.
+    const shape = outline(bytes, maxRecords, MAX_DEPTH);
+    if (shape.elements > maxRecords) {
       counts.rejected++;
       return refuse(413, `more than ${maxRecords} records in one POST: send them in smaller ones`);
     }
-    if (nestedDeeperThan(bytes, MAX_DEPTH)) {
+    if (shape.tooDeep) {
       counts.rejected++;
       return refuse(400, `JSON nested deeper than ${MAX_DEPTH} levels is not a record`);
     }

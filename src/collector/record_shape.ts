@@ -110,46 +110,64 @@ function step(key: string): string {
   return `[${JSON.stringify(key.length > 64 ? `${key.slice(0, 64)}…` : key)}]`;
 }
 
-function checkKind(kind: Kind, v: unknown, path: string): string | null {
+/**
+ * What is wrong with `v` as a `kind`, after the field's path (`: expected a string`, or
+ * `.X: expected a list of strings` for a header), or null. The path is only built into an
+ * answer once something is wrong: a good record, the usual one, costs no strings.
+ */
+function kindProblem(kind: Kind, v: unknown): string | null {
   switch (kind) {
     case "string":
-      return typeof v === "string" ? null : `${path}: expected ${EXPECTED.string}`;
+      return typeof v === "string" ? null : `: expected ${EXPECTED.string}`;
     case "number":
-      return typeof v === "number" && Number.isFinite(v) ? null : `${path}: expected a number`;
+      return typeof v === "number" && Number.isFinite(v) ? null : ": expected a number";
     case "boolean":
-      return typeof v === "boolean" ? null : `${path}: expected ${EXPECTED.boolean}`;
+      return typeof v === "boolean" ? null : `: expected ${EXPECTED.boolean}`;
     case "bytes":
-      return v === null || typeof v === "string" ? null : `${path}: expected ${EXPECTED.bytes}`;
+      return v === null || typeof v === "string" ? null : `: expected ${EXPECTED.bytes}`;
     case "headers": {
       if (v === null) return null;
-      if (!isObject(v)) return `${path}: expected ${EXPECTED.headers}`;
-      for (const [name, values] of Object.entries(v)) {
-        if (!Array.isArray(values) || !values.every((x) => typeof x === "string")) {
-          return `${path}${step(name)}: expected a list of strings`;
+      if (!isObject(v)) return `: expected ${EXPECTED.headers}`;
+      for (const name in v) {
+        if (!Object.hasOwn(v, name)) continue;
+        const values = v[name];
+        if (!Array.isArray(values)) return `${step(name)}: expected a list of strings`;
+        for (let i = 0; i < values.length; i++) {
+          if (typeof values[i] !== "string") return `${step(name)}: expected a list of strings`;
         }
       }
       return null;
     }
     case "labels": {
-      if (!isObject(v)) return `${path}: expected ${EXPECTED.labels}`;
-      for (const [name, value] of Object.entries(v)) {
-        if (typeof value !== "string") return `${path}${step(name)}: expected a string`;
+      if (!isObject(v)) return `: expected ${EXPECTED.labels}`;
+      for (const name in v) {
+        if (Object.hasOwn(v, name) && typeof v[name] !== "string") {
+          return `${step(name)}: expected a string`;
+        }
       }
       return null;
     }
   }
 }
 
-function checkShape(shape: Shape, v: Record<string, unknown>, path: string): string | null {
-  for (const [field, kind] of Object.entries(shape)) {
-    if (!Object.hasOwn(v, field) || v[field] === undefined) continue;
-    const value = v[field], at = `${path}.${field}`;
+/** A shape's fields as a list, made once: each record walks it. */
+type Fields = [field: string, kind: Kind | Fields][];
+const fieldsOf = (shape: Shape): Fields =>
+  Object.entries(shape).map(([f, k]) => [f, typeof k === "string" ? k : fieldsOf(k)]);
+const RECORD_FIELDS = fieldsOf(RECORD);
+
+/** The first bad field of `v` as `.a.b: expected …` (its path below `v`), or null. */
+function fieldsProblem(fields: Fields, v: Record<string, unknown>): string | null {
+  for (let i = 0; i < fields.length; i++) {
+    const [field, kind] = fields[i];
+    const value = v[field];
+    if (value === undefined || !Object.hasOwn(v, field)) continue;
     const problem = typeof kind === "string"
-      ? checkKind(kind, value, at)
+      ? kindProblem(kind, value)
       : isObject(value)
-      ? checkShape(kind, value, at)
-      : `${at}: expected an object`;
-    if (problem) return problem;
+      ? fieldsProblem(kind, value)
+      : ": expected an object";
+    if (problem !== null) return `.${field}${problem}`;
   }
   return null;
 }
@@ -160,5 +178,6 @@ function checkShape(shape: Shape, v: Record<string, unknown>, path: string): str
  */
 export function recordProblem(value: unknown, path: string): string | null {
   if (!isObject(value)) return `${path}: expected a record (a JSON object)`;
-  return checkShape(RECORD, value, path);
+  const problem = fieldsProblem(RECORD_FIELDS, value);
+  return problem === null ? null : path + problem;
 }
