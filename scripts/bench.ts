@@ -19,6 +19,8 @@
  *            turning its record into JSON (scripts/hot_path.ts).
  *   mainjob  the main job (store + UI) next to the bare forward path and squid, pinned, and
  *            with `--sustained SECONDS` alone at a fixed rate (scripts/mainjob.ts).
+ *   collect  `snoop collect` fed by an edge snoop at full rate and by pre-built batches, into
+ *            SQLite and (`--pg URL`) PostgreSQL: stored/s, 503s, lost (scripts/collect.ts).
  *   pageout  RSS after idle tunnels closed, anonymous and file-backed, and what paging out
  *            the executable gives back and costs the next tunnel (scripts/pageout.ts).
  *
@@ -501,6 +503,8 @@ const scenarios: Record<string, () => Promise<void>> = {
   hotpath: async () => void await import("./hot_path.ts"),
   // The main job next to the bare forward path and squid (scripts/mainjob.ts).
   mainjob: async () => void await import("./mainjob.ts"),
+  // An edge snoop and pre-built batches into `snoop collect` (scripts/collect.ts).
+  collect: async () => void await import("./collect.ts"),
   // RSS after load by kind, and the executable paged out (scripts/pageout.ts).
   pageout: async () => void await import("./pageout.ts"),
 };
@@ -509,7 +513,7 @@ const named = Deno.args.filter((a) => Object.hasOwn(scenarios, a));
 const wanted = named.length
   ? named
   : Object.keys(scenarios).filter((s) =>
-    !["tunnels", "recording", "pageout", "mainjob"].includes(s)
+    !["tunnels", "recording", "pageout", "mainjob", "collect"].includes(s)
   );
 console.log(`## snoop bench — ${new Date().toISOString().slice(0, 10)} — ${machine()}`);
 for (const name of wanted) {
