@@ -9,7 +9,8 @@ const RETENTION_EVERY_MS = 60_000;
 
 /**
  * The `store` recorder: records into snoop's embedded SQLite store, in batches of up to
- * 500 (one transaction each), with retention applied at most once a minute. A file-backed
+ * 500 (one transaction each), trimmed to `maxRecords` as it passes it and with both
+ * retention limits applied at most once a minute. A file-backed
  * store is written, and queried, by a worker of its own (`StoreWorker`) so that neither
  * holds up proxied traffic; `store` here tells listeners what it stored. `:memory:` is
  * private to one connection, so it is written and queried here.
@@ -56,12 +57,14 @@ export class StoreRecorder extends QueuedRecorder {
     if (!this.#worker) {
       const stored = this.store.insertBatch(batch);
       if (retentionNow) this.store.enforceRetention(retentionNow);
+      else if (this.store.overRecordLimit()) this.store.enforceRecordLimit();
       // Yield so a long queue is written in slices, between which connections get a turn.
       await new Promise((resolve) => setTimeout(resolve, 0));
       return batch.length - stored;
     }
-    const summaries = await this.#worker.write(batch, retentionNow);
-    return batch.length - this.store.announce(summaries);
+    const stored = await this.#worker.write(batch, retentionNow, this.store.listened);
+    return batch.length -
+      (typeof stored === "number" ? this.store.countStored(stored) : this.store.announce(stored));
   }
 
   protected async shutdown(): Promise<void> {

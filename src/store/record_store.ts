@@ -177,6 +177,9 @@ export interface StoreOptions {
 
 const CANDIDATE_CHUNK = 500;
 
+/** How far past `maxRecords` (a share of it) a store goes before its oldest are deleted. */
+export const RECORD_SLACK = 0.01;
+
 const SUMMARY_COLUMNS =
   `id, time, time_ms AS timeMs, service, client_ip AS client, host, proto, kind,
   method, uri, status, http_proto AS httpProto, input_bytes AS inputBytes,
@@ -196,6 +199,8 @@ export class RecordStore implements RecordQueries {
   readonly indexBodies: boolean;
   readonly #chunks: RecordChunks;
   readonly #listeners = new Set<(r: RecordSummary) => void>();
+  /** Records kept (null: not counted yet). */
+  #kept: number | null = null;
   written = 0;
 
   constructor(
@@ -299,6 +304,7 @@ export class RecordStore implements RecordQueries {
       this.db.exec("ROLLBACK");
       throw e;
     }
+    if (this.#kept !== null) this.#kept += summaries.length;
     return summaries;
   }
 
@@ -336,6 +342,17 @@ export class RecordStore implements RecordQueries {
     this.written += summaries.length;
     for (const s of summaries) for (const l of this.#listeners) l(s);
     return summaries.length;
+  }
+
+  /** Counts records another connection stored, none of them announced; returns how many. */
+  countStored(n: number): number {
+    this.written += n;
+    return n;
+  }
+
+  /** Whether anyone listens for new records (a worker then sends their summaries over). */
+  get listened(): boolean {
+    return this.#listeners.size > 0;
   }
 
   /** Calls `fn` for every stored record from now on; returns the unsubscribe function. */
@@ -510,33 +527,63 @@ export class RecordStore implements RecordQueries {
     return partial ? { ...stats, partial } : stats;
   }
 
-  /** Applies the retention limits; returns how many records were removed. */
+  /**
+   * Whether the store holds more than `maxRecords` by more than RECORD_SLACK of it. The
+   * store's worker asks after every batch and trims at once (`enforceRecordLimit`): waiting
+   * for the next minute let a store under load pass its cap tenfold, and trimming after every
+   * batch would delete a few records at a time, each time at the cost of many.
+   */
+  overRecordLimit(): boolean {
+    const max = this.retention.maxRecords;
+    return max > 0 && this.#keptCount() > max + Math.max(1, Math.floor(max * RECORD_SLACK));
+  }
+
+  /** Applies both retention limits; returns how many records were removed. */
   enforceRetention(now = Date.now()): number {
+    // Counted again: another connection (`snoop import`, say) may have written since.
+    this.#kept = null;
     let removed = 0;
-    const drop = (where: string, value: number) => {
-      this.db.exec("BEGIN");
-      try {
-        this.db.prepare(
-          `DELETE FROM records_fts WHERE rowid IN (SELECT id FROM records WHERE ${where})`,
-        )
-          .run(value);
-        // The rollups first take in every record, so they lose exactly what is deleted.
-        catchUpRollups(this.db, this.#lastId(), 0);
-        applyToRollups(this.db, where, [value], -1);
-        removed += Number(this.db.prepare(`DELETE FROM records WHERE ${where}`).run(value).changes);
-        this.#chunks.dropBelow(this.#firstId());
-        this.db.exec("COMMIT");
-      } catch (e) {
-        this.db.exec("ROLLBACK");
-        throw e;
-      }
-    };
-    if (this.retention.maxAgeMs > 0) drop("time_ms < ?", now - this.retention.maxAgeMs);
-    if (this.retention.maxRecords > 0) {
-      const cut = this.db.prepare("SELECT id FROM records ORDER BY id DESC LIMIT 1 OFFSET ?")
-        .get(this.retention.maxRecords) as { id: number } | undefined;
-      if (cut) drop("id <= ?", cut.id);
+    if (this.retention.maxAgeMs > 0) {
+      removed += this.#drop("time_ms < ?", now - this.retention.maxAgeMs);
     }
+    return removed + this.enforceRecordLimit();
+  }
+
+  /** Deletes the oldest records beyond `maxRecords`; returns how many. */
+  enforceRecordLimit(): number {
+    const excess = this.#keptCount() - this.retention.maxRecords;
+    if (this.retention.maxRecords <= 0 || excess <= 0) return 0;
+    // The newest `excess`-th from the bottom: an offset into the few oldest, not into the
+    // `maxRecords` newest.
+    const cut = this.db.prepare("SELECT id FROM records ORDER BY id LIMIT 1 OFFSET ?")
+      .get(excess - 1) as { id: number } | undefined;
+    return cut ? this.#drop("id <= ?", cut.id) : 0;
+  }
+
+  /** Records kept, counted once and then kept up to date by this connection's writes. */
+  #keptCount(): number {
+    return this.#kept ??= this.count();
+  }
+
+  /** Deletes the records `where` selects, from the index and the rollups too; how many. */
+  #drop(where: string, value: number): number {
+    let removed: number;
+    this.db.exec("BEGIN");
+    try {
+      this.db.prepare(
+        `DELETE FROM records_fts WHERE rowid IN (SELECT id FROM records WHERE ${where})`,
+      ).run(value);
+      // The rollups first take in every record, so they lose exactly what is deleted.
+      catchUpRollups(this.db, this.#lastId(), 0);
+      applyToRollups(this.db, where, [value], -1);
+      removed = Number(this.db.prepare(`DELETE FROM records WHERE ${where}`).run(value).changes);
+      this.#chunks.dropBelow(this.#firstId());
+      this.db.exec("COMMIT");
+    } catch (e) {
+      this.db.exec("ROLLBACK");
+      throw e;
+    }
+    if (this.#kept !== null) this.#kept -= removed;
     return removed;
   }
 

@@ -13,8 +13,11 @@ export type StoreQuery =
 /** What the worker is asked (store_worker_script.ts). */
 export type WorkerRequest =
   | { type: "open"; id: number; path: string; retention: RetentionOptions; options: StoreOptions }
-  /** `retentionNow`: apply the retention limits as of this time after the batch (0: not now). */
-  | { type: "write"; id: number; batch: string[]; retentionNow: number }
+  /**
+   * `retentionNow`: apply the retention limits as of this time after the batch (0: not now).
+   * `summaries`: answer with the stored records' summaries, else with how many were stored.
+   */
+  | { type: "write"; id: number; batch: string[]; retentionNow: number; summaries: boolean }
   | { type: "query"; id: number; query: StoreQuery }
   | { type: "close"; id: number };
 
@@ -61,11 +64,18 @@ export class StoreWorker {
   }
 
   /**
-   * Stores a batch (one transaction) and returns the stored records' summaries; with
-   * `retentionNow`, applies retention after it.
+   * Stores a batch (one transaction) and returns the stored records' summaries, or with
+   * `summaries` false only how many were stored (nothing else then crosses between the
+   * threads); with `retentionNow`, applies retention after it.
    */
-  async write(batch: string[], retentionNow = 0): Promise<RecordSummary[]> {
-    return await this.#call({ type: "write", id: 0, batch, retentionNow }) as RecordSummary[];
+  async write(
+    batch: string[],
+    retentionNow = 0,
+    summaries = true,
+  ): Promise<RecordSummary[] | number> {
+    return await this.#call({ type: "write", id: 0, batch, retentionNow, summaries }) as
+      | RecordSummary[]
+      | number;
   }
 
   /** Runs a query in the worker. */

@@ -1,7 +1,8 @@
 /// <reference lib="deno.worker" />
 /**
  * The script of a `StoreWorker` (store_worker.ts): its own connection to the store file,
- * which stores each batch in one transaction (and applies the retention limits when asked)
+ * which stores each batch in one transaction (trims the store to `maxRecords` when it has
+ * gone past, and applies both retention limits when asked)
  * and answers queries. Messages are `WorkerRequest` in, `WorkerReply` out, handled in the
  * order they come.
  */
@@ -48,8 +49,12 @@ self.onmessage = (event: MessageEvent<WorkerRequest>) => {
         }
         break;
       case "write": {
-        reply.value = opened().writeBatch(request.batch);
-        if (request.retentionNow) opened().enforceRetention(request.retentionNow);
+        const s = opened();
+        const summaries = s.writeBatch(request.batch);
+        // Summaries cross to the proxy's thread only for its listeners (the UI's live list).
+        reply.value = request.summaries ? summaries : summaries.length;
+        if (request.retentionNow) s.enforceRetention(request.retentionNow);
+        else if (s.overRecordLimit()) s.enforceRecordLimit();
         break;
       }
       case "query":

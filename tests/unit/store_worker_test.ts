@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { Logger } from "../../src/util/log.ts";
 import { StoreRecorder } from "../../src/recorder/store_recorder.ts";
-import type { RecordSummary } from "../../src/store/record_store.ts";
+import { RECORD_SLACK, type RecordSummary } from "../../src/store/record_store.ts";
 import { sampleRecord } from "../helpers/records.ts";
 import { until } from "../helpers/harness.ts";
 
@@ -9,6 +9,7 @@ import { until } from "../helpers/harness.ts";
 async function fileStoreRecorder(
   retention = { maxAgeMs: 0, maxRecords: 0 },
   workerIdleMs?: number,
+  listen = true,
 ) {
   const dir = await Deno.makeTempDir({ prefix: "snoop-store-writer-" });
   const recorder = new StoreRecorder(
@@ -20,7 +21,7 @@ async function fileStoreRecorder(
     workerIdleMs,
   );
   const heard: RecordSummary[] = [];
-  recorder.store.subscribe((s) => heard.push(s));
+  if (listen) recorder.store.subscribe((s) => heard.push(s));
   return {
     recorder,
     heard,
@@ -71,6 +72,47 @@ Deno.test("store recorder: the worker applies retention after a batch", async ()
     await until(() => recorder.stats().written === 1, "the record written");
     assert.equal(heard.length, 1); // stored, then removed by the retention run after it
     assert.equal(recorder.store.count(), 0);
+  } finally {
+    await close();
+  }
+});
+
+Deno.test("store recorder: the worker keeps the store within RECORD_SLACK of maxRecords after every batch", async () => {
+  const maxRecords = 1_000;
+  const { recorder, close } = await fileStoreRecorder({ maxAgeMs: 0, maxRecords });
+  try {
+    const counts: number[] = [];
+    for (let wave = 0; wave < 8; wave++) {
+      for (let i = 0; i < 400; i++) recorder.record(sampleRecord(wave * 400 + i));
+      await until(() => recorder.stats().written === (wave + 1) * 400, `wave ${wave} written`);
+      counts.push(recorder.store.count());
+    }
+    // Retention's minute is not up after the first batch: the cap holds batch by batch.
+    const ceiling = maxRecords * (1 + RECORD_SLACK);
+    assert.ok(counts.every((n) => n <= ceiling), `kept ${counts}, at most ${ceiling} each time`);
+    assert.ok(counts[counts.length - 1] >= maxRecords, `kept ${counts}: never fewer than the cap`);
+    // The newest are the ones kept, their JSON still readable.
+    const newest = await recorder.queries.list({}, 1);
+    assert.equal(newest.records[0].uri, "/item/3199");
+    assert.equal((await recorder.queries.get(newest.records[0].id))?.http.uri, "/item/3199");
+  } finally {
+    await close();
+  }
+});
+
+Deno.test("store recorder: with nobody listening only the count crosses from the worker", async () => {
+  const { recorder, heard, close } = await fileStoreRecorder(undefined, undefined, false);
+  try {
+    for (let i = 0; i < 700; i++) recorder.record(sampleRecord(i));
+    await until(() => recorder.stats().written === 700, "700 records written");
+    assert.equal(recorder.store.written, 700);
+    assert.equal(heard.length, 0);
+    // Someone starts listening: the next records reach them.
+    recorder.store.subscribe((s) => heard.push(s));
+    recorder.record(sampleRecord(700));
+    await until(() => heard.length === 1, "the listener hears the next record");
+    assert.equal(heard[0].uri, "/item/700");
+    assert.equal(heard[0].id, 701);
   } finally {
     await close();
   }
