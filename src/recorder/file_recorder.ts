@@ -14,6 +14,8 @@ export class FileRecorder extends QueuedRecorder {
   readonly kind = "file";
   #file: Deno.FsFile | null = null;
   #size = 0;
+  /** Whether the path is a regular file (else it is neither chmodded nor rotated). */
+  #regular = true;
 
   constructor(readonly config: Extract<RecorderConfig, { kind: "file" }>, log: Logger) {
     super(config.name, config.queueSize, log);
@@ -27,8 +29,12 @@ export class FileRecorder extends QueuedRecorder {
     const dir = dirOf(path);
     if (dir) await makePrivateDir(dir);
     this.#file = await Deno.open(path, { append: true, create: true, mode: 0o600 });
-    if (Deno.build.os !== "windows") await Deno.chmod(path, 0o600);
-    this.#size = (await this.#file.stat()).size;
+    const info = await this.#file.stat();
+    // Only a regular file is snoop's to make private or to rotate: a path such as /dev/null
+    // or a FIFO is the system's, and chmod as root would close it to everyone else.
+    this.#regular = info.isFile;
+    if (this.#regular && Deno.build.os !== "windows") await Deno.chmod(path, 0o600);
+    this.#size = info.size;
     return this.#file;
   }
 
@@ -52,7 +58,7 @@ export class FileRecorder extends QueuedRecorder {
     const bytes = encoder.encode(batch.map((r) => r + sep).join(""));
     const max = (this.config.file.rotation?.maxSizeMB ?? 0) * 1024 * 1024;
     let file = await this.#open();
-    if (max > 0 && this.#size > 0 && this.#size + bytes.length > max) {
+    if (this.#regular && max > 0 && this.#size > 0 && this.#size + bytes.length > max) {
       await this.#rotate();
       file = await this.#open();
     }

@@ -52,7 +52,8 @@ export function dirOf(path: string): string {
  */
 export function makePrivateFileSync(path: string): void {
   Deno.openSync(path, { create: true, write: true, mode: 0o600 }).close();
-  if (!posix) return;
+  // A device or a FIFO (/dev/null) is the system's: chmod as root would close it to others.
+  if (!posix || !Deno.statSync(path).isFile) return;
   try {
     Deno.chmodSync(path, 0o600);
   } catch (e) {
