@@ -58,6 +58,18 @@ const SUMMARY =
   duration_ns / 1e6 AS "durationMs", err, sid, ja3, ja4`;
 const CANDIDATE_CHUNK = 500;
 
+/** `value` with every U+0000 in its strings (keys too) replaced by U+FFFD. */
+function withoutNul(value: unknown): unknown {
+  if (typeof value === "string") return value.replaceAll("\0", "\uFFFD");
+  if (Array.isArray(value)) return value.map(withoutNul);
+  if (value && typeof value === "object") {
+    return Object.fromEntries(
+      Object.entries(value).map(([k, v]) => [k.replaceAll("\0", "\uFFFD"), withoutNul(v)]),
+    );
+  }
+  return value;
+}
+
 /**
  * The record store in PostgreSQL, for a collector that many proxies feed and that keeps
  * records long: the same columns and queries as the SQLite store, in table `snoop_records`.
@@ -84,15 +96,23 @@ export class PgRecordStore implements RecordQueries {
   }
 
   /**
-   * Stores records, in one INSERT; returns how many were stored. A record PostgreSQL refuses
-   * (a NUL character, which neither TEXT nor JSONB takes) costs only itself: the batch is then
-   * inserted again in one transaction with each record under a savepoint of its own.
+   * Stores records, in one INSERT; returns how many were stored. Neither TEXT nor JSONB takes
+   * U+0000, which records can hold (a header value, a WebSocket frame's text): it is kept as
+   * U+FFFD instead, so that a collector which acknowledged a record also keeps it. A record
+   * PostgreSQL refuses otherwise costs only itself: the batch is then inserted again in one
+   * transaction with each record under a savepoint of its own.
    */
   async insertBatch(jsonRecords: string[]): Promise<number> {
     const rows: { summary: RecordSummary; values: unknown[] }[] = [];
-    for (const text of jsonRecords) {
+    for (const given of jsonRecords) {
       try {
-        const { summary, search } = summarize(JSON.parse(text));
+        let record = JSON.parse(given), text = given;
+        // JSON writes U+0000 only as this escape (a raw one is not JSON).
+        if (given.includes("\\u0000")) {
+          record = withoutNul(record);
+          text = JSON.stringify(record);
+        }
+        const { summary, search } = summarize(record);
         rows.push({ summary, values: columnValues(summary, search, text) });
       } catch {
         // not JSON, or not a record: nothing to store

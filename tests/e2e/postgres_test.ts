@@ -145,23 +145,34 @@ recorders: [{ name: central, http: { url: "http://127.0.0.1:${collector.addr.por
 });
 
 Deno.test({
-  name:
-    "postgres store: a record PostgreSQL refuses (a NUL character) is left out alone, its batch is stored",
+  name: "postgres store: U+0000 is kept as U+FFFD; a record PostgreSQL refuses is left out alone",
   ignore,
   async fn() {
     const store = await freshStore();
     try {
-      // Neither TEXT nor JSONB takes U+0000: the multi-row INSERT of the batch fails whole.
+      // Neither TEXT nor JSONB takes U+0000: kept as U+FFFD, in the columns and the JSON.
       const nul = sampleRecord(1, {
-        http: { request: { contentLength: 0, header: { "X-Nul": ["a\u0000b"] }, body: null } },
+        service: "edge\u0000one",
+        http: {
+          request: { contentLength: 0, header: { "X-Nul\u0000": ["a\u0000b"] }, body: null },
+        },
       });
+      // A status beyond INTEGER fails the batch's one INSERT: each record is then tried alone.
+      const refused = sampleRecord(3, { http: { statusCode: 1e12 } });
       const seen: number[] = [];
       store.subscribe((r) => seen.push(r.id));
-      assert.equal(await store.insertBatch([sampleRecord(0), nul, "null", sampleRecord(2)]), 2);
-      assert.equal(await store.count(), 2);
+      assert.equal(
+        await store.insertBatch([sampleRecord(0), nul, "null", refused, sampleRecord(2)]),
+        3,
+      );
+      assert.equal(await store.count(), 3);
       const { records } = await store.list({}, 10);
-      assert.deepEqual(records.map((r) => r.uri), ["/item/2", "/item/0"]);
+      assert.deepEqual(records.map((r) => r.uri), ["/item/2", "/item/1", "/item/0"]);
       assert.deepEqual(seen, records.map((r) => r.id).reverse());
+      const kept = await store.get(records[1].id);
+      assert.equal(kept?.service, "edge\uFFFDone");
+      assert.deepEqual(kept?.http.request.header, { "X-Nul\uFFFD": ["a\uFFFDb"] });
+      assert.equal(records[1].service, "edge\uFFFDone");
     } finally {
       await store.close();
     }
