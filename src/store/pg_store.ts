@@ -51,7 +51,36 @@ CREATE INDEX IF NOT EXISTS snoop_records_ja3 ON snoop_records (ja3) WHERE ja3 IS
 CREATE INDEX IF NOT EXISTS snoop_records_ja4 ON snoop_records (ja4) WHERE ja4 IS NOT NULL;
 `;
 
-const COLUMNS = STORED_COLUMNS.length;
+/** PostgreSQL's type of each of `STORED_COLUMNS`, in its order. */
+const COLUMN_TYPES: Record<(typeof STORED_COLUMNS)[number], string> = {
+  time_ms: "bigint",
+  time: "text",
+  service: "text",
+  client_ip: "text",
+  host: "text",
+  proto: "text",
+  kind: "text",
+  method: "text",
+  uri: "text",
+  status: "integer",
+  http_proto: "text",
+  input_bytes: "bigint",
+  output_bytes: "bigint",
+  duration_ns: "bigint",
+  err: "text",
+  sid: "text",
+  search: "text",
+  json: "jsonb",
+  ja3: "text",
+  ja4: "text",
+};
+
+const JSON_COLUMN = STORED_COLUMNS.indexOf("json");
+
+const INSERT_SQL = `INSERT INTO snoop_records (${STORED_COLUMNS.join(", ")})
+  SELECT ${STORED_COLUMNS.join(", ")} FROM jsonb_to_recordset($1::jsonb) AS r(${
+  STORED_COLUMNS.map((c) => `${c} ${COLUMN_TYPES[c]}`).join(", ")
+}) RETURNING id`;
 const SUMMARY =
   `id, time, time_ms AS "timeMs", service, client_ip AS client, host, proto, kind, method,
   uri, status, http_proto AS "httpProto", input_bytes AS "inputBytes", output_bytes AS "outputBytes",
@@ -130,19 +159,29 @@ export class PgRecordStore implements RecordQueries {
     return stored.length;
   }
 
+  /**
+   * One INSERT of the rows, sent as one JSON array of objects (`jsonb_to_recordset`), each
+   * record's text spliced in as it is: the statement is the same for every batch, so
+   * PostgreSQL parses and plans it once per connection (a named statement), and the client
+   * neither escapes every record into an array literal nor sends 20 parameters a row.
+   */
   async #insert(
     db: pg.Pool | pg.PoolClient,
     rows: { values: unknown[] }[],
   ): Promise<number[]> {
-    const placeholders = rows.map((_, i) =>
-      `(${Array.from({ length: COLUMNS }, (_, k) => `$${i * COLUMNS + k + 1}`).join(", ")})`
-    ).join(", ");
-    const res = await db.query(
-      `INSERT INTO snoop_records (${
-        STORED_COLUMNS.join(", ")
-      }) VALUES ${placeholders} RETURNING id`,
-      rows.flatMap((r) => r.values),
-    );
+    const body = rows.map((r) => {
+      const o: Record<string, unknown> = {};
+      STORED_COLUMNS.forEach((c, k) => {
+        if (c !== "json") o[c] = r.values[k];
+      });
+      // The record's text was parsed once already (it is JSON): spliced in, not re-encoded.
+      return `${JSON.stringify(o).slice(0, -1)},"json":${r.values[JSON_COLUMN]}}`;
+    });
+    const res = await db.query({
+      name: "snoop_insert_records",
+      text: INSERT_SQL,
+      values: [`[${body.join(",")}]`],
+    });
     return res.rows.map((row: { id: number }) => row.id);
   }
 
