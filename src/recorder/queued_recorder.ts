@@ -65,6 +65,16 @@ export abstract class QueuedRecorder implements Recorder {
   #retryMs = RETRY_FIRST_MS;
   /** Ends the wait before the next try at once (set while waiting). */
   #stopWaiting: (() => void) | null = null;
+  /** Ends the wait for a fuller batch (set while lingering). */
+  #stopLingering: (() => void) | null = null;
+  /**
+   * How long a batch short of `batchSize` waits for more records before it is delivered (0:
+   * not at all). A deliverer whose every batch has a fixed cost (the store's transaction,
+   * which rewrites the index pages it touches) pays it per record when batches are small,
+   * and they are small exactly when it keeps up: it then takes whatever arrived while it
+   * worked on the last one.
+   */
+  protected readonly lingerMs: number = 0;
 
   constructor(
     readonly name: string,
@@ -105,6 +115,9 @@ export abstract class QueuedRecorder implements Recorder {
     }
     this.#queue.push(text);
     this.#queuedBytes += text.length;
+    if (this.#queue.length >= this.batchSize || this.#queuedBytes >= BATCH_BYTES) {
+      this.#stopLingering?.();
+    }
     this.#running ??= this.#run();
   }
 
@@ -161,6 +174,7 @@ export abstract class QueuedRecorder implements Recorder {
   async #run(): Promise<void> {
     try {
       while (this.#queue.length > 0) {
+        if (this.#shortBatch()) await this.#linger();
         const batch = this.#takeBatch();
         try {
           const failed = await this.deliver(batch);
@@ -215,6 +229,23 @@ export abstract class QueuedRecorder implements Recorder {
     }
   }
 
+  /** Whether the next batch would be short and may wait for more (`lingerMs`). */
+  #shortBatch(): boolean {
+    return this.lingerMs > 0 && !this.#closed && this.#queue.length < this.batchSize &&
+      this.#queuedBytes < BATCH_BYTES;
+  }
+
+  /** Waits up to `lingerMs` for a full batch; a full batch or `close` ends the wait. */
+  async #linger(): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await new Promise<void>((resolve) => {
+      this.#stopLingering = resolve;
+      timer = setTimeout(resolve, this.lingerMs);
+    });
+    clearTimeout(timer);
+    this.#stopLingering = null;
+  }
+
   async #waitBeforeRetry(): Promise<void> {
     let timer: ReturnType<typeof setTimeout> | undefined;
     await new Promise<void>((resolve) => {
@@ -229,8 +260,10 @@ export abstract class QueuedRecorder implements Recorder {
   /** Waits for queued records to go out (up to the deadline), then releases resources. */
   async close(deadlineMs = 5000): Promise<void> {
     this.#closed = true;
-    // A recorder waiting to retry tries once more now, then gives up.
+    // A recorder waiting to retry tries once more now, then gives up; one waiting for a
+    // fuller batch delivers what it has.
     this.#stopWaiting?.();
+    this.#stopLingering?.();
     if (this.#running) {
       let timer: ReturnType<typeof setTimeout> | undefined;
       await Promise.race([

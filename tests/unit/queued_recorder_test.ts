@@ -149,3 +149,39 @@ Deno.test("a capture whose record is never made gives its budget back when colle
   assert.equal(new TextDecoder().decode(out.stderr), "");
   assert.equal(new TextDecoder().decode(out.stdout).trim(), "4000 0");
 });
+
+/** Delivers at once, but lets a short batch wait (long: nothing here waits it out). */
+class LingeringRecorder extends QueuedRecorder {
+  readonly kind = "test";
+  readonly delivered: string[][] = [];
+  protected override readonly lingerMs = 60_000;
+
+  protected deliver(batch: string[]): Promise<number> {
+    this.delivered.push(batch);
+    return Promise.resolve(0);
+  }
+
+  protected shutdown(): void {}
+}
+
+const aTurn = () => new Promise((resolve) => setTimeout(resolve, 0));
+
+Deno.test("a lingering recorder waits for a full batch, delivers one at once, and all at close", async () => {
+  const recorder = new LingeringRecorder("linger", 100, new Logger("test"), 4);
+  recorder.record("1");
+  await aTurn();
+  recorder.record("2");
+  recorder.record("3");
+  await aTurn();
+  assert.deepEqual(recorder.delivered, [], "a short batch waits");
+  recorder.record("4"); // the batch is full: delivered without waiting
+  await aTurn();
+  assert.deepEqual(recorder.delivered, [["1", "2", "3", "4"]]);
+  recorder.record("5");
+  recorder.record("6");
+  await aTurn();
+  assert.equal(recorder.delivered.length, 1);
+  await recorder.close(1000); // closing ends the wait
+  assert.deepEqual(recorder.delivered, [["1", "2", "3", "4"], ["5", "6"]]);
+  assert.deepEqual(recorder.stats(), { written: 6, dropped: {}, queued: 0 });
+});
