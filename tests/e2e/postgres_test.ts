@@ -3,6 +3,8 @@ import pg from "pg";
 import { Collector } from "../../src/collector/collector.ts";
 import { Logger } from "../../src/util/log.ts";
 import { PgRecordStore } from "../../src/store/pg_store.ts";
+import { PgRecorder } from "../../src/recorder/pg_recorder.ts";
+import { RECORD_SLACK } from "../../src/store/record_store.ts";
 import { createWebApp } from "../../src/web/web_app.ts";
 import { curl, needs, startOrigin, startSnoop, until } from "../helpers/harness.ts";
 import { BASE_TIME, sampleRecord } from "../helpers/records.ts";
@@ -224,6 +226,31 @@ Deno.test({
       assert.deepEqual(records.map((r) => r.uri), ["/item/2", "/item/0"]);
     } finally {
       await collector.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "postgres recorder: the store stays within RECORD_SLACK of maxRecords as it fills",
+  ignore,
+  async fn() {
+    const maxRecords = 1_000;
+    const store = await freshStore({ maxAgeMs: 0, maxRecords });
+    const recorder = new PgRecorder(store, 10_000, new Logger("test"));
+    try {
+      const counts: number[] = [];
+      for (let wave = 0; wave < 6; wave++) {
+        for (let i = 0; i < 400; i++) recorder.record(sampleRecord(wave * 400 + i));
+        await until(() => recorder.stats().written === (wave + 1) * 400, `wave ${wave}`);
+        counts.push(await store.count());
+      }
+      const ceiling = maxRecords * (1 + RECORD_SLACK);
+      assert.ok(counts.every((n) => n <= ceiling), `kept ${counts}, at most ${ceiling} each time`);
+      assert.ok(counts[counts.length - 1] >= maxRecords, `kept ${counts}`);
+      const { records } = await store.list({}, 1);
+      assert.equal(records[0].uri, "/item/2399");
+    } finally {
+      await recorder.close();
     }
   },
 });
