@@ -10,7 +10,11 @@
  * windows were the step from p90 to p99 that a Deno relay without them does not have. With
  * the old generation's limit starting at 64 MiB, none ran during the load (snoop's own
  * collection when it goes quiet takes the garbage back), and p99 fell, with and without a
- * recorder; idle RSS and RSS per idle tunnel stayed the same (`deno task bench compare`
- * (a) and (e) measure both).
+ * recorder (`deno task bench compare` (a) and (e) measure both).
+ *
+ * `--max-semi-space-size=8`: the young generation of each isolate (the proxy's and the store
+ * worker's) grew to 32 MiB under load, most of it garbage between scavenges; capped at 16 MiB
+ * the main job's peak RSS under `bench mainjob`'s load fell by about 70 MiB at the same req/s
+ * and p99 (docs/performance-history.md has the runs).
  */
-export const SNOOP_V8_FLAGS = "--initial-old-space-size=64";
+export const SNOOP_V8_FLAGS = "--initial-old-space-size=64,--max-semi-space-size=8";

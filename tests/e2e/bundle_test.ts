@@ -34,7 +34,7 @@ Deno.test({
         "run",
         "--allow-all",
         "--no-config",
-        "--v8-flags=--initial-old-space-size=64",
+        "--v8-flags=--initial-old-space-size=64,--max-semi-space-size=8",
         output,
       ]);
       assert.match(out, /SMOKE OK seed-sniffing/, out);
