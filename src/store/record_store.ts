@@ -226,14 +226,20 @@ export class RecordStore implements RecordQueries {
     this.db = new DatabaseSync(path, { timeout: 5000 });
     // The page cache (CACHE_KIB) is the process's memory, and ingest touches new pages all the
     // time, so it fills whatever its size; the pages reads miss are in the system's file cache.
-    // Checkpointing the WAL every 16,384 pages (64 MiB) instead of SQLite's 1,000 writes a page
-    // that many batches touch once per checkpoint rather than once per batch (`deno task bench
-    // store` measures ingest).
+    // Checkpointing the WAL every 4,096 pages (16 MiB) instead of SQLite's 1,000 writes a page
+    // that many batches touch once per checkpoint rather than once per batch; the WAL file is
+    // cut back to that size after a checkpoint, as it is on disk beside a store of any size
+    // (`deno task bench store` measures ingest, `bench mainjob --sustained` bytes a record).
     this.db.exec(
       `PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -${CACHE_KIB};` +
-        " PRAGMA wal_autocheckpoint = 16384;",
+        ` PRAGMA wal_autocheckpoint = 4096; PRAGMA journal_size_limit = ${16 * 1024 * 1024};`,
     );
     this.db.exec(SCHEMA);
+    // The oldest records are deleted as new ones come (retention), a few at a time. By default
+    // the word index rewrites a segment once a tenth of its rows are deleted: under that churn
+    // it rewrote its largest segment every few trims, and a trim cost ~70 µs a record where
+    // it costs ~17 with the threshold at half (the index stays the same size).
+    this.db.exec("INSERT INTO records_fts (records_fts, rank) VALUES ('deletemerge', 50)");
     this.#chunks = new RecordChunks(this.db);
     addFingerprintColumns(this.db, (id, inline) => this.#text(id, inline));
     this.db.exec(FINGERPRINT_INDEXES);
@@ -561,7 +567,7 @@ export class RecordStore implements RecordQueries {
     // `maxRecords` newest.
     const cut = this.db.prepare("SELECT id FROM records ORDER BY id LIMIT 1 OFFSET ?")
       .get(excess - 1) as { id: number } | undefined;
-    return cut ? this.#drop("id <= ?", cut.id) : 0;
+    return cut ? this.#drop("id <= ?", cut.id, cut.id) : 0;
   }
 
   /** Records kept, counted once and then kept up to date by this connection's writes. */
@@ -569,16 +575,20 @@ export class RecordStore implements RecordQueries {
     return this.#kept ??= this.count();
   }
 
-  /** Deletes the records `where` selects, from the index and the rollups too; how many. */
-  #drop(where: string, value: number): number {
+  /**
+   * Deletes the records `where` selects, from the index and the rollups too; how many.
+   * `upTo`: the highest id `where` can select, when known (the rollups then need to hold only
+   * the records up to it, which the oldest have long been; else they first take in all).
+   */
+  #drop(where: string, value: number, upTo = this.#lastId()): number {
     let removed: number;
     this.db.exec("BEGIN");
     try {
       this.db.prepare(
         `DELETE FROM records_fts WHERE rowid IN (SELECT id FROM records WHERE ${where})`,
       ).run(value);
-      // The rollups first take in every record, so they lose exactly what is deleted.
-      catchUpRollups(this.db, this.#lastId(), 0);
+      // The rollups first take in every record to delete, so they lose exactly what is deleted.
+      catchUpRollups(this.db, upTo, 0);
       applyToRollups(this.db, where, [value], -1);
       removed = Number(this.db.prepare(`DELETE FROM records WHERE ${where}`).run(value).changes);
       this.#chunks.dropBelow(this.#firstId());

@@ -120,3 +120,17 @@ Deno.test("store: rows from before chunks keep their inline JSON and are read be
     store.close();
   }
 });
+
+Deno.test("store: the WAL is checkpointed and cut back at 16 MiB; the word index merges deletes at half", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "snoop-store-pragmas-" });
+  const store = new RecordStore(`${dir}/records.db`);
+  try {
+    const one = (sql: string) => Object.values(store.db.prepare(sql).get()!)[0];
+    assert.equal(one("PRAGMA wal_autocheckpoint"), 4096);
+    assert.equal(one("PRAGMA journal_size_limit"), 16 * 1024 * 1024);
+    assert.equal(one("SELECT v FROM records_fts_config WHERE k = 'deletemerge'"), 50);
+  } finally {
+    store.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
