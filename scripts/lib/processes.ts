@@ -89,6 +89,32 @@ export function descendants(root: number): number[] {
 
 const TICKS = 100; // USER_HZ on Linux
 
+/**
+ * CPU seconds (user + system) of one process by thread name (`comm`: a Deno process's main
+ * thread is `deno`, a Worker `worker-N`, V8's helper threads `V8 DefaultWorke`); threads that
+ * ended are not counted.
+ */
+export function threadCpuSeconds(pid: number): Map<string, number> {
+  const byName = new Map<string, number>();
+  let tids: string[] = [];
+  try {
+    tids = [...Deno.readDirSync(`/proc/${pid}/task`)].map((e) => e.name);
+  } catch {
+    return byName;
+  }
+  for (const tid of tids) {
+    try {
+      const stat = Deno.readTextFileSync(`/proc/${pid}/task/${tid}/stat`);
+      const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      byName.set(name, (byName.get(name) ?? 0) + (Number(f[11]) + Number(f[12])) / TICKS);
+    } catch {
+      // the thread ended
+    }
+  }
+  return byName;
+}
+
 /** CPU seconds (user + system) of a process and everything below it. */
 export function cpuSeconds(root: number): number {
   let ticks = 0;
