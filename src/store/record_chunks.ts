@@ -81,11 +81,23 @@ export function chunkRuns<T extends { id: number; text: string }>(rows: T[]): T[
   return runs;
 }
 
-/** Writes and reads one store's chunks, keeping the last few read decompressed. */
+/**
+ * Writes and reads one store's chunks, keeping the last few read decompressed.
+ *
+ * Record ids can come back: a row's id is one past the largest id left, so when retention
+ * deletes the newest records (`maxAge` takes a long connection's record, dated by its start,
+ * as soon as it is written), the next records get their ids again. The chunks that held the
+ * deleted records go with them when the ids are given out again (`write`), and reads see the
+ * newest chunk that starts at or below an id, so they never read a deleted record's text.
+ */
 export class RecordChunks {
   readonly #insert: StatementSync;
   readonly #find: StatementSync;
+  readonly #dropFrom: StatementSync;
+  readonly #dataVersion: StatementSync;
   readonly #cache = new Map<number, { last: number; texts: string[] }>();
+  /** The database's `data_version` when the cache was filled: another connection's commit changes it. */
+  #cachedVersion = -1;
 
   constructor(readonly db: DatabaseSync) {
     db.exec(CHUNK_SCHEMA);
@@ -96,11 +108,15 @@ export class RecordChunks {
       "SELECT first_id AS first, last_id AS last, data FROM record_chunks" +
         " WHERE first_id <= ? ORDER BY first_id DESC LIMIT 1",
     );
+    this.#dropFrom = db.prepare("DELETE FROM record_chunks WHERE first_id >= ?");
+    this.#dataVersion = db.prepare("PRAGMA data_version");
   }
 
   /** Stores the texts of records with these ids (ascending), inside the caller's transaction. */
   write(rows: { id: number; text: string }[]): void {
     this.#cache.clear();
+    // Chunks from these ids on held deleted records whose ids are given out again.
+    if (rows.length > 0) this.#dropFrom.run(rows[0].id);
     for (const run of chunkRuns(rows)) {
       this.#insert.run(run[0].id, run[run.length - 1].id, packChunk(run.map((r) => r.text)));
     }
@@ -108,6 +124,11 @@ export class RecordChunks {
 
   /** The JSON text of record `id`, or null when no chunk holds it. */
   text(id: number): string | null {
+    const version = (this.#dataVersion.get() as { data_version: number }).data_version;
+    if (version !== this.#cachedVersion) {
+      this.#cache.clear();
+      this.#cachedVersion = version;
+    }
     for (const [first, chunk] of this.#cache) {
       if (id >= first && id <= chunk.last) return chunk.texts[id - first];
     }
@@ -129,7 +150,8 @@ export class RecordChunks {
   /** Drops the chunks whose records are all gone (ids below `firstKept`); forgets the cache. */
   dropBelow(firstKept: number): void {
     this.#cache.clear();
-    this.db.prepare("DELETE FROM record_chunks WHERE last_id < ?").run(firstKept);
+    this.db.prepare("DELETE FROM record_chunks WHERE first_id < ?1 AND last_id < ?1")
+      .run(firstKept);
   }
 
   /** Forgets what was read (records were deleted or replaced). */

@@ -561,8 +561,9 @@ export class RecordStore implements RecordQueries {
 
   /** Deletes the oldest records beyond `maxRecords`; returns how many. */
   enforceRecordLimit(): number {
+    if (this.retention.maxRecords <= 0) return 0;
     const excess = this.#keptCount() - this.retention.maxRecords;
-    if (this.retention.maxRecords <= 0 || excess <= 0) return 0;
+    if (excess <= 0) return 0;
     // The newest `excess`-th from the bottom: an offset into the few oldest, not into the
     // `maxRecords` newest.
     const cut = this.db.prepare("SELECT id FROM records ORDER BY id LIMIT 1 OFFSET ?")

@@ -134,3 +134,70 @@ Deno.test("store: the WAL is checkpointed and cut back at 16 MiB; the word index
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+/** A sample record dated `agoMs` before now, with its URI. */
+function recordAt(uri: string, agoMs: number): string {
+  return sampleRecord(0, {
+    time: new Date(Date.now() - agoMs).toISOString(),
+    http: { uri },
+  });
+}
+
+const uriOf = (r: { http?: { uri?: string } } | null) => r?.http?.uri;
+
+Deno.test("store: ids retention gives out again never read or clash with the deleted records' chunks", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "snoop-chunks-reuse-" });
+  const hour = 3_600_000;
+  try {
+    const store = new RecordStore(`${dir}/records.db`, { maxAgeMs: hour, maxRecords: 0 });
+    try {
+      // A long connection's record is dated by its start: the newest row, already too old.
+      store.insertBatch([
+        ...["/a1", "/a2", "/a3"].map((u) => recordAt(u, 0)),
+        recordAt("/old-4", 2 * hour),
+      ]);
+      store.insertBatch([recordAt("/old-5-secret", 2 * hour), recordAt("/old-6", 2 * hour)]);
+      assert.equal(store.enforceRetention(), 3); // ids 4, 5 and 6: the next records get them
+      assert.equal(store.insertBatch(["/b4", "/b5"].map((u) => recordAt(u, 0))), 2);
+      assert.equal(store.insertBatch([recordAt("/b6", 0)]), 1);
+      const ids = store.listSync({}, 10).records.map((r) => r.id);
+      assert.deepEqual(ids, [6, 5, 4, 3, 2, 1]);
+      assert.deepEqual(ids.map((id) => uriOf(store.getSync(id))), [
+        "/b6",
+        "/b5",
+        "/b4",
+        "/a3",
+        "/a2",
+        "/a1",
+      ]);
+    } finally {
+      store.close();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("store: a chunk read before another connection wrote is not read again after", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "snoop-chunks-conn-" });
+  const hour = 3_600_000;
+  const path = `${dir}/records.db`;
+  const worker = new RecordStore(path, { maxAgeMs: hour, maxRecords: 0 });
+  const other = new RecordStore(path);
+  try {
+    worker.insertBatch([
+      recordAt("/a1", 0),
+      recordAt("/a2", 0),
+      recordAt("/old-3-secret", 2 * hour),
+    ]);
+    assert.equal(worker.enforceRetention(), 1);
+    assert.equal(uriOf(worker.getSync(1)), "/a1"); // its chunk, 1–3, is now in the cache
+    other.insertBatch([recordAt("/imported-3", 0)]);
+    assert.equal(uriOf(other.getSync(3)), "/imported-3");
+    assert.equal(uriOf(worker.getSync(3)), "/imported-3");
+  } finally {
+    worker.close();
+    other.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
