@@ -5,6 +5,12 @@ import { QueuedRecorder } from "./queued_recorder.ts";
 
 const encoder = new TextEncoder();
 
+/** A regular file (not a link, a device or a FIFO) of this user's (`uid`: its owner, if known). */
+function ownRegularFile(link: Deno.FileInfo, uid = link.uid): boolean {
+  const me = Deno.uid();
+  return link.isFile && !link.isSymlink && (me === null || uid === me);
+}
+
 /**
  * GOST's `file` recorder: each record followed by `sep` (nothing when unset, as GOST),
  * appended to `path`. With `rotation.maxSize` (MB) the file is renamed to `path.1` (older
@@ -30,9 +36,10 @@ export class FileRecorder extends QueuedRecorder {
     if (dir) await makePrivateDir(dir);
     this.#file = await Deno.open(path, { append: true, create: true, mode: 0o600 });
     const info = await this.#file.stat();
-    // Only a regular file is snoop's to make private or to rotate: a path such as /dev/null
-    // or a FIFO is the system's, and chmod as root would close it to everyone else.
-    this.#regular = info.isFile;
+    // Only a regular file of this user's, named by the path itself, is snoop's to make
+    // private or to rotate: a path such as /dev/null or a FIFO is the system's, a symlink
+    // may point at anything, and chmod as root would close them to everyone else.
+    this.#regular = info.isFile && ownRegularFile(await Deno.lstat(path), info.uid);
     if (this.#regular && Deno.build.os !== "windows") await Deno.chmod(path, 0o600);
     this.#size = info.size;
     return this.#file;
@@ -46,9 +53,10 @@ export class FileRecorder extends QueuedRecorder {
     const windows = Deno.build.os === "windows";
     for (let i = keep - 1; i >= 1; i--) {
       // Backups an older snoop rotated may not be private yet.
-      await Deno.rename(`${path}.${i}`, `${path}.${i + 1}`).then(
-        () => windows ? undefined : Deno.chmod(`${path}.${i + 1}`, 0o600),
-      ).catch(() => {});
+      await Deno.rename(`${path}.${i}`, `${path}.${i + 1}`).then(async () => {
+        const backup = `${path}.${i + 1}`;
+        if (!windows && ownRegularFile(await Deno.lstat(backup))) await Deno.chmod(backup, 0o600);
+      }).catch(() => {});
     }
     await Deno.rename(path, `${path}.1`);
   }

@@ -52,8 +52,9 @@ export function dirOf(path: string): string {
  */
 export function makePrivateFileSync(path: string): void {
   Deno.openSync(path, { create: true, write: true, mode: 0o600 }).close();
-  // A device or a FIFO (/dev/null) is the system's: chmod as root would close it to others.
-  if (!posix || !Deno.statSync(path).isFile) return;
+  // A device or a FIFO (/dev/null) is the system's, and a symlink may point at anything:
+  // chmod as root would close them to others.
+  if (!posix || !Deno.lstatSync(path).isFile) return;
   try {
     Deno.chmodSync(path, 0o600);
   } catch (e) {
@@ -65,6 +66,7 @@ export function makePrivateFileSync(path: string): void {
 export function makePrivateIfExistsSync(path: string): void {
   if (!posix) return;
   try {
+    if (!Deno.lstatSync(path).isFile) return;
     Deno.chmodSync(path, 0o600);
   } catch (e) {
     if (!(e instanceof Deno.errors.NotFound || e instanceof Deno.errors.PermissionDenied)) throw e;

@@ -73,3 +73,42 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "file recorder: symlinks planted at the path or a backup are not chmodded through",
+  ignore: Deno.build.os === "windows",
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "snoop-file-recorder-" });
+    try {
+      const elsewhere = `${dir}/not-snoops`;
+      await Deno.mkdir(elsewhere);
+      const targets = [1, 2].map((n) => `${elsewhere}/file-${n}`);
+      for (const t of targets) {
+        await Deno.writeTextFile(t, "");
+        await Deno.chmod(t, 0o644);
+      }
+      const path = `${dir}/records.jsonl`;
+      // Backups an attacker planted as links: rotation shifts them up and must not chmod them.
+      await Deno.symlink(targets[0], `${path}.1`);
+      await Deno.symlink(targets[1], `${path}.2`);
+      const recorder = fileRecorder(path, 0.0001);
+      for (let i = 0; i < 12; i++) {
+        recorder.record(JSON.stringify({ i, pad: "x".repeat(20) }));
+        await until(() => recorder.stats().written === i + 1, `record ${i} written`);
+      }
+      await recorder.close();
+      for (const t of targets) assert.equal(Deno.statSync(t).mode! & 0o777, 0o644, t);
+      assert.equal(Deno.statSync(path).mode! & 0o777, 0o600, "snoop's own file is private");
+      // The main path itself as a link: records go there, its target's mode stays.
+      const linked = `${dir}/linked.jsonl`;
+      await Deno.symlink(targets[0], linked);
+      const viaLink = fileRecorder(linked);
+      viaLink.record('{"via":"link"}');
+      await until(() => viaLink.stats().written === 1, "the record written");
+      await viaLink.close();
+      assert.equal(Deno.statSync(targets[0]).mode! & 0o777, 0o644);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
