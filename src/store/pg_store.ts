@@ -89,14 +89,31 @@ const CANDIDATE_CHUNK = 500;
 
 /** `value` with every U+0000 in its strings (keys too) replaced by U+FFFD. */
 function withoutNul(value: unknown): unknown {
-  if (typeof value === "string") return value.replaceAll("\0", "\uFFFD");
+  const text = (s: string) => s.replaceAll("\0", "\uFFFD").toWellFormed();
+  if (typeof value === "string") return text(value);
   if (Array.isArray(value)) return value.map(withoutNul);
   if (value && typeof value === "object") {
-    return Object.fromEntries(
-      Object.entries(value).map(([k, v]) => [k.replaceAll("\0", "\uFFFD"), withoutNul(v)]),
-    );
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [text(k), withoutNul(v)]));
   }
   return value;
+}
+
+/** What PostgreSQL's JSONB refuses in JSON text: U+0000 and a UTF-16 surrogate, escaped. */
+const UNSTORABLE_ESCAPE = /\\u(0000|d[89a-f])/i;
+
+/** The widest whole numbers each numeric column takes; a value beyond is clamped to it. */
+const NUMBER_RANGE: Record<string, [number, number]> = {
+  integer: [-(2 ** 31), 2 ** 31 - 1],
+  bigint: [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
+};
+
+/** `values` (a row of `STORED_COLUMNS`) with its numbers whole and within their columns. */
+function storableNumbers(values: unknown[]): unknown[] {
+  return values.map((v, k) => {
+    const range = NUMBER_RANGE[COLUMN_TYPES[STORED_COLUMNS[k]]];
+    if (!range || typeof v !== "number") return v;
+    return Number.isFinite(v) ? Math.min(Math.max(Math.trunc(v), range[0]), range[1]) : 0;
+  });
 }
 
 /**
@@ -136,13 +153,14 @@ export class PgRecordStore implements RecordQueries {
     for (const given of jsonRecords) {
       try {
         let record = JSON.parse(given), text = given;
-        // JSON writes U+0000 only as this escape (a raw one is not JSON).
-        if (given.includes("\\u0000")) {
+        // JSON writes U+0000 and lone surrogates only as escapes (raw ones are not JSON);
+        // a pair of surrogates is kept whole.
+        if (UNSTORABLE_ESCAPE.test(given)) {
           record = withoutNul(record);
           text = JSON.stringify(record);
         }
         const { summary, search } = summarize(record);
-        rows.push({ summary, values: columnValues(summary, search, text) });
+        rows.push({ summary, values: storableNumbers(columnValues(summary, search, text)) });
       } catch {
         // not JSON, or not a record: nothing to store
       }

@@ -147,7 +147,8 @@ recorders: [{ name: central, http: { url: "http://127.0.0.1:${collector.addr.por
 });
 
 Deno.test({
-  name: "postgres store: U+0000 is kept as U+FFFD; a record PostgreSQL refuses is left out alone",
+  name:
+    "postgres store: U+0000 and lone surrogates kept as U+FFFD, numbers clamped; a refused record left out alone",
   ignore,
   async fn() {
     const store = await freshStore();
@@ -159,22 +160,44 @@ Deno.test({
           request: { contentLength: 0, header: { "X-Nul\u0000": ["a\u0000b"] }, body: null },
         },
       });
-      // A status beyond INTEGER fails the batch's one INSERT: each record is then tried alone.
-      const refused = sampleRecord(3, { http: { statusCode: 1e12 } });
+      // JSONB refuses a lone surrogate's escape; a pair is kept whole.
+      const surrogate = sampleRecord(3, { service: "lone \ud800 pair \ud83d\ude00" });
+      // Columns are INTEGER and BIGINT: a status beyond INTEGER, a fraction of a byte.
+      const numbers = sampleRecord(4, { http: { statusCode: 1e12 }, inputBytes: 1.5 });
+      // A number beyond PostgreSQL's numeric, spliced as sent: the batch's one INSERT fails
+      // and each record is then tried alone.
+      const overflow = sampleRecord(5).replace(/^\{/, '{"huge":1e1000000,');
       const seen: number[] = [];
       store.subscribe((r) => seen.push(r.id));
       assert.equal(
-        await store.insertBatch([sampleRecord(0), nul, "null", refused, sampleRecord(2)]),
-        3,
+        await store.insertBatch([
+          sampleRecord(0),
+          nul,
+          "null",
+          surrogate,
+          numbers,
+          overflow,
+          sampleRecord(2),
+        ]),
+        5,
       );
-      assert.equal(await store.count(), 3);
+      assert.equal(await store.count(), 5);
       const { records } = await store.list({}, 10);
-      assert.deepEqual(records.map((r) => r.uri), ["/item/2", "/item/1", "/item/0"]);
+      assert.deepEqual(records.map((r) => r.uri), [
+        "/item/2",
+        "/item/4",
+        "/item/3",
+        "/item/1",
+        "/item/0",
+      ]);
       assert.deepEqual(seen, records.map((r) => r.id).reverse());
-      const kept = await store.get(records[1].id);
+      const kept = await store.get(records[3].id);
       assert.equal(kept?.service, "edge\uFFFDone");
       assert.deepEqual(kept?.http.request.header, { "X-Nul\uFFFD": ["a\uFFFDb"] });
-      assert.equal(records[1].service, "edge\uFFFDone");
+      assert.equal(records[3].service, "edge\uFFFDone");
+      assert.equal((await store.get(records[2].id))?.service, "lone \uFFFD pair \ud83d\ude00");
+      assert.equal(records[1].status, 2 ** 31 - 1);
+      assert.equal(records[1].inputBytes, 1);
     } finally {
       await store.close();
     }
