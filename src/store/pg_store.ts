@@ -107,12 +107,16 @@ const NUMBER_RANGE: Record<string, [number, number]> = {
   bigint: [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
 };
 
-/** `values` (a row of `STORED_COLUMNS`) with its numbers whole and within their columns. */
+/**
+ * `values` (a row of `STORED_COLUMNS`) with whole numbers beyond their column's range clamped
+ * to it. A fraction is left as it is (and refused): made whole, its column would select the
+ * record where the record itself (what filters test) does not match.
+ */
 function storableNumbers(values: unknown[]): unknown[] {
   return values.map((v, k) => {
     const range = NUMBER_RANGE[COLUMN_TYPES[STORED_COLUMNS[k]]];
-    if (!range || typeof v !== "number") return v;
-    return Number.isFinite(v) ? Math.min(Math.max(Math.trunc(v), range[0]), range[1]) : 0;
+    if (!range || typeof v !== "number" || !Number.isInteger(v)) return v;
+    return Math.min(Math.max(v, range[0]), range[1]);
   });
 }
 
