@@ -47,9 +47,13 @@ export class StoreRecorder extends QueuedRecorder {
     // Opened here too, so that a store that cannot be opened fails at startup.
     // `:memory:` is written here, on the proxy's thread: bodies are not decoded into the index.
     this.store = new RecordStore(path, retention, { indexBodies: path !== ":memory:" });
-    this.#worker = path === ":memory:"
-      ? null
-      : new StoreWorker(path, retention, workerIdleMs, options);
+    this.#worker = path === ":memory:" ? null : new StoreWorker(
+      path,
+      retention,
+      workerIdleMs,
+      options,
+      (warning) => log.warn("store: " + warning, { recorder: name }),
+    );
     this.queries = this.#worker ? new WorkerQueries(this.#worker, this.store) : this.store;
   }
 

@@ -30,6 +30,8 @@ export interface WorkerReply {
   id: number;
   value?: unknown;
   error?: string;
+  /** Something that went wrong beside the call (retention after a write), for the log. */
+  warning?: string;
 }
 
 /** A worker with nothing to do for this long is ended; the next call starts another. */
@@ -56,6 +58,8 @@ export class StoreWorker {
     readonly retention: RetentionOptions,
     readonly idleMs = IDLE_MS,
     readonly options: StoreOptions = {},
+    /** Told of what went wrong beside a call (`WorkerReply.warning`). */
+    readonly onWarning: (warning: string) => void = () => {},
   ) {}
 
   /** Whether a worker is running now. */
@@ -118,6 +122,7 @@ export class StoreWorker {
       type: "module",
     });
     worker.onmessage = (event: MessageEvent<WorkerReply>) => {
+      if (event.data.warning) this.onWarning(event.data.warning);
       const call = this.#pending.get(event.data.id);
       this.#pending.delete(event.data.id);
       call?.settle(event.data);

@@ -7,6 +7,7 @@
  * order they come.
  */
 import { RecordStore } from "./record_store.ts";
+import type { RecordSummary } from "./summary.ts";
 import type { StoreQuery, WorkerReply, WorkerRequest } from "./store_worker.ts";
 
 let store: RecordStore | null = null;
@@ -50,11 +51,23 @@ self.onmessage = (event: MessageEvent<WorkerRequest>) => {
         break;
       case "write": {
         const s = opened();
-        const summaries = s.writeBatch(request.batch);
+        let summaries: RecordSummary[] | null = null, failure: unknown = null;
+        try {
+          summaries = s.writeBatch(request.batch);
+        } catch (e) {
+          failure = e;
+        }
+        // Retention runs whether or not the batch was stored (a store that cannot take more
+        // records may need it most), and its own failure does not unsay a stored batch.
+        try {
+          if (request.retentionNow) s.enforceRetention(request.retentionNow);
+          else if (s.overRecordLimit()) s.enforceRecordLimit();
+        } catch (e) {
+          reply.warning = `retention failed: ${e instanceof Error ? e.message : String(e)}`;
+        }
+        if (failure !== null) throw failure;
         // Summaries cross to the proxy's thread only for its listeners (the UI's live list).
-        reply.value = request.summaries ? summaries : summaries.length;
-        if (request.retentionNow) s.enforceRetention(request.retentionNow);
-        else if (s.overRecordLimit()) s.enforceRecordLimit();
+        reply.value = request.summaries ? summaries! : summaries!.length;
         break;
       }
       case "query":

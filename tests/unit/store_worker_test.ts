@@ -158,3 +158,36 @@ Deno.test("store recorder: a worker with nothing to do ends, and the next batch 
     await close();
   }
 });
+
+/** A logger that keeps its warnings. */
+class WarningsKept extends Logger {
+  readonly warnings: string[] = [];
+  override warn(msg: string, _fields?: Record<string, unknown>) {
+    this.warnings.push(msg);
+  }
+}
+
+Deno.test("store recorder: retention that fails after a stored batch is logged, the batch still written", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "snoop-store-retention-" });
+  const log = new WarningsKept("test");
+  const recorder = new StoreRecorder("store", 10_000, `${dir}/r.db`, {
+    maxAgeMs: 0,
+    maxRecords: 10,
+  }, log);
+  try {
+    // The rollups retention subtracts from are gone; storing a batch does not touch them.
+    recorder.store.db.exec("ALTER TABLE stat_minute RENAME TO stat_away");
+    for (let i = 0; i < 50; i++) recorder.record(sampleRecord(i));
+    await until(() => recorder.stats().written === 50, "the batch counted as written");
+    assert.deepEqual(recorder.stats().dropped, {});
+    assert.equal(recorder.store.count(), 50); // not trimmed: retention failed
+    assert.ok(log.warnings.some((w) => /retention failed/.test(w)), `${log.warnings}`);
+    // With the rollups back, the next batch's retention trims the store to its cap.
+    recorder.store.db.exec("ALTER TABLE stat_away RENAME TO stat_minute");
+    recorder.record(sampleRecord(50));
+    await until(() => recorder.store.count() === 10, "trimmed to maxRecords");
+  } finally {
+    await recorder.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
