@@ -34,15 +34,10 @@ import { RecordStore } from "../src/store/record_store.ts";
 import { PgRecordStore } from "../src/store/pg_store.ts";
 import { http1Load, http2Load, type LoadResult } from "./lib/mitm_load.ts";
 import { median, percentile } from "./lib/stats.ts";
-import { freePort, waitForPort } from "./lib/processes.ts";
+import { freePort, machine, waitForPort } from "./lib/processes.ts";
 
 const MiB = 1024 * 1024;
 const encoder = new TextEncoder();
-
-function machine(): string {
-  const cpus = Deno.readTextFileSync("/proc/cpuinfo").match(/model name\s*:\s*(.*)/)?.[1] ?? "?";
-  return `${navigator.hardwareConcurrency} × ${cpus}, Deno ${Deno.version.deno}`;
-}
 
 /** A server that sends `bytes` to every connection, then closes. */
 function startSource(bytes: number) {

@@ -36,12 +36,13 @@ import { startNginx } from "./lib/nginx_origin.ts";
 import {
   cpuSeconds,
   freePort,
+  machine,
   output,
   type Proc,
-  rssMiB,
   setAffinity,
   spawn,
   waitForPort,
+  withPeakRss,
 } from "./lib/processes.ts";
 import { SNOOP_V8_FLAGS } from "./lib/v8_flags.ts";
 import { wrk, type WrkLoad } from "./lib/wrk.ts";
@@ -96,11 +97,6 @@ const example = new URL("../examples/edge-to-collector.yaml", import.meta.url).p
 const dir = await Deno.makeTempDir({ prefix: "snoop-collect-" });
 await Deno.chmod(dir, 0o777); // nginx's worker runs unprivileged
 const procs: Proc[] = [];
-
-function machine(): string {
-  const cpus = Deno.readTextFileSync("/proc/cpuinfo").match(/model name\s*:\s*(.*)/)?.[1] ?? "?";
-  return `${navigator.hardwareConcurrency} × ${cpus}, Deno ${Deno.version.deno}`;
-}
 
 function spawnSnoop(args: string[]): Proc {
   const proc = spawn(Deno.execPath(), [
@@ -325,24 +321,6 @@ async function postBatches(port: number, bodies: Uint8Array<ArrayBuffer>[], seco
     }
   }));
   return r;
-}
-
-/** Peak RSS (process tree) of each pid, sampled every 200 ms while `work` runs. */
-async function withPeakRss<T>(pids: number[], work: Promise<T>): Promise<[T, number[]]> {
-  const peaks = pids.map((p) => rssMiB(p));
-  let done = false;
-  const sampling = (async () => {
-    while (!done) {
-      pids.forEach((p, i) => peaks[i] = Math.max(peaks[i], rssMiB(p)));
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  })();
-  try {
-    return [await work, peaks];
-  } finally {
-    done = true;
-    await sampling;
-  }
 }
 
 interface Turn {

@@ -37,6 +37,7 @@ import {
   spawn,
   threadCpuSeconds,
   waitForPort,
+  withPeakRss,
 } from "./lib/processes.ts";
 import { percentile } from "./lib/stats.ts";
 import { SNOOP_V8_FLAGS } from "./lib/v8_flags.ts";
@@ -239,29 +240,12 @@ async function drained(p: Proxy, ms = 180_000): Promise<number> {
   return NaN;
 }
 
-/** Peak RSS (process tree) sampled every 200 ms while `work` runs. */
-async function withPeakRss<T>(pid: number, work: Promise<T>): Promise<[T, number]> {
-  let peak = rssMiB(pid), done = false;
-  const sampling = (async () => {
-    while (!done) {
-      peak = Math.max(peak, rssMiB(pid));
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  })();
-  try {
-    return [await work, peak];
-  } finally {
-    done = true;
-    await sampling;
-  }
-}
-
 async function turn(p: Proxy, url: string, seconds: number): Promise<Turn> {
   const before = p.api ? await storedRecords(p) : 0;
   const droppedBefore = p.api ? (await recorderCounters(p)).dropped : 0;
   const warm = await wrk(url, 1, dir, p.port, LOAD);
   const cpu0 = cpuSeconds(p.proc.pid), threads0 = threadCpuSeconds(p.proc.pid);
-  const [r, peakRss] = await withPeakRss(p.proc.pid, wrk(url, seconds, dir, p.port, LOAD));
+  const [r, [peakRss]] = await withPeakRss([p.proc.pid], wrk(url, seconds, dir, p.port, LOAD));
   const cpuUs = ((cpuSeconds(p.proc.pid) - cpu0) * 1e6) / r.requests;
   if (!p.api) return { ...r, cpuUs, peakRss };
   const threads1 = threadCpuSeconds(p.proc.pid);
@@ -270,7 +254,7 @@ async function turn(p: Proxy, url: string, seconds: number): Promise<Turn> {
     for (const [name, secs] of threads1) if (match(name)) s += secs - (threads0.get(name) ?? 0);
     return s * 1e6 / r.requests;
   };
-  const [drainMs, peakAfter] = await withPeakRss(p.proc.pid, drained(p));
+  const [drainMs, [peakAfter]] = await withPeakRss([p.proc.pid], drained(p));
   return {
     ...r,
     cpuUs,
@@ -440,15 +424,15 @@ async function sustained(url: string) {
     }
   })().catch((e) => void (pollError = e));
   const cpu0 = cpuSeconds(main.proc.pid);
-  const [w, peak] = await withPeakRss(
-    main.proc.pid,
+  const [w, [peak]] = await withPeakRss(
+    [main.proc.pid],
     wrk(url, SUSTAINED, dir, main.port, { ...LOAD, rate }).finally(() => loading = false),
   );
   const cpuUs = ((cpuSeconds(main.proc.pid) - cpu0) * 1e6) / w.requests;
   await polling;
   if (pollError) throw pollError;
   const loaded = samples.length;
-  const [drainMs, peakAfter] = await withPeakRss(main.proc.pid, drained(main));
+  const [drainMs, [peakAfter]] = await withPeakRss([main.proc.pid], drained(main));
   // 20 s after the load, as the issue measured retention.
   const after = (performance.now() - t0) / 1000 - SUSTAINED;
   if (after < 20) await new Promise((r) => setTimeout(r, (20 - after) * 1000));

@@ -252,3 +252,27 @@ export const startTcpHolder = () => startLibScript("tcp_holder.ts");
 /** scripts/lib/floor_relay.ts as a child, its reads growing up to `largestRead` bytes. */
 export const startFloorRelay = (largestRead = 1) =>
   startLibScript("floor_relay.ts", String(largestRead));
+
+/** Peak RSS (process tree) of each pid, sampled every 200 ms while `work` runs. */
+export async function withPeakRss<T>(pids: number[], work: Promise<T>): Promise<[T, number[]]> {
+  const peaks = pids.map((p) => rssMiB(p));
+  let done = false;
+  const sampling = (async () => {
+    while (!done) {
+      pids.forEach((p, i) => peaks[i] = Math.max(peaks[i], rssMiB(p)));
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  })();
+  try {
+    return [await work, peaks];
+  } finally {
+    done = true;
+    await sampling;
+  }
+}
+
+/** The machine a benchmark ran on: CPUs, their model, Deno's version. */
+export function machine(): string {
+  const cpus = Deno.readTextFileSync("/proc/cpuinfo").match(/model name\s*:\s*(.*)/)?.[1] ?? "?";
+  return `${navigator.hardwareConcurrency} × ${cpus}, Deno ${Deno.version.deno}`;
+}
