@@ -104,7 +104,7 @@ export class App {
       access,
       caFile: ui.caFile || undefined,
       metrics: () => renderMetrics(this.services, this.recorders),
-      importRecords: (jsons) => (recorder as StoreRecorder).store.insertBatch(jsons),
+      importRecords: (jsons) => (recorder as StoreRecorder).importBatch(jsons),
       // Replays go through these listeners, as a client on this host would connect.
       replayProxies: () =>
         this.services.map((s) => ({

@@ -17,10 +17,11 @@ const STORE_LINGER_MS = 50;
 /**
  * The `store` recorder: records into snoop's embedded SQLite store, in batches of up to
  * 500 (one transaction each), trimmed to `maxRecords` as it passes it and with both
- * retention limits applied at most once a minute. A file-backed
- * store is written, and queried, by a worker of its own (`StoreWorker`) so that neither
- * holds up proxied traffic; `store` here tells listeners what it stored. `:memory:` is
- * private to one connection, so it is written and queried here.
+ * retention limits applied at most once a minute. A file-backed store is written, and
+ * queried, by a worker of its own (`StoreWorker`) so that neither holds up proxied traffic,
+ * and indexed by another when the machine has time (`WorkerRole`); `store` here tells
+ * listeners what it stored. `:memory:` is private to one connection, so it is written,
+ * indexed and queried here.
  */
 export class StoreRecorder extends QueuedRecorder {
   readonly kind = "store";
@@ -29,6 +30,12 @@ export class StoreRecorder extends QueuedRecorder {
   /** What the web UI and the API ask. */
   readonly queries: RecordQueries;
   readonly #worker: StoreWorker | null;
+  /** Indexes what `#worker` appended, when the machine has time (`WorkerRole`). */
+  readonly #indexer: StoreWorker | null;
+  /** Whether the indexer is running now, and whether it has been handed more since it began. */
+  #indexing = false;
+  #indexAgain = false;
+  #lastIndexWarning = 0;
   #lastRetention = 0;
   protected override readonly lingerMs = STORE_LINGER_MS;
 
@@ -54,7 +61,64 @@ export class StoreRecorder extends QueuedRecorder {
       options,
       (warning) => log.warn("store: " + warning, { recorder: name }),
     );
+    this.#indexer = path === ":memory:" ? null : new StoreWorker(
+      path,
+      retention,
+      workerIdleMs,
+      options,
+      (warning) => log.warn("store: " + warning, { recorder: name }),
+      "indexer",
+    );
     this.queries = this.#worker ? new WorkerQueries(this.#worker, this.store) : this.store;
+    // Records a run before left pending (it ended under load) are indexed now.
+    if (this.store.pendingCount() > 0) this.#index();
+  }
+
+  /**
+   * Has the indexer index what is pending: one run at a time, and one more after it when
+   * records came meanwhile. A failed run is logged; the records stay pending for the next.
+   */
+  #index(): void {
+    if (!this.#indexer) return;
+    if (this.#indexing) {
+      this.#indexAgain = true;
+      return;
+    }
+    this.#indexing = true;
+    this.#indexAgain = false;
+    this.#indexer.index().then(({ removed }) => {
+      // The writer counts what the store keeps as it appends: it counts again at its next
+      // batch (with both retention limits) once another connection deleted records.
+      if (removed > 0) this.#lastRetention = 0;
+    }, (e) => {
+      // Tried again with the next batch: logged once a minute, not once a batch.
+      if (Date.now() - this.#lastIndexWarning < 60_000) return;
+      this.#lastIndexWarning = Date.now();
+      this.log.warn(`store: indexing failed: ${e instanceof Error ? e.message : e}`, {
+        recorder: this.name,
+      });
+    }).finally(() => {
+      this.#indexing = false;
+      if (this.#indexAgain) this.#index();
+    });
+  }
+
+  /** Records appended and not yet indexed (queries read them from their chunks meanwhile). */
+  pendingRecords(): number {
+    return this.store.pendingCount();
+  }
+
+  /**
+   * Stores imported records (the web UI's import) like recorded ones: appended by the
+   * worker, indexed after.
+   */
+  async importBatch(jsons: string[]): Promise<number> {
+    if (!this.#worker) return this.store.insertBatch(jsons);
+    const stored = await this.#worker.write(jsons, 0, this.store.listened);
+    this.#index();
+    return typeof stored === "number"
+      ? this.store.countStored(stored)
+      : this.store.announce(stored);
   }
 
   /** Whether the store's worker is running now. */
@@ -75,11 +139,14 @@ export class StoreRecorder extends QueuedRecorder {
       return batch.length - stored;
     }
     const stored = await this.#worker.write(batch, retentionNow, this.store.listened);
+    this.#index();
     return batch.length -
       (typeof stored === "number" ? this.store.countStored(stored) : this.store.announce(stored));
   }
 
   protected async shutdown(): Promise<void> {
+    // What is still pending stays in the store, indexed when it is next opened.
+    await this.#indexer?.close();
     await this.#worker?.close();
     this.store.close();
   }

@@ -81,19 +81,32 @@ export function chunkRuns<T extends { id: number; text: string }>(rows: T[]): T[
   return runs;
 }
 
+/** Texts packed into chunks before they have ids: each chunk's record count and bytes. */
+export interface PackedChunk {
+  count: number;
+  data: Uint8Array;
+}
+
 /**
- * Writes and reads one store's chunks, keeping the last few read decompressed.
- *
- * Record ids can come back: a row's id is one past the largest id left, so when retention
- * deletes the newest records (`maxAge` takes a long connection's record, dated by its start,
- * as soon as it is written), the next records get their ids again. The chunks that held the
- * deleted records go with them when the ids are given out again (`write`), and reads see the
- * newest chunk that starts at or below an id, so they never read a deleted record's text.
+ * Packs consecutive texts (each one line) into chunks within the chunk limits. Ids are not
+ * needed: they are consecutive, so the chunks are the same whatever the first one is, and
+ * the compression runs before the writer takes the store's write lock.
+ */
+export function packChunks(texts: string[]): PackedChunk[] {
+  const runs = chunkRuns(texts.map((text, id) => ({ id, text })));
+  return runs.map((run) => ({ count: run.length, data: packChunk(run.map((r) => r.text)) }));
+}
+
+/**
+ * Writes and reads one store's chunks, keeping the last few read decompressed. Record ids
+ * are given out once (`store_meta.appended_to` in record_store.ts), never again after their
+ * records are deleted, so a chunk's ids always name its own records.
  */
 export class RecordChunks {
   readonly #insert: StatementSync;
   readonly #find: StatementSync;
-  readonly #dropFrom: StatementSync;
+  readonly #byFirst: StatementSync;
+  readonly #after: StatementSync;
   readonly #dataVersion: StatementSync;
   readonly #cache = new Map<number, { last: number; texts: string[] }>();
   /** The database's `data_version` when the cache was filled: another connection's commit changes it. */
@@ -108,27 +121,56 @@ export class RecordChunks {
       "SELECT first_id AS first, last_id AS last, data FROM record_chunks" +
         " WHERE first_id <= ? ORDER BY first_id DESC LIMIT 1",
     );
-    this.#dropFrom = db.prepare("DELETE FROM record_chunks WHERE first_id >= ?");
+    this.#byFirst = db.prepare(
+      "SELECT first_id AS first, last_id AS last, data FROM record_chunks WHERE first_id = ?",
+    );
+    // A chunk holds at most CHUNK_RECORDS records: the one that holds `after + 1` starts
+    // past `after - CHUNK_RECORDS`, a range of the primary key rather than a scan.
+    this.#after = db.prepare(
+      "SELECT first_id AS first, last_id AS last FROM record_chunks" +
+        ` WHERE first_id > ?1 - ${CHUNK_RECORDS} AND last_id > ?1 AND first_id < ?2` +
+        " ORDER BY first_id",
+    );
     this.#dataVersion = db.prepare("PRAGMA data_version");
   }
 
   /** Stores the texts of records with these ids (ascending), inside the caller's transaction. */
   write(rows: { id: number; text: string }[]): void {
     this.#cache.clear();
-    // Chunks from these ids on held deleted records whose ids are given out again.
-    if (rows.length > 0) this.#dropFrom.run(rows[0].id);
     for (const run of chunkRuns(rows)) {
       this.#insert.run(run[0].id, run[run.length - 1].id, packChunk(run.map((r) => r.text)));
     }
   }
 
+  /** Stores packed chunks as the records `firstId`, `firstId + 1`, …; the last id. */
+  insertPacked(firstId: number, chunks: PackedChunk[]): number {
+    let id = firstId;
+    for (const c of chunks) {
+      this.#insert.run(id, id + c.count - 1, c.data);
+      id += c.count;
+    }
+    return id - 1;
+  }
+
+  /** The chunks holding records above `after` and below `before`, by first id ascending. */
+  spans(after: number, before = Number.MAX_SAFE_INTEGER): { first: number; last: number }[] {
+    return this.#after.all(after, before) as { first: number; last: number }[];
+  }
+
+  /** The texts of the chunk that starts at `first` (empty when there is none). */
+  texts(first: number): string[] {
+    this.#checkVersion();
+    const cached = this.#cache.get(first);
+    if (cached) return cached.texts;
+    const row = this.#byFirst.get(first) as
+      | { first: number; last: number; data: Uint8Array }
+      | undefined;
+    return row ? this.#unpack(row) : [];
+  }
+
   /** The JSON text of record `id`, or null when no chunk holds it. */
   text(id: number): string | null {
-    const version = (this.#dataVersion.get() as { data_version: number }).data_version;
-    if (version !== this.#cachedVersion) {
-      this.#cache.clear();
-      this.#cachedVersion = version;
-    }
+    this.#checkVersion();
     for (const [first, chunk] of this.#cache) {
       if (id >= first && id <= chunk.last) return chunk.texts[id - first];
     }
@@ -136,6 +178,18 @@ export class RecordChunks {
       | { first: number; last: number; data: Uint8Array }
       | undefined;
     if (!row || id > row.last) return null;
+    return this.#unpack(row)[id - row.first];
+  }
+
+  #checkVersion(): void {
+    const version = (this.#dataVersion.get() as { data_version: number }).data_version;
+    if (version !== this.#cachedVersion) {
+      this.#cache.clear();
+      this.#cachedVersion = version;
+    }
+  }
+
+  #unpack(row: { first: number; last: number; data: Uint8Array }): string[] {
     const count = row.last - row.first + 1;
     // A chunk of several records holds under CHUNK_TEXT_BYTES of text (UTF-16 units, so up to
     // three times as many UTF-8 bytes); a record alone can be as long as a string can.
@@ -144,7 +198,7 @@ export class RecordChunks {
       this.#cache.delete(this.#cache.keys().next().value!);
     }
     this.#cache.set(row.first, { last: row.last, texts });
-    return texts[id - row.first];
+    return texts;
   }
 
   /** Drops the chunks whose records are all gone (ids below `firstKept`); forgets the cache. */

@@ -11,6 +11,8 @@ import type { BodyRange } from "./filter_sql.ts";
 import {
   applyToRollups,
   catchUpRollups,
+  type PendingStatsRow,
+  pendingStatsRow,
   rebuildRollups,
   ROLLUP_SCHEMA,
   statsFromStore,
@@ -31,7 +33,7 @@ import {
 } from "../util/private_files.ts";
 import type { ParsedRecord } from "../record/parsed_record.ts";
 import { recordBodyText } from "./body_text.ts";
-import { oneLine, RecordChunks } from "./record_chunks.ts";
+import { oneLine, packChunks, RecordChunks } from "./record_chunks.ts";
 
 export type { RecordSummary } from "./summary.ts";
 
@@ -167,6 +169,31 @@ function markBodyIndex(db: DatabaseSync, version: number): void {
   }
 }
 
+/**
+ * Records are written in two steps (`appendBatch`, then `indexPending`): their JSON first, in
+ * chunks, under ids given out from `appended_to`; their rows, word index and rollups after,
+ * up to `indexed_to`. The records between are pending: every query reads them from their
+ * chunks. A store from before has every record indexed.
+ */
+function markAppended(db: DatabaseSync): void {
+  if (db.prepare("SELECT 1 FROM store_meta WHERE key = 'appended_to'").get()) return;
+  // Under the write lock: another connection opening the store at once marks it only once.
+  db.exec("BEGIN IMMEDIATE");
+  try {
+    const last = (db.prepare(
+      "SELECT MAX(COALESCE((SELECT MAX(id) FROM records), 0)," +
+        " COALESCE((SELECT MAX(last_id) FROM record_chunks), 0)) AS id",
+    ).get() as { id: number }).id;
+    const set = db.prepare("INSERT OR IGNORE INTO store_meta (key, value) VALUES (?, ?)");
+    set.run("appended_to", last);
+    set.run("indexed_to", last);
+    db.exec("COMMIT");
+  } catch (e) {
+    db.exec("ROLLBACK");
+    throw e;
+  }
+}
+
 export interface StoreOptions {
   /**
    * Put decoded body text in the word index, so body terms narrow their candidates through
@@ -180,6 +207,45 @@ const CANDIDATE_CHUNK = 500;
 /** SQLite's page cache per connection, in KiB. */
 const CACHE_KIB = 8 * 1024;
 
+/**
+ * How long aggregates read pending records at most (they are parsed one by one); past it, the
+ * answer is `partial`. Pending records pile up only while the machine has no time to index.
+ */
+const PENDING_STATS_MS = 250;
+
+/** A record from its JSON text; null when it is none. */
+function parseRecord(text: string): ParsedRecord | null {
+  try {
+    const record = JSON.parse(text);
+    return record && typeof record === "object" && !Array.isArray(record) ? record : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Captured bodies (base64, so no quote or backslash inside) as a record's JSON holds them. */
+const BODY_VALUES = /"body":"[^"\\]*"/g;
+
+/**
+ * A record without its bodies, for what needs only its columns: a record with bodies of
+ * megabytes is parsed without making them into strings. Small records, and any whose text
+ * the cut leaves unparsable, are parsed whole.
+ */
+function parseWithoutBodies(text: string): ParsedRecord | null {
+  if (text.length > 16 * 1024) {
+    const lean = parseRecord(text.replace(BODY_VALUES, '"body":null'));
+    if (lean) return lean;
+  }
+  return parseRecord(text);
+}
+
+/**
+ * How much record text a query reads from pending records at most (past the first match): a
+ * record can hold megabytes of bodies, and each is decompressed and parsed; past it, the
+ * answer is `partial`, with where to go on.
+ */
+const PENDING_SCAN_CHARS = 32 * 1024 * 1024;
+
 /** How far past `maxRecords` (a share of it) a store goes before its oldest are deleted. */
 export const RECORD_SLACK = 0.01;
 
@@ -188,17 +254,19 @@ const SUMMARY_COLUMNS =
   method, uri, status, http_proto AS httpProto, input_bytes AS inputBytes,
   output_bytes AS outputBytes, duration_ns / 1e6 AS durationMs, err, sid, ja3, ja4`;
 
-/** A record to insert: its columns, its words for the index, its JSON text (one line). */
-type Row = { summary: RecordSummary; search: string; words: string; text: string };
+/** A record to insert: its columns and its words for the index. */
+type Row = { summary: RecordSummary; search: string; words: string };
 
 export class RecordStore implements RecordQueries {
   readonly db: DatabaseSync;
-  readonly #insert: StatementSync;
   readonly #insertText: StatementSync;
   readonly #savepoint: StatementSync;
   readonly #release: StatementSync;
   readonly #rollbackTo: StatementSync;
   readonly #moveBodyMark: StatementSync;
+  readonly #getMeta: StatementSync;
+  readonly #setMeta: StatementSync;
+  readonly #insertWithId: StatementSync;
   readonly indexBodies: boolean;
   readonly #chunks: RecordChunks;
   readonly #listeners = new Set<(r: RecordSummary) => void>();
@@ -255,6 +323,9 @@ export class RecordStore implements RecordQueries {
       this.db.exec("COMMIT");
     }
     markBodyIndex(this.db, Math.max(version, 1));
+    markAppended(this.db);
+    this.#getMeta = this.db.prepare("SELECT value FROM store_meta WHERE key = ?");
+    this.#setMeta = this.db.prepare("UPDATE store_meta SET value = ? WHERE key = ?");
     this.#moveBodyMark = this.db.prepare(
       "UPDATE store_meta SET value = MAX(value, ?) WHERE key = 'bodies_indexed_from'",
     );
@@ -262,72 +333,183 @@ export class RecordStore implements RecordQueries {
     this.#savepoint = this.db.prepare("SAVEPOINT one_record");
     this.#release = this.db.prepare("RELEASE one_record");
     this.#rollbackTo = this.db.prepare("ROLLBACK TO one_record");
-    this.#insert = this.db.prepare(
-      `INSERT INTO records (${STORED_COLUMNS.join(", ")}) VALUES (${
+    this.#insertWithId = this.db.prepare(
+      `INSERT INTO records (id, ${STORED_COLUMNS.join(", ")}) VALUES (?, ${
         STORED_COLUMNS.map(() => "?").join(", ")
       })`,
     );
   }
 
-  /** Stores records (GOST JSON text) in one transaction; returns how many were stored. */
+  /**
+   * Stores records (GOST JSON text) and indexes them, all on this connection; returns how
+   * many were stored. What a store without a worker runs (`:memory:`, `snoop import`).
+   */
   insertBatch(jsonRecords: string[]): number {
     return this.announce(this.writeBatch(jsonRecords));
   }
 
   /**
-   * Stores records in one transaction and returns their summaries, telling no listener:
-   * what the store's worker runs (the store that has the listeners announces them). A record
-   * that cannot be stored (a field of the wrong type that becomes NULL in a NOT NULL column)
-   * costs only itself: the batch is then written again with each record under a savepoint of
-   * its own. Only then: a savepoint per record slows every batch down (`deno task bench
-   * store`).
+   * Appends records and indexes every pending one, telling no listener; returns the
+   * summaries of the records indexed.
    */
   writeBatch(jsonRecords: string[]): RecordSummary[] {
-    const rows: Row[] = [];
-    for (const text of jsonRecords) {
+    this.appendBatch(jsonRecords);
+    const summaries: RecordSummary[] = [];
+    for (;;) {
+      const step = this.indexPending(16);
+      if (step === null) return summaries;
+      for (const s of step) summaries.push(s);
+    }
+  }
+
+  /**
+   * The first step of storing records: their JSON, compressed in chunks under ids given out
+   * here, in one short transaction; a record is found by every query from then on (read
+   * from its chunk while pending). Its columns, word index and rollups come in the second
+   * step (`indexPending`), which the store's worker leaves to a thread that runs when the
+   * machine has time: that step costs several times this one. Returns how many records were
+   * appended, with `summaries` their summaries (for listeners: each record is parsed then).
+   * Text that is not a JSON object is left out; one that does not parse is appended and
+   * left out when indexed.
+   */
+  appendBatch(jsonRecords: string[], summaries = false): number | RecordSummary[] {
+    const texts: string[] = [];
+    for (let text of jsonRecords) {
+      if (text.charCodeAt(0) !== 0x7b) text = text.trim();
+      if (text.charCodeAt(0) !== 0x7b) continue; // `null`, a number, a list: no record
+      if (!text.includes("\n")) {
+        texts.push(text);
+        continue;
+      }
       try {
-        const record = JSON.parse(text);
-        const { summary, search } = summarize(record);
-        const words = this.indexBodies ? `${search}\n${recordBodyText(record)}` : search;
-        rows.push({ summary, search, words, text: oneLine(text, record) });
+        texts.push(oneLine(text, JSON.parse(text)));
       } catch {
-        // not JSON, or not a record: nothing to store
+        // not JSON: nothing to store
       }
     }
-    let summaries: RecordSummary[];
-    this.db.exec("BEGIN");
+    if (texts.length === 0) return summaries ? [] : 0;
+    const packed = packChunks(texts);
+    let first: number;
+    this.db.exec("BEGIN IMMEDIATE");
     try {
-      try {
-        summaries = this.#insertRows(rows, false);
-      } catch {
-        this.db.exec("ROLLBACK");
-        this.db.exec("BEGIN");
-        summaries = this.#insertRows(rows, true);
-      }
-      if (summaries.length > 0) {
-        const last = summaries[summaries.length - 1].id;
-        catchUpRollups(this.db, last);
-        if (!this.indexBodies) this.#moveBodyMark.run(last + 1);
-      }
+      first = this.#meta("appended_to") + 1;
+      const last = this.#chunks.insertPacked(first, packed);
+      this.#setMeta.run(last, "appended_to");
       this.db.exec("COMMIT");
     } catch (e) {
       this.db.exec("ROLLBACK");
       throw e;
     }
-    if (this.#kept !== null) this.#kept += summaries.length;
-    return summaries;
+    if (this.#kept !== null) this.#kept += texts.length;
+    if (!summaries) return texts.length;
+    const out: RecordSummary[] = [];
+    texts.forEach((text, i) => {
+      const summary = this.#summaryOf(text);
+      if (summary) out.push({ ...summary, id: first + i });
+    });
+    return out;
   }
 
-  /** Inserts rows; `alone`: each under its own savepoint, leaving out those that fail. */
-  #insertRows(rows: Row[], alone: boolean): RecordSummary[] {
+  /**
+   * The second step: the rows, word index and rollups of the oldest pending records, up to
+   * `maxChunks` chunks of them in one transaction. Returns their summaries, or null when
+   * nothing is pending. Another connection indexing the same records first is noticed under
+   * the write lock, and this one starts over from where that one ended.
+   */
+  indexPending(maxChunks = 1): RecordSummary[] | null {
+    for (;;) {
+      const from = this.#meta("indexed_to");
+      const spans = this.#chunks.spans(from).slice(0, maxChunks);
+      if (spans.length === 0) return null;
+      const rows: (Row & { id: number })[] = [];
+      let upTo = from;
+      for (const span of spans) {
+        upTo = span.last;
+        this.#textsOf(span.first).forEach((text, i) => {
+          const id = span.first + i;
+          if (id <= from) return;
+          const row = this.#rowOf(text);
+          if (row) rows.push({ ...row, id });
+        });
+      }
+      this.db.exec("BEGIN IMMEDIATE");
+      let summaries: RecordSummary[];
+      try {
+        if (this.#meta("indexed_to") !== from) {
+          this.db.exec("ROLLBACK");
+          continue;
+        }
+        try {
+          this.db.exec("SAVEPOINT batch");
+          summaries = this.#insertRows(rows, false);
+          this.db.exec("RELEASE batch");
+        } catch {
+          this.db.exec("ROLLBACK TO batch");
+          this.db.exec("RELEASE batch");
+          summaries = this.#insertRows(rows, true);
+        }
+        catchUpRollups(this.db, upTo);
+        if (!this.indexBodies) this.#moveBodyMark.run(upTo + 1);
+        this.#setMeta.run(upTo, "indexed_to");
+        this.db.exec("COMMIT");
+      } catch (e) {
+        this.db.exec("ROLLBACK");
+        throw e;
+      }
+      return summaries;
+    }
+  }
+
+  /** How many records are appended and not yet indexed. */
+  pendingCount(): number {
+    return this.#meta("appended_to") - this.#meta("indexed_to");
+  }
+
+  /**
+   * The texts of a chunk; none when it cannot be read (damaged on disk): its records are then
+   * lost alone, instead of every later record staying pending behind it.
+   */
+  #textsOf(first: number): string[] {
+    try {
+      return this.#chunks.texts(first);
+    } catch {
+      return [];
+    }
+  }
+
+  #meta(key: "appended_to" | "indexed_to"): number {
+    return (this.#getMeta.get(key) as { value: number }).value;
+  }
+
+  /** A record's row, from its JSON text (null when it is no record). */
+  #rowOf(text: string): Row | null {
+    try {
+      const record = JSON.parse(text);
+      const { summary, search } = summarize(record);
+      const words = this.indexBodies ? `${search}\n${recordBodyText(record)}` : search;
+      return { summary, search, words };
+    } catch {
+      return null; // not JSON, or not a record: nothing to store
+    }
+  }
+
+  #summaryOf(text: string): RecordSummary | null {
+    try {
+      return summarize(JSON.parse(text)).summary;
+    } catch {
+      return null;
+    }
+  }
+
+  /** Inserts rows with their ids; `alone`: each under its own savepoint, leaving out those that fail. */
+  #insertRows(rows: (Row & { id: number })[], alone: boolean): RecordSummary[] {
     const summaries: RecordSummary[] = [];
-    const texts: { id: number; text: string }[] = [];
-    for (const { summary, search, words, text } of rows) {
+    for (const { id, summary, search, words } of rows) {
       if (alone) this.#savepoint.run();
       try {
-        const res = this.#insert.run(...columnValues(summary, search, ""));
-        summary.id = Number(res.lastInsertRowid);
-        this.#insertText.run(summary.id, words);
+        this.#insertWithId.run(id, ...columnValues(summary, search, ""));
+        summary.id = id;
+        this.#insertText.run(id, words);
       } catch (e) {
         if (!alone) throw e;
         this.#rollbackTo.run();
@@ -336,9 +518,7 @@ export class RecordStore implements RecordQueries {
       }
       if (alone) this.#release.run();
       summaries.push(summary);
-      texts.push({ id: summary.id, text });
     }
-    this.#chunks.write(texts);
     return summaries;
   }
 
@@ -380,9 +560,72 @@ export class RecordStore implements RecordQueries {
   }
 
   /**
-   * The records an inexact filter selects, newest first from below `before`: candidates
-   * from the SQL, each tested whole, until `limit` match or `CANDIDATE_LIMIT` were read.
-   * `next`: where a further scan would start (null when the candidates ran out).
+   * Runs queries on one snapshot of the store: the pending records and the rows they read
+   * are then the same records, whatever another connection indexes meanwhile.
+   */
+  #snapshot<T>(read: () => T): T {
+    if (this.db.isTransaction) return read();
+    this.db.exec("BEGIN");
+    try {
+      return read();
+    } finally {
+      this.db.exec("COMMIT");
+    }
+  }
+
+  /**
+   * Pending records (appended, not yet indexed) that `test` accepts, newest first from below
+   * `before`, each parsed and then kept as `keep` makes it (a summary rather than a record:
+   * records can hold megabytes of bodies): until `limit` of them, or the deadline. `next`:
+   * the id to go on below (null when the pending records ran out).
+   */
+  #pendingMatches<T>(
+    test: (record: ParsedRecord, id: number) => boolean,
+    keep: (record: ParsedRecord, id: number) => T,
+    limit: number,
+    before: number | undefined,
+    deadline: number,
+    /** Whether `test` and `keep` do without bodies (an exact filter; a summary). */
+    lean = false,
+  ): { found: T[]; next: number | null; partial: boolean } {
+    const found: T[] = [];
+    let read = 0;
+    const indexed = this.#meta("indexed_to");
+    const below = before ?? Number.MAX_SAFE_INTEGER;
+    const spans = this.#chunks.spans(indexed, below);
+    for (let s = spans.length - 1; s >= 0; s--) {
+      const texts = this.#textsOf(spans[s].first);
+      for (let i = texts.length - 1; i >= 0; i--) {
+        const id = spans[s].first + i;
+        if (id <= indexed || id >= below) continue;
+        read += texts[i].length;
+        const record = lean ? parseWithoutBodies(texts[i]) : parseRecord(texts[i]);
+        if (read > PENDING_SCAN_CHARS && found.length > 0) {
+          return { found, next: id, partial: true };
+        }
+        if (!record) continue;
+        if (test(record, id)) {
+          found.push(keep(record, id));
+          if (found.length >= limit) return { found, next: id, partial: false };
+        }
+        if (performance.now() > deadline) return { found, next: id, partial: true };
+      }
+    }
+    return { found, next: null, partial: false };
+  }
+
+  /** The filter as a test of a pending record (which has no row to be selected by). */
+  #pendingTest(filter: RecordFilter): (record: ParsedRecord, id: number) => boolean {
+    const test = filterMatcher(filter);
+    const ids = filter.ids ? new Set(filter.ids) : null;
+    return (record, id) => (!ids || ids.has(id)) && test(record);
+  }
+
+  /**
+   * The records an inexact filter selects, newest first from below `before`: pending records
+   * first, then candidates from the SQL, each tested whole, until `limit` match or
+   * `CANDIDATE_LIMIT` were read. `next`: where a further scan would start (null when the
+   * candidates ran out).
    */
   scanSync(
     filter: RecordFilter,
@@ -390,10 +633,40 @@ export class RecordStore implements RecordQueries {
     before?: number,
     columns = "id",
   ): { rows: Record<string, unknown>[]; next: number | null; partial: boolean } {
+    return this.#snapshot(() => {
+      const deadline = performance.now() + SCAN_TIME_LIMIT_MS;
+      const pending = this.#pendingMatches(
+        this.#pendingTest(filter),
+        (record, id): Record<string, unknown> =>
+          columns === "id" ? { id, json: record } : { ...summarize(record).summary, id },
+        limit + 1,
+        before,
+        deadline,
+      );
+      const rows = pending.found;
+      if (pending.partial) return { rows, next: pending.next, partial: true };
+      if (rows.length > limit) return { rows, next: rows[limit - 1].id as number, partial: false };
+      const rest = this.#scanRows(
+        filter,
+        limit - rows.length,
+        before,
+        columns,
+        deadline,
+      );
+      return { rows: [...rows, ...rest.rows], next: rest.next, partial: rest.partial };
+    });
+  }
+
+  #scanRows(
+    filter: RecordFilter,
+    limit: number,
+    before: number | undefined,
+    columns: string,
+    deadline: number,
+  ): { rows: Record<string, unknown>[]; next: number | null; partial: boolean } {
     const test = filterMatcher(filter);
     const rows: Record<string, unknown>[] = [];
     let cursor = before, scanned = 0;
-    const deadline = performance.now() + SCAN_TIME_LIMIT_MS;
     // Records whose bodies the word index holds first (a body term then reads only those the
     // index names), then those stored before it held bodies (each a candidate). One query
     // for both would read every row: an OR of the two keeps SQLite from using the index.
@@ -451,14 +724,30 @@ export class RecordStore implements RecordQueries {
         ? { records, next: scan.next, partial: true }
         : { records, next: scan.next };
     }
-    const { sql, params } = buildWhere(filter, before, "sqlite");
-    const rows = this.db.prepare(
-      `SELECT ${SUMMARY_COLUMNS} FROM records ${sql} ORDER BY id DESC LIMIT ?`,
-    )
-      .all(...params, limit + 1) as unknown as RecordSummary[];
-    const more = rows.length > limit;
-    const records = rows.slice(0, limit).map((r) => ({ ...r }));
-    return { records, next: more ? records[records.length - 1].id : null };
+    return this.#snapshot(() => {
+      const deadline = performance.now() + SCAN_TIME_LIMIT_MS;
+      const pending = this.#pendingMatches(
+        this.#pendingTest(filter),
+        (record, id): RecordSummary => ({ ...summarize(record).summary, id }),
+        limit + 1,
+        before,
+        deadline,
+        true,
+      );
+      const records = pending.found;
+      if (pending.partial) return { records, next: pending.next, partial: true };
+      if (records.length > limit) {
+        return { records: records.slice(0, limit), next: records[limit - 1].id };
+      }
+      const { sql, params } = buildWhere(filter, before, "sqlite");
+      const want = limit - records.length;
+      const rows = this.db.prepare(
+        `SELECT ${SUMMARY_COLUMNS} FROM records ${sql} ORDER BY id DESC LIMIT ?`,
+      ).all(...params, want + 1) as unknown as RecordSummary[];
+      for (const r of rows.slice(0, want)) records.push({ ...r });
+      const more = rows.length > want;
+      return { records, next: more && records.length > 0 ? records[records.length - 1].id : null };
+    });
   }
 
   /** The full records (GOST JSON) matching a filter, oldest first, for export. */
@@ -480,20 +769,36 @@ export class RecordStore implements RecordQueries {
       const { rows } = this.scanSync(filter, limit);
       return (rows.slice(0, limit) as { id: number; json: ParsedRecord }[]).reverse();
     }
-    const { sql, params } = buildWhere(filter, undefined, "sqlite");
-    const rows: { id: number; json: string }[] = [];
-    let bytes = 0;
-    for (
-      const r of this.db.prepare(`SELECT id, json FROM records ${sql} ORDER BY id DESC LIMIT ?`)
-        .iterate(...params, limit) as Iterable<{ id: number; json: string }>
-    ) {
-      const json = this.#text(r.id, r.json);
-      if (json === null) continue;
-      bytes += json.length;
-      if (rows.length > 0 && bytes > maxBytes) break;
-      rows.push({ id: r.id, json });
-    }
-    return rows.reverse().map((r) => ({ id: r.id, json: JSON.parse(r.json) }));
+    return this.#snapshot(() => {
+      const out: { id: number; json: ParsedRecord }[] = [];
+      let bytes = 0;
+      const test = this.#pendingTest(filter);
+      // Pending records: their length is measured as read, like the rows' below.
+      this.#pendingMatches(
+        (record, id) => {
+          if (!test(record, id)) return false;
+          bytes += JSON.stringify(record).length;
+          return out.length === 0 || bytes <= maxBytes;
+        },
+        (json, id) => out.push({ id, json }),
+        limit,
+        undefined,
+        Infinity,
+      );
+      if (out.length >= limit || (out.length > 0 && bytes > maxBytes)) return out.reverse();
+      const { sql, params } = buildWhere(filter, undefined, "sqlite");
+      for (
+        const r of this.db.prepare(`SELECT id, json FROM records ${sql} ORDER BY id DESC LIMIT ?`)
+          .iterate(...params, limit - out.length) as Iterable<{ id: number; json: string }>
+      ) {
+        const json = this.#text(r.id, r.json);
+        if (json === null) continue;
+        bytes += json.length;
+        if (out.length > 0 && bytes > maxBytes) break;
+        out.push({ id: r.id, json: JSON.parse(json) });
+      }
+      return out.reverse();
+    });
   }
 
   get(id: number): Promise<ParsedRecord | null> {
@@ -501,11 +806,24 @@ export class RecordStore implements RecordQueries {
   }
 
   getSync(id: number): ParsedRecord | null {
-    const row = this.db.prepare("SELECT id, json FROM records WHERE id = ?").get(id) as
-      | { id: number; json: string }
-      | undefined;
-    const text = row ? this.#text(row.id, row.json) : null;
-    return text === null ? null : JSON.parse(text);
+    return this.#snapshot(() => {
+      const row = this.db.prepare("SELECT id, json FROM records WHERE id = ?").get(id) as
+        | { id: number; json: string }
+        | undefined;
+      if (row) {
+        const text = this.#text(row.id, row.json);
+        return text === null ? null : JSON.parse(text);
+      }
+      // A pending record has no row yet; an indexed id without one was deleted or no record.
+      if (id <= this.#meta("indexed_to") || id > this.#meta("appended_to")) return null;
+      const text = this.#chunks.text(id);
+      if (text === null) return null;
+      try {
+        return JSON.parse(text);
+      } catch {
+        return null;
+      }
+    });
   }
 
   bySid(sid: string): Promise<ParsedRecord[]> {
@@ -513,11 +831,21 @@ export class RecordStore implements RecordQueries {
   }
 
   bySidSync(sid: string): ParsedRecord[] {
-    const rows = this.db.prepare("SELECT id, json FROM records WHERE sid = ? ORDER BY id")
-      .all(sid) as { id: number; json: string }[];
-    return rows.flatMap((r) => {
-      const text = this.#text(r.id, r.json);
-      return text === null ? [] : [JSON.parse(text)];
+    return this.#snapshot(() => {
+      const rows = this.db.prepare("SELECT id, json FROM records WHERE sid = ? ORDER BY id")
+        .all(sid) as { id: number; json: string }[];
+      const records = rows.flatMap((r) => {
+        const text = this.#text(r.id, r.json);
+        return text === null ? [] : [JSON.parse(text)];
+      });
+      const pending = this.#pendingMatches(
+        (record) => String(record.sid ?? "") === sid,
+        (record) => record,
+        Number.MAX_SAFE_INTEGER,
+        undefined,
+        performance.now() + SCAN_TIME_LIMIT_MS,
+      );
+      return [...records, ...pending.found.reverse()];
     });
   }
 
@@ -526,15 +854,35 @@ export class RecordStore implements RecordQueries {
   }
 
   /**
-   * Aggregates over the filtered records (from the rollups where the filter allows). An
-   * inexact filter's records are found first (at most `CANDIDATE_LIMIT` candidates read;
-   * `partial` when there were more), and aggregated by id.
+   * Aggregates over the filtered records (from the rollups where the filter allows), pending
+   * records included. An inexact filter's records are found first (at most `CANDIDATE_LIMIT`
+   * candidates read; `partial` when there were more), and aggregated by id.
    */
   statsSync(filter: RecordFilter) {
-    if (isExact(filter)) return statsFromStore(this.db, filter);
-    const { rows, partial } = this.scanSync(filter, CANDIDATE_LIMIT);
-    const stats = statsFromStore(this.db, { ids: rows.map((r) => r.id as number) });
-    return partial ? { ...stats, partial } : stats;
+    return this.#snapshot(() => {
+      if (isExact(filter)) {
+        const pending = this.#pendingMatches(
+          this.#pendingTest(filter),
+          (record) => pendingStatsRow(summarize(record).summary),
+          CANDIDATE_LIMIT,
+          undefined,
+          performance.now() + PENDING_STATS_MS,
+          true,
+        );
+        const stats = statsFromStore(this.db, filter, true, pending.found);
+        return pending.next === null ? stats : { ...stats, partial: true };
+      }
+      const { rows, partial } = this.scanSync(filter, CANDIDATE_LIMIT);
+      const indexed = this.#meta("indexed_to");
+      const ids: number[] = [], extra: PendingStatsRow[] = [];
+      for (const r of rows) {
+        const id = r.id as number;
+        if (id <= indexed) ids.push(id);
+        else extra.push(pendingStatsRow(summarize(r.json as ParsedRecord).summary));
+      }
+      const stats = statsFromStore(this.db, { ids }, true, extra);
+      return partial ? { ...stats, partial } : stats;
+    });
   }
 
   /**
@@ -552,23 +900,57 @@ export class RecordStore implements RecordQueries {
   enforceRetention(now = Date.now()): number {
     // Counted again: another connection (`snoop import`, say) may have written since.
     this.#kept = null;
-    let removed = 0;
-    if (this.retention.maxAgeMs > 0) {
-      removed += this.#drop("time_ms < ?", now - this.retention.maxAgeMs);
-    }
-    return removed + this.enforceRecordLimit();
+    return this.enforceAgeLimit(now) + this.enforceRecordLimit();
   }
 
-  /** Deletes the oldest records beyond `maxRecords`; returns how many. */
+  /**
+   * Deletes the indexed records older than `maxAge`; returns how many. Pending records are
+   * dated once indexed: the indexer applies this limit after each run.
+   */
+  enforceAgeLimit(now = Date.now()): number {
+    if (this.retention.maxAgeMs <= 0) return 0;
+    const cut = now - this.retention.maxAgeMs;
+    // Most runs find nothing to delete: the index on time_ms answers that alone.
+    if (!this.db.prepare("SELECT 1 FROM records WHERE time_ms < ? LIMIT 1").get(cut)) return 0;
+    return this.#drop("time_ms < ?", cut);
+  }
+
+  /**
+   * Deletes the oldest records beyond `maxRecords`; returns how many. When more records are
+   * pending than the cap, every row goes and the oldest pending records are never indexed.
+   */
   enforceRecordLimit(): number {
     if (this.retention.maxRecords <= 0) return 0;
     const excess = this.#keptCount() - this.retention.maxRecords;
     if (excess <= 0) return 0;
+    const rows = this.#rowCount();
+    if (excess > rows) return this.#skipPending(excess);
     // The newest `excess`-th from the bottom: an offset into the few oldest, not into the
     // `maxRecords` newest.
     const cut = this.db.prepare("SELECT id FROM records ORDER BY id LIMIT 1 OFFSET ?")
       .get(excess - 1) as { id: number } | undefined;
     return cut ? this.#drop("id <= ?", cut.id, cut.id) : 0;
+  }
+
+  /** Deletes every row and the `excess - rows` oldest pending records; how many in all. */
+  #skipPending(excess: number): number {
+    let removed = this.#drop("id <= ?", this.#meta("indexed_to"));
+    this.db.exec("BEGIN IMMEDIATE");
+    try {
+      const indexed = this.#meta("indexed_to");
+      const skip = Math.min(excess - removed, this.#meta("appended_to") - indexed);
+      if (skip > 0) {
+        this.#setMeta.run(indexed + skip, "indexed_to");
+        this.#chunks.dropBelow(indexed + skip + 1);
+        removed += skip;
+      }
+      this.db.exec("COMMIT");
+    } catch (e) {
+      this.db.exec("ROLLBACK");
+      throw e;
+    }
+    this.#kept = null;
+    return removed;
   }
 
   /** Records kept, counted once and then kept up to date by this connection's writes. */
@@ -583,7 +965,7 @@ export class RecordStore implements RecordQueries {
    */
   #drop(where: string, value: number, upTo = this.#lastId()): number {
     let removed: number;
-    this.db.exec("BEGIN");
+    this.db.exec("BEGIN IMMEDIATE");
     try {
       this.db.prepare(
         `DELETE FROM records_fts WHERE rowid IN (SELECT id FROM records WHERE ${where})`,
@@ -610,12 +992,10 @@ export class RecordStore implements RecordQueries {
     return row?.value ?? 1;
   }
 
-  /** The oldest record's id (past the newest when there are none). */
+  /** The oldest record's id: its row's, else the first pending one's. */
   #firstId(): number {
-    return (this.db.prepare(
-      "SELECT COALESCE(MIN(id), (SELECT COALESCE(MAX(last_id), 0) + 1 FROM record_chunks)) AS id" +
-        " FROM records",
-    ).get() as { id: number }).id;
+    return (this.db.prepare("SELECT MIN(id) AS id FROM records").get() as { id: number | null })
+      .id ?? this.#meta("indexed_to") + 1;
   }
 
   #lastId(): number {
@@ -624,7 +1004,12 @@ export class RecordStore implements RecordQueries {
     }).id;
   }
 
+  /** Records kept: rows and pending ones. */
   count(): number {
+    return this.#rowCount() + this.pendingCount();
+  }
+
+  #rowCount(): number {
     return Number((this.db.prepare("SELECT COUNT(*) AS n FROM records").get() as { n: number }).n);
   }
 

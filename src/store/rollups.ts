@@ -1,5 +1,6 @@
 import type { DatabaseSync } from "node:sqlite";
 import { buildWhere, type RecordFilter } from "./filter.ts";
+import type { RecordSummary } from "./summary.ts";
 
 /**
  * Rollups: counts per time bucket kept beside the records, so that aggregates over a million
@@ -170,6 +171,36 @@ function rawSource(size: number, host: boolean, whereSql: string, params: (strin
   };
 }
 
+/**
+ * A record without a row in the aggregates: its time (epoch ms), status class, kind, host,
+ * whether it counts as an error (1 or 0) and its bytes both ways.
+ */
+export type PendingStatsRow = [number, number, string, string, number, number];
+
+/** A pending record's aggregate row, as its row's columns would give it. */
+export function pendingStatsRow(s: RecordSummary): PendingStatsRow {
+  const status = Number.isFinite(s.status) ? s.status : 0;
+  return [
+    Math.trunc(s.timeMs),
+    Math.trunc(status / 100),
+    s.kind,
+    s.host,
+    s.err !== "" || status >= 500 ? 1 : 0,
+    s.inputBytes + s.outputBytes,
+  ];
+}
+
+/** Pending records in the rollup shape, bucketed by `size`: one JSON parameter, no table. */
+function pendingSource(size: number, host: boolean, rows: PendingStatsRow[]): Source {
+  const at = (i: number) => `json_extract(value, '$[${i}]')`;
+  return {
+    sql: `SELECT (${at(0)} / ${size}) * ${size} AS bucket, ${at(1)} AS status_class,
+      ${at(2)} AS kind,${host ? ` ${at(3)} AS host,` : ""} 1 AS total, ${at(4)} AS errors,
+      ${at(5)} AS bytes FROM json_each(?)`,
+    params: [JSON.stringify(rows)],
+  };
+}
+
 /** Where the per-minute rows and the per-host rows come from for this filter. */
 function sourcesFor(
   db: DatabaseSync,
@@ -233,8 +264,18 @@ function union(sources: Source[]): Source {
  * Aggregates over the records a filter selects, from rollups where it can (`useRollups`
  * false reads only raw records: the reference the rollups are tested against).
  */
-export function statsFromStore(db: DatabaseSync, f: RecordFilter, useRollups = true) {
+export function statsFromStore(
+  db: DatabaseSync,
+  f: RecordFilter,
+  useRollups = true,
+  /** Records without rows yet (a store's pending ones) that the filter selected. */
+  pending: PendingStatsRow[] = [],
+) {
   const { minutes, hosts } = sourcesFor(db, f, useRollups);
+  if (pending.length > 0) {
+    minutes.push(pendingSource(MINUTE, false, pending));
+    hosts.push(pendingSource(MINUTE, true, pending));
+  }
   const m = union(minutes), h = union(hosts);
   const all = (sql: string, s: Source) =>
     db.prepare(sql).all(...s.params) as Record<string, number | string>[];

@@ -12,13 +12,22 @@ export type StoreQuery =
 
 /** What the worker is asked (store_worker_script.ts). */
 export type WorkerRequest =
-  | { type: "open"; id: number; path: string; retention: RetentionOptions; options: StoreOptions }
+  | {
+    type: "open";
+    id: number;
+    path: string;
+    retention: RetentionOptions;
+    options: StoreOptions;
+    role: WorkerRole;
+  }
   /**
    * `retentionNow`: apply the retention limits as of this time after the batch (0: not now).
    * `summaries`: answer with the stored records' summaries, else with how many were stored.
    */
   | { type: "write"; id: number; batch: string[]; retentionNow: number; summaries: boolean }
   | { type: "query"; id: number; query: StoreQuery }
+  /** Index the pending records, a chunk a transaction; answered once none are left. */
+  | { type: "index"; id: number }
   | { type: "close"; id: number };
 
 /**
@@ -33,6 +42,14 @@ export interface WorkerReply {
   /** Something that went wrong beside the call (retention after a write), for the log. */
   warning?: string;
 }
+
+/**
+ * `writer`: appends batches and answers queries. `indexer`: indexes what the writer appended
+ * (`RecordStore.indexPending`), on a thread the system runs only when nothing else wants the
+ * CPU (nice 19): indexing costs several times appending, and under load it waits, rather
+ * than taking the proxy's time. Queries read pending records from their chunks meanwhile.
+ */
+export type WorkerRole = "writer" | "indexer";
 
 /** A worker with nothing to do for this long is ended; the next call starts another. */
 const IDLE_MS = 10_000;
@@ -60,6 +77,7 @@ export class StoreWorker {
     readonly options: StoreOptions = {},
     /** Told of what went wrong beside a call (`WorkerReply.warning`). */
     readonly onWarning: (warning: string) => void = () => {},
+    readonly role: WorkerRole = "writer",
   ) {}
 
   /** Whether a worker is running now. */
@@ -80,6 +98,14 @@ export class StoreWorker {
     return await this.#call({ type: "write", id: 0, batch, retentionNow, summaries }) as
       | RecordSummary[]
       | number;
+  }
+
+  /**
+   * Indexes the pending records; resolves once none are left, with how many it indexed and
+   * how many past `maxAge` it deleted after.
+   */
+  async index(): Promise<{ indexed: number; removed: number }> {
+    return await this.#call({ type: "index", id: 0 }) as { indexed: number; removed: number };
   }
 
   /** Runs a query in the worker. */
@@ -139,6 +165,7 @@ export class StoreWorker {
       path: this.path,
       retention: this.retention,
       options: this.options,
+      role: this.role,
     })
       .catch(() => {/* the calls behind it fail with the same error */});
     return worker;

@@ -6,6 +6,7 @@
  * and answers queries. Messages are `WorkerRequest` in, `WorkerReply` out, handled in the
  * order they come.
  */
+import os from "node:os";
 import { RecordStore } from "./record_store.ts";
 import type { RecordSummary } from "./summary.ts";
 import type { StoreQuery, WorkerReply, WorkerRequest } from "./store_worker.ts";
@@ -36,12 +37,56 @@ function answer(query: StoreQuery): unknown {
   }
 }
 
+/** The indexer's run: one at a time, each after the one before. */
+let indexing: Promise<void> = Promise.resolve();
+
+/**
+ * Indexes until nothing is pending, a chunk a transaction, and answers `id` with how many,
+ * and how many records past `maxAge` it then deleted.
+ * Between chunks it lets messages in (a `close`), and holds the write lock only while a
+ * chunk's rows go in: the writer waits at most that long to append.
+ */
+async function indexAll(id: number): Promise<void> {
+  const reply: WorkerReply = { id };
+  let indexed = 0;
+  try {
+    for (;;) {
+      const s = store;
+      if (!s) break;
+      const step = s.indexPending(1);
+      if (step === null) break;
+      indexed += step.length;
+      await new Promise((resolve) => setTimeout(resolve, 0));
+    }
+    // Records are dated once indexed: those already past maxAge go now.
+    const removed = store?.enforceAgeLimit() ?? 0;
+    reply.value = { indexed, removed };
+  } catch (e) {
+    reply.error = e instanceof Error ? e.message : String(e);
+  }
+  self.postMessage(reply);
+}
+
+/**
+ * Makes this thread the last the system runs (nice 19; Linux sets it per thread). Where it
+ * cannot, the indexer runs at the process's priority.
+ */
+function runWhenIdle(): void {
+  try {
+    const tid = Number(Deno.readLinkSync("/proc/thread-self").split("/").pop());
+    if (Number.isInteger(tid) && tid > 0) os.setPriority(tid, 19);
+  } catch {
+    // not Linux, or /proc not mounted: the indexer shares the CPU like any thread
+  }
+}
+
 self.onmessage = (event: MessageEvent<WorkerRequest>) => {
   const request = event.data;
   const reply: WorkerReply = { id: request.id };
   try {
     switch (request.type) {
       case "open":
+        if (request.role === "indexer") runWhenIdle();
         try {
           store = new RecordStore(request.path, request.retention, request.options);
         } catch (e) {
@@ -51,9 +96,9 @@ self.onmessage = (event: MessageEvent<WorkerRequest>) => {
         break;
       case "write": {
         const s = opened();
-        let summaries: RecordSummary[] | null = null, failure: unknown = null;
+        let summaries: RecordSummary[] | number | null = null, failure: unknown = null;
         try {
-          summaries = s.writeBatch(request.batch);
+          summaries = s.appendBatch(request.batch, request.summaries);
         } catch (e) {
           failure = e;
         }
@@ -67,9 +112,12 @@ self.onmessage = (event: MessageEvent<WorkerRequest>) => {
         }
         if (failure !== null) throw failure;
         // Summaries cross to the proxy's thread only for its listeners (the UI's live list).
-        reply.value = request.summaries ? summaries! : summaries!.length;
+        reply.value = summaries;
         break;
       }
+      case "index":
+        indexing = indexing.then(() => indexAll(request.id));
+        return;
       case "query":
         reply.value = answer(request.query);
         break;

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { DatabaseSync } from "node:sqlite";
 import { Collector } from "../../src/collector/collector.ts";
 import { createIngest, type IngestCounts } from "../../src/collector/ingest.ts";
 import { LokiPusher } from "../../src/collector/loki.ts";
@@ -431,6 +432,23 @@ recorders: [{ name: central, http: { url: "http://127.0.0.1:${server.addr.port}/
   },
 });
 
+/** The last record id a store file has indexed (0 before it has one). */
+function indexedTo(path: string): number {
+  try {
+    const db = new DatabaseSync(path, { readOnly: true });
+    try {
+      const row = db.prepare("SELECT value FROM store_meta WHERE key = 'indexed_to'").get() as
+        | { value: number }
+        | undefined;
+      return row?.value ?? 0;
+    } finally {
+      db.close();
+    }
+  } catch {
+    return 0; // not made yet
+  }
+}
+
 /** The peak resident set of a process, in MiB. */
 function peakRssMiB(pid: number): number {
   const m = /VmHWM:\s+(\d+) kB/.exec(Deno.readTextFileSync(`/proc/${pid}/status`));
@@ -458,6 +476,8 @@ Deno.test({
       await waitForPort(port);
       const base = `http://127.0.0.1:${port}/`;
       assert.equal((await post(base, sampleRecord(0), ...JSON_TYPE)).status, 200);
+      // The store's workers are up (the indexer starts once the first record is stored).
+      await until(() => indexedTo(`${dir}/c.db`) >= 1, "the first record indexed");
       const before = peakRssMiB(collector.child.pid);
       const big = `${dir}/big.json`;
       await Deno.writeFile(big, new Uint8Array(64 * 1024 * 1024).fill(0x20));

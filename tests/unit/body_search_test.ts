@@ -189,6 +189,7 @@ Deno.test("body search: store.indexBodies: false keeps bodies out of the worker'
     try {
       recorder.record(withResponse(1, text("a zebra body"), json));
       await until(() => recorder.stats().written === 1, "the record written by the worker");
+      await until(() => recorder.store.pendingCount() === 0, "the record indexed");
       const inIndex = recorder.store.db.prepare(
         "SELECT rowid FROM records_fts WHERE records_fts MATCH 'zebra'",
       ).all();

@@ -145,8 +145,8 @@ function recordAt(uri: string, agoMs: number): string {
 
 const uriOf = (r: { http?: { uri?: string } } | null) => r?.http?.uri;
 
-Deno.test("store: ids retention gives out again never read or clash with the deleted records' chunks", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "snoop-chunks-reuse-" });
+Deno.test("store: ids are given out once: records after deleted ones never take their ids", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "snoop-chunks-ids-" });
   const hour = 3_600_000;
   try {
     const store = new RecordStore(`${dir}/records.db`, { maxAgeMs: hour, maxRecords: 0 });
@@ -157,19 +157,20 @@ Deno.test("store: ids retention gives out again never read or clash with the del
         recordAt("/old-4", 2 * hour),
       ]);
       store.insertBatch([recordAt("/old-5-secret", 2 * hour), recordAt("/old-6", 2 * hour)]);
-      assert.equal(store.enforceRetention(), 3); // ids 4, 5 and 6: the next records get them
-      assert.equal(store.insertBatch(["/b4", "/b5"].map((u) => recordAt(u, 0))), 2);
-      assert.equal(store.insertBatch([recordAt("/b6", 0)]), 1);
+      assert.equal(store.enforceRetention(), 3); // ids 4, 5 and 6
+      assert.equal(store.insertBatch(["/b7", "/b8"].map((u) => recordAt(u, 0))), 2);
+      assert.equal(store.insertBatch([recordAt("/b9", 0)]), 1);
       const ids = store.listSync({}, 10).records.map((r) => r.id);
-      assert.deepEqual(ids, [6, 5, 4, 3, 2, 1]);
+      assert.deepEqual(ids, [9, 8, 7, 3, 2, 1]);
       assert.deepEqual(ids.map((id) => uriOf(store.getSync(id))), [
-        "/b6",
-        "/b5",
-        "/b4",
+        "/b9",
+        "/b8",
+        "/b7",
         "/a3",
         "/a2",
         "/a1",
       ]);
+      for (const id of [4, 5, 6]) assert.equal(store.getSync(id), null, `deleted ${id}`);
     } finally {
       store.close();
     }
@@ -180,21 +181,18 @@ Deno.test("store: ids retention gives out again never read or clash with the del
 
 Deno.test("store: a chunk read before another connection wrote is not read again after", async () => {
   const dir = await Deno.makeTempDir({ prefix: "snoop-chunks-conn-" });
-  const hour = 3_600_000;
   const path = `${dir}/records.db`;
-  const worker = new RecordStore(path, { maxAgeMs: hour, maxRecords: 0 });
+  const worker = new RecordStore(path, { maxAgeMs: 0, maxRecords: 2 });
   const other = new RecordStore(path);
   try {
-    worker.insertBatch([
-      recordAt("/a1", 0),
-      recordAt("/a2", 0),
-      recordAt("/old-3-secret", 2 * hour),
-    ]);
+    worker.insertBatch([recordAt("/a1", 0), recordAt("/a2", 0), recordAt("/a3", 0)]);
     assert.equal(worker.enforceRetention(), 1);
-    assert.equal(uriOf(worker.getSync(1)), "/a1"); // its chunk, 1–3, is now in the cache
-    other.insertBatch([recordAt("/imported-3", 0)]);
-    assert.equal(uriOf(other.getSync(3)), "/imported-3");
-    assert.equal(uriOf(worker.getSync(3)), "/imported-3");
+    assert.equal(uriOf(worker.getSync(2)), "/a2"); // its chunk, 1–3, is now in the cache
+    // Another connection deletes record 2 and appends record 4 (pending, read from its chunk).
+    other.db.exec("DELETE FROM records WHERE id = 2");
+    other.appendBatch([recordAt("/appended-4", 0)]);
+    assert.equal(worker.getSync(2), null);
+    assert.equal(uriOf(worker.getSync(4)), "/appended-4");
   } finally {
     worker.close();
     other.close();
