@@ -101,6 +101,8 @@ interface Turn extends WrkResult {
   stored?: number;
   dropped?: number;
   drainMs?: number;
+  /** From the end of the load until every stored record was indexed too. */
+  indexMs?: number;
 }
 
 /** The median; of an even count, the mean of the middle two (two rounds are common here). */
@@ -218,7 +220,18 @@ async function recorderCounters(p: Proxy) {
     written: sum("snoop_recorder_written_total"),
     dropped: sum("snoop_recorder_dropped_total"),
     queued: sum("snoop_recorder_queue_depth"),
+    pending: sum("snoop_store_pending_records"),
   };
+}
+
+/** Waits (up to `ms`) until the store has indexed every record it holds; how long that took. */
+async function indexed(p: Proxy, ms = 300_000): Promise<number> {
+  const t0 = Date.now();
+  while (Date.now() - t0 < ms) {
+    if ((await recorderCounters(p)).pending === 0) return Date.now() - t0;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return NaN;
 }
 
 /** Records in the store, by `/api/stats` (its `total`). */
@@ -254,7 +267,10 @@ async function turn(p: Proxy, url: string, seconds: number): Promise<Turn> {
     for (const [name, secs] of threads1) if (match(name)) s += secs - (threads0.get(name) ?? 0);
     return s * 1e6 / r.requests;
   };
-  const [drainMs, [peakAfter]] = await withPeakRss([p.proc.pid], drained(p));
+  const [[drainMs, indexMs], [peakAfter]] = await withPeakRss(
+    [p.proc.pid],
+    drained(p).then(async (d) => [d, d + await indexed(p)]),
+  );
   return {
     ...r,
     cpuUs,
@@ -268,6 +284,7 @@ async function turn(p: Proxy, url: string, seconds: number): Promise<Turn> {
     stored: (await storedRecords(p)) - before,
     dropped: (await recorderCounters(p)).dropped - droppedBefore,
     drainMs,
+    indexMs,
   };
 }
 
@@ -316,12 +333,14 @@ async function rounds(url: string) {
     "\nmain job's store, per turn (requests served include the unmeasured warm-up second):\n",
   );
   console.log(
-    "| round | requests served | records stored (/api/stats) | dropped (/metrics) | store caught up after the load | CPU µs/req: proxy thread / store worker / V8 helpers |\n|---:|---:|---:|---:|---:|---:|",
+    "| round | requests served | records stored (/api/stats) | dropped (/metrics) | store caught up after the load | all indexed after the load | CPU µs/req: proxy thread / store workers / V8 helpers |\n|---:|---:|---:|---:|---:|---:|---:|",
   );
   mt.forEach((t, i) =>
     console.log(
       `| ${i + 1} | ${f0(t.served!)} | ${f0(t.stored!)} | ${f0(t.dropped!)} | ${
         Number.isFinite(t.drainMs!) ? `${(t.drainMs! / 1000).toFixed(1)} s` : "not in 180 s"
+      } | ${
+        Number.isFinite(t.indexMs!) ? `${(t.indexMs! / 1000).toFixed(1)} s` : "not in 300 s"
       } | ${f1(t.threads!.proxy)} / ${f1(t.threads!.store)} / ${f1(t.threads!.v8)} |`,
     )
   );

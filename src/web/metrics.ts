@@ -125,5 +125,16 @@ export function renderMetrics(services: Service[], recorders: Map<string, Record
       )
     ),
   );
+  family(
+    "snoop_store_pending_records",
+    "gauge",
+    "Records a store holds and has not indexed yet (indexing waits for idle CPU).",
+    rec.flatMap((x) => "pendingRecords" in x ? [[r(x), (x as Pending).pendingRecords()]] : []),
+  );
   return out.join("\n") + "\n";
+}
+
+/** A recorder whose store indexes records after storing them (`StoreRecorder`). */
+interface Pending {
+  pendingRecords(): number;
 }

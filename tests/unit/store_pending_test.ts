@@ -9,6 +9,7 @@ import { StoreRecorder } from "../../src/recorder/store_recorder.ts";
 import { Logger } from "../../src/util/log.ts";
 import { sampleRecord } from "../helpers/records.ts";
 import { until } from "../helpers/harness.ts";
+import { renderMetrics } from "../../src/web/metrics.ts";
 
 /** 300 records of several hosts, methods and statuses; some with a word in their body. */
 function records(): string[] {
@@ -207,6 +208,31 @@ Deno.test("store recorder: the indexer runs on a thread of nice 19 and leaves no
       (recorder.store.db.prepare("SELECT COUNT(*) AS n FROM records").get() as { n: number }).n,
       2_000,
     );
+  } finally {
+    await recorder.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("metrics: a store recorder's pending records are a gauge", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "snoop-pending-metric-" });
+  const recorder = new StoreRecorder(
+    "main",
+    100,
+    `${dir}/r.db`,
+    { maxAgeMs: 0, maxRecords: 0 },
+    new Logger("test"),
+  );
+  try {
+    // Appended on this connection, no indexer asked: three pending.
+    recorder.store.appendBatch([sampleRecord(0), sampleRecord(1), sampleRecord(2)]);
+    const gauge = () =>
+      /^snoop_store_pending_records\{recorder="main",kind="store"\} (\d+)$/m.exec(
+        renderMetrics([], new Map([["main", recorder]])),
+      )?.[1];
+    assert.equal(gauge(), "3");
+    while (recorder.store.indexPending() !== null);
+    assert.equal(gauge(), "0");
   } finally {
     await recorder.close();
     await Deno.remove(dir, { recursive: true });
