@@ -356,7 +356,7 @@ export class RecordStore implements RecordQueries {
     this.appendBatch(jsonRecords);
     const summaries: RecordSummary[] = [];
     for (;;) {
-      const step = this.indexPending(16);
+      const step = this.indexPending();
       if (step === null) return summaries;
       for (const s of step) summaries.push(s);
     }
@@ -411,42 +411,38 @@ export class RecordStore implements RecordQueries {
   }
 
   /**
-   * The second step: the rows, word index and rollups of the oldest pending records, up to
-   * `maxChunks` chunks of them in one transaction. Returns their summaries, or null when
-   * nothing is pending. Another connection indexing the same records first is noticed under
-   * the write lock, and this one starts over from where that one ended.
+   * The second step: the rows, word index and rollups of the oldest pending records, in one
+   * transaction: the first pending chunk, then the next ones (up to `maxChunks`) while the
+   * transaction is under `budgetMs` old. Few large transactions cost a record half as much as
+   * a chunk each (the word index writes a segment per transaction), but the writer waits
+   * while one runs, and an indexer the system runs last takes long over little: the clock
+   * bounds both. Returns their summaries, or null when nothing is pending. Another connection
+   * indexing the same records first is noticed under the write lock, and this one starts
+   * over from where that one ended.
    */
-  indexPending(maxChunks = 1): RecordSummary[] | null {
+  indexPending(maxChunks = 16, budgetMs = 20): RecordSummary[] | null {
     for (;;) {
       const from = this.#meta("indexed_to");
       const spans = this.#chunks.spans(from).slice(0, maxChunks);
       if (spans.length === 0) return null;
-      const rows: (Row & { id: number })[] = [];
-      let upTo = from;
-      for (const span of spans) {
-        upTo = span.last;
-        this.#textsOf(span.first).forEach((text, i) => {
-          const id = span.first + i;
-          if (id <= from) return;
-          const row = this.#rowOf(text);
-          if (row) rows.push({ ...row, id });
-        });
-      }
+      // The first chunk is made ready before the write lock is taken.
+      let ready = this.#rowsOf(spans[0], from);
       this.db.exec("BEGIN IMMEDIATE");
-      let summaries: RecordSummary[];
+      const summaries: RecordSummary[] = [];
       try {
         if (this.#meta("indexed_to") !== from) {
           this.db.exec("ROLLBACK");
           continue;
         }
-        try {
-          this.db.exec("SAVEPOINT batch");
-          summaries = this.#insertRows(rows, false);
-          this.db.exec("RELEASE batch");
-        } catch {
-          this.db.exec("ROLLBACK TO batch");
-          this.db.exec("RELEASE batch");
-          summaries = this.#insertRows(rows, true);
+        const deadline = performance.now() + budgetMs;
+        let upTo = from;
+        for (let i = 0; i < spans.length; i++) {
+          if (i > 0) {
+            if (performance.now() > deadline) break;
+            ready = this.#rowsOf(spans[i], from);
+          }
+          for (const s of this.#insertChunk(ready)) summaries.push(s);
+          upTo = spans[i].last;
         }
         catchUpRollups(this.db, upTo);
         if (!this.indexBodies) this.#moveBodyMark.run(upTo + 1);
@@ -457,6 +453,37 @@ export class RecordStore implements RecordQueries {
         throw e;
       }
       return summaries;
+    }
+  }
+
+  /** The rows of a chunk's records above `from`. */
+  #rowsOf(span: { first: number }, from: number): (Row & { id: number })[] {
+    const rows: (Row & { id: number })[] = [];
+    this.#textsOf(span.first).forEach((text, i) => {
+      const id = span.first + i;
+      if (id <= from) return;
+      const row = this.#rowOf(text);
+      if (row) rows.push({ ...row, id });
+    });
+    return rows;
+  }
+
+  /**
+   * Inserts a chunk's rows inside the caller's transaction: all at once, or when one fails
+   * (a field of the wrong type that becomes NULL in a NOT NULL column), each under a
+   * savepoint of its own, leaving out those that fail. Only then: a savepoint per record
+   * slows every chunk down.
+   */
+  #insertChunk(rows: (Row & { id: number })[]): RecordSummary[] {
+    try {
+      this.db.exec("SAVEPOINT chunk");
+      const summaries = this.#insertRows(rows, false);
+      this.db.exec("RELEASE chunk");
+      return summaries;
+    } catch {
+      this.db.exec("ROLLBACK TO chunk");
+      this.db.exec("RELEASE chunk");
+      return this.#insertRows(rows, true);
     }
   }
 

@@ -26,7 +26,7 @@ export type WorkerRequest =
    */
   | { type: "write"; id: number; batch: string[]; retentionNow: number; summaries: boolean }
   | { type: "query"; id: number; query: StoreQuery }
-  /** Index the pending records, a chunk a transaction; answered once none are left. */
+  /** Index the pending records, in short transactions; answered once none are left. */
   | { type: "index"; id: number }
   | { type: "close"; id: number };
 

@@ -41,10 +41,10 @@ function answer(query: StoreQuery): unknown {
 let indexing: Promise<void> = Promise.resolve();
 
 /**
- * Indexes until nothing is pending, a chunk a transaction, and answers `id` with how many,
+ * Indexes until nothing is pending, a transaction at a time, and answers `id` with how many,
  * and how many records past `maxAge` it then deleted.
- * Between chunks it lets messages in (a `close`), and holds the write lock only while a
- * chunk's rows go in: the writer waits at most that long to append.
+ * Between transactions it lets messages in (a `close`); each is short
+ * (`RecordStore.indexPending`), so the writer waits at most that long to append.
  */
 async function indexAll(id: number): Promise<void> {
   const reply: WorkerReply = { id };
@@ -53,7 +53,7 @@ async function indexAll(id: number): Promise<void> {
     for (;;) {
       const s = store;
       if (!s) break;
-      const step = s.indexPending(1);
+      const step = s.indexPending();
       if (step === null) break;
       indexed += step.length;
       await new Promise((resolve) => setTimeout(resolve, 0));
