@@ -1,5 +1,11 @@
 import type { Logger } from "../util/log.ts";
-import { RecordStore, type RetentionOptions, type StoreOptions } from "../store/record_store.ts";
+import {
+  RecordStore,
+  type RetentionOptions,
+  type StoreOptions,
+  WRITER_CHECKPOINT_PAGES,
+  WRITER_GATE_BYTES,
+} from "../store/record_store.ts";
 import { StoreWorker, WorkerQueries } from "../store/store_worker.ts";
 import type { RecordQueries } from "../store/summary.ts";
 import { QueuedRecorder } from "./queued_recorder.ts";
@@ -36,6 +42,8 @@ export class StoreRecorder extends QueuedRecorder {
   #indexing = false;
   #indexAgain = false;
   #lastIndexWarning = 0;
+  /** Set once shutdown begins: no indexer is started after it. */
+  #closing = false;
   #lastRetention = 0;
   protected override readonly lingerMs = STORE_LINGER_MS;
 
@@ -54,18 +62,20 @@ export class StoreRecorder extends QueuedRecorder {
     // Opened here too, so that a store that cannot be opened fails at startup.
     // `:memory:` is written here, on the proxy's thread: bodies are not decoded into the index.
     this.store = new RecordStore(path, retention, { indexBodies: path !== ":memory:" });
+    // The writer and the indexer share it: the indexer lets a waiting writer go first.
+    const shared = { ...options, writerGate: new SharedArrayBuffer(WRITER_GATE_BYTES) };
     this.#worker = path === ":memory:" ? null : new StoreWorker(
       path,
       retention,
       workerIdleMs,
-      options,
+      { ...shared, checkpointPages: WRITER_CHECKPOINT_PAGES },
       (warning) => log.warn("store: " + warning, { recorder: name }),
     );
     this.#indexer = path === ":memory:" ? null : new StoreWorker(
       path,
       retention,
       workerIdleMs,
-      options,
+      shared,
       (warning) => log.warn("store: " + warning, { recorder: name }),
       "indexer",
     );
@@ -79,7 +89,7 @@ export class StoreRecorder extends QueuedRecorder {
    * records came meanwhile. A failed run is logged; the records stay pending for the next.
    */
   #index(): void {
-    if (!this.#indexer) return;
+    if (!this.#indexer || this.#closing) return;
     if (this.#indexing) {
       this.#indexAgain = true;
       return;
@@ -92,7 +102,7 @@ export class StoreRecorder extends QueuedRecorder {
       if (removed > 0) this.#lastRetention = 0;
     }, (e) => {
       // Tried again with the next batch: logged once a minute, not once a batch.
-      if (Date.now() - this.#lastIndexWarning < 60_000) return;
+      if (this.#closing || Date.now() - this.#lastIndexWarning < 60_000) return;
       this.#lastIndexWarning = Date.now();
       this.log.warn(`store: indexing failed: ${e instanceof Error ? e.message : e}`, {
         recorder: this.name,
@@ -146,6 +156,7 @@ export class StoreRecorder extends QueuedRecorder {
 
   protected async shutdown(): Promise<void> {
     // What is still pending stays in the store, indexed when it is next opened.
+    this.#closing = true;
     await this.#indexer?.close();
     await this.#worker?.close();
     this.store.close();

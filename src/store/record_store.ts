@@ -176,17 +176,24 @@ function markBodyIndex(db: DatabaseSync, version: number): void {
  * chunks. A store from before has every record indexed.
  */
 function markAppended(db: DatabaseSync): void {
-  if (db.prepare("SELECT 1 FROM store_meta WHERE key = 'appended_to'").get()) return;
   // Under the write lock: another connection opening the store at once marks it only once.
   db.exec("BEGIN IMMEDIATE");
   try {
-    const last = (db.prepare(
-      "SELECT MAX(COALESCE((SELECT MAX(id) FROM records), 0)," +
-        " COALESCE((SELECT MAX(last_id) FROM record_chunks), 0)) AS id",
-    ).get() as { id: number }).id;
-    const set = db.prepare("INSERT OR IGNORE INTO store_meta (key, value) VALUES (?, ?)");
-    set.run("appended_to", last);
-    set.run("indexed_to", last);
+    const last = (db.prepare(LAST_ID_TAKEN).get(0) as { id: number }).id;
+    if (db.prepare("SELECT 1 FROM store_meta WHERE key = 'appended_to'").get()) {
+      // An older snoop, run on this store since, gave out ids past the marks, and wrote each
+      // record's row with its chunk: the records up to its last row are indexed.
+      const lastRow = (db.prepare("SELECT COALESCE(MAX(id), 0) AS id FROM records").get() as {
+        id: number;
+      }).id;
+      const raise = db.prepare("UPDATE store_meta SET value = ?1 WHERE key = ?2 AND value < ?1");
+      raise.run(last, "appended_to");
+      raise.run(lastRow, "indexed_to");
+    } else {
+      const set = db.prepare("INSERT INTO store_meta (key, value) VALUES (?, ?)");
+      set.run("appended_to", last);
+      set.run("indexed_to", last);
+    }
     db.exec("COMMIT");
   } catch (e) {
     db.exec("ROLLBACK");
@@ -194,13 +201,58 @@ function markAppended(db: DatabaseSync): void {
   }
 }
 
+/**
+ * The last id given out: `appended_to` (the parameter), or past it a row's or a chunk's that
+ * an older snoop wrote (it gave ids from the rows and did not move the mark). Index lookups.
+ */
+const LAST_ID_TAKEN = "SELECT MAX(?1, COALESCE((SELECT MAX(id) FROM records), 0)," +
+  " COALESCE((SELECT last_id FROM record_chunks ORDER BY first_id DESC LIMIT 1), 0)) AS id";
+
 export interface StoreOptions {
   /**
    * Put decoded body text in the word index, so body terms narrow their candidates through
    * it (the store's worker does this; a store written on the proxy's thread does not).
    */
   indexBodies?: boolean;
+  /**
+   * Shared by a store's writer and indexer (one Int32): how many of the writer's transactions
+   * are waiting or running. SQLite's busy wait is not fair: an indexer that takes the write
+   * lock again as soon as it lets go (the system runs it seldom, so each transaction takes
+   * long) kept the writer out for seconds, and the recorder's queue overflowed. The indexer
+   * waits for the writer before it begins, and ends its transaction early when the writer
+   * comes.
+   */
+  writerGate?: SharedArrayBuffer;
+  /**
+   * The WAL's size in pages past which a commit on this connection checkpoints it (copies it
+   * into the database file and syncs that): CHECKPOINT_PAGES by default. The connection that
+   * commits is the one that waits for it, so a store's writer leaves it to the indexer, up
+   * to WRITER_CHECKPOINT_PAGES (when the indexer has had no time for long).
+   */
+  checkpointPages?: number;
 }
+
+/** 4,096 pages (16 MiB). */
+export const CHECKPOINT_PAGES = 4096;
+
+/**
+ * 65,536 pages (256 MiB). A writer that checkpointed every 16 MiB stopped appending for a
+ * quarter to half a second each time, about once a second under `bench mainjob`'s load: the
+ * recorder's queue overflowed.
+ */
+export const WRITER_CHECKPOINT_PAGES = 65_536;
+
+/** The gate's two Int32s: the writer's transactions waiting or running; the indexer's (0/1). */
+const WRITERS = 0, INDEXING = 1;
+
+/** The gate's size in bytes. */
+export const WRITER_GATE_BYTES = 8;
+
+/**
+ * How long either side waits for the other at most (a worker that died leaves its mark up;
+ * the writer then falls back on SQLite's busy wait).
+ */
+const WRITER_WAIT_MS = 1000;
 
 const CANDIDATE_CHUNK = 500;
 
@@ -213,6 +265,12 @@ const CACHE_KIB = 8 * 1024;
  */
 const PENDING_STATS_MS = 250;
 
+/** How many of its transactions in a row the indexer gives up for the writer at most. */
+const GIVE_UPS = 3;
+
+/** Thrown inside the indexer's transaction when the writer comes: it is rolled back. */
+const WRITER_CAME = new Error("the writer is waiting");
+
 /** A record from its JSON text; null when it is none. */
 function parseRecord(text: string): ParsedRecord | null {
   try {
@@ -224,7 +282,7 @@ function parseRecord(text: string): ParsedRecord | null {
 }
 
 /** Captured bodies (base64, so no quote or backslash inside) as a record's JSON holds them. */
-const BODY_VALUES = /"body":"[^"\\]*"/g;
+const BODY_VALUES = /"body":"[A-Za-z0-9+/=]*"/g;
 
 /**
  * A record without its bodies, for what needs only its columns: a record with bodies of
@@ -245,6 +303,9 @@ function parseWithoutBodies(text: string): ParsedRecord | null {
  * answer is `partial`, with where to go on.
  */
 const PENDING_SCAN_CHARS = 32 * 1024 * 1024;
+
+/** How long an export reads pending records at most. */
+const EXPORT_SCAN_MS = 10_000;
 
 /** How far past `maxRecords` (a share of it) a store goes before its oldest are deleted. */
 export const RECORD_SLACK = 0.01;
@@ -267,9 +328,20 @@ export class RecordStore implements RecordQueries {
   readonly #getMeta: StatementSync;
   readonly #setMeta: StatementSync;
   readonly #insertWithId: StatementSync;
+  readonly #lastIdTaken: StatementSync;
   readonly indexBodies: boolean;
+  readonly #gate: Int32Array | null;
   readonly #chunks: RecordChunks;
   readonly #listeners = new Set<(r: RecordSummary) => void>();
+  /**
+   * Whether the writer was waiting when the last `indexPending` transaction ended: the system
+   * is busy, and the indexer should leave the lock alone for a while.
+   */
+  writerWaited = false;
+  /** The record text the last `indexPending` read (a worker collects its heap by it). */
+  indexedChars = 0;
+  /** The indexer's transactions given up for the writer in a row. */
+  #givenUp = 0;
   /** Records kept (null: not counted yet). */
   #kept: number | null = null;
   written = 0;
@@ -280,6 +352,7 @@ export class RecordStore implements RecordQueries {
     options: StoreOptions = {},
   ) {
     this.indexBodies = options.indexBodies ?? true;
+    this.#gate = options.writerGate ? new Int32Array(options.writerGate) : null;
     // The store holds decrypted traffic: its directory (when snoop makes it) is 0700, the
     // database 0600 before SQLite first opens it. SQLite gives the -wal and -shm files the
     // database's mode; they are set once more below for stores made before.
@@ -300,7 +373,8 @@ export class RecordStore implements RecordQueries {
     // (`deno task bench store` measures ingest, `bench mainjob --sustained` bytes a record).
     this.db.exec(
       `PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -${CACHE_KIB};` +
-        ` PRAGMA wal_autocheckpoint = 4096; PRAGMA journal_size_limit = ${16 * 1024 * 1024};`,
+        ` PRAGMA wal_autocheckpoint = ${options.checkpointPages ?? CHECKPOINT_PAGES};` +
+        ` PRAGMA journal_size_limit = ${16 * 1024 * 1024};`,
     );
     this.db.exec(SCHEMA);
     // The oldest records are deleted as new ones come (retention), a few at a time. By default
@@ -325,6 +399,7 @@ export class RecordStore implements RecordQueries {
     markBodyIndex(this.db, Math.max(version, 1));
     markAppended(this.db);
     this.#getMeta = this.db.prepare("SELECT value FROM store_meta WHERE key = ?");
+    this.#lastIdTaken = this.db.prepare(LAST_ID_TAKEN);
     this.#setMeta = this.db.prepare("UPDATE store_meta SET value = ? WHERE key = ?");
     this.#moveBodyMark = this.db.prepare(
       "UPDATE store_meta SET value = MAX(value, ?) WHERE key = 'bodies_indexed_from'",
@@ -389,17 +464,19 @@ export class RecordStore implements RecordQueries {
     }
     if (texts.length === 0) return summaries ? [] : 0;
     const packed = packChunks(texts);
-    let first: number;
-    this.db.exec("BEGIN IMMEDIATE");
-    try {
-      first = this.#meta("appended_to") + 1;
-      const last = this.#chunks.insertPacked(first, packed);
-      this.#setMeta.run(last, "appended_to");
-      this.db.exec("COMMIT");
-    } catch (e) {
-      this.db.exec("ROLLBACK");
-      throw e;
-    }
+    const first = this.#asWriter(() => {
+      this.db.exec("BEGIN IMMEDIATE");
+      try {
+        const first = (this.#lastIdTaken.get(this.#meta("appended_to")) as { id: number }).id + 1;
+        const last = this.#chunks.insertPacked(first, packed);
+        this.#setMeta.run(last, "appended_to");
+        this.db.exec("COMMIT");
+        return first;
+      } catch (e) {
+        this.db.exec("ROLLBACK");
+        throw e;
+      }
+    });
     if (this.#kept !== null) this.#kept += texts.length;
     if (!summaries) return texts.length;
     const out: RecordSummary[] = [];
@@ -426,19 +503,23 @@ export class RecordStore implements RecordQueries {
       const spans = this.#chunks.spans(from).slice(0, maxChunks);
       if (spans.length === 0) return null;
       // The first chunk is made ready before the write lock is taken.
+      this.indexedChars = 0;
       let ready = this.#rowsOf(spans[0], from);
+      this.#waitForWriter();
       this.db.exec("BEGIN IMMEDIATE");
+      this.#holdingLock(true);
       const summaries: RecordSummary[] = [];
       try {
         if (this.#meta("indexed_to") !== from) {
           this.db.exec("ROLLBACK");
+          this.#holdingLock(false);
           continue;
         }
         const deadline = performance.now() + budgetMs;
         let upTo = from;
         for (let i = 0; i < spans.length; i++) {
           if (i > 0) {
-            if (performance.now() > deadline) break;
+            if (performance.now() > deadline || this.#writerWaiting()) break;
             ready = this.#rowsOf(spans[i], from);
           }
           for (const s of this.#insertChunk(ready)) summaries.push(s);
@@ -447,10 +528,18 @@ export class RecordStore implements RecordQueries {
         catchUpRollups(this.db, upTo);
         if (!this.indexBodies) this.#moveBodyMark.run(upTo + 1);
         this.#setMeta.run(upTo, "indexed_to");
+        this.writerWaited = this.#writerWaiting();
         this.db.exec("COMMIT");
+        this.#givenUp = 0;
       } catch (e) {
         this.db.exec("ROLLBACK");
-        throw e;
+        if (e !== WRITER_CAME) throw e;
+        // Given up for the writer: the same records again next time.
+        this.#givenUp++;
+        this.writerWaited = true;
+        return [];
+      } finally {
+        this.#holdingLock(false);
       }
       return summaries;
     }
@@ -462,6 +551,7 @@ export class RecordStore implements RecordQueries {
     this.#textsOf(span.first).forEach((text, i) => {
       const id = span.first + i;
       if (id <= from) return;
+      this.indexedChars += text.length;
       const row = this.#rowOf(text);
       if (row) rows.push({ ...row, id });
     });
@@ -480,16 +570,64 @@ export class RecordStore implements RecordQueries {
       const summaries = this.#insertRows(rows, false);
       this.db.exec("RELEASE chunk");
       return summaries;
-    } catch {
+    } catch (e) {
+      if (e === WRITER_CAME) throw e;
       this.db.exec("ROLLBACK TO chunk");
       this.db.exec("RELEASE chunk");
       return this.#insertRows(rows, true);
     }
   }
 
+  /** Runs a transaction of the writer's, with the gate up (`StoreOptions.writerGate`). */
+  #asWriter<T>(run: () => T): T {
+    const gate = this.#gate;
+    if (!gate) return run();
+    Atomics.add(gate, WRITERS, 1);
+    try {
+      // The indexer gives up its transaction on seeing the writer; waited for here rather
+      // than in SQLite's busy wait, whose sleeps grow to 100 ms and overshoot the release.
+      const until = performance.now() + WRITER_WAIT_MS;
+      while (Atomics.load(gate, INDEXING) === 1) {
+        const left = until - performance.now();
+        if (left <= 0) break; // SQLite's busy wait from here
+        Atomics.wait(gate, INDEXING, 1, left);
+      }
+      return run();
+    } finally {
+      Atomics.sub(gate, WRITERS, 1);
+      Atomics.notify(gate, WRITERS);
+    }
+  }
+
+  #writerWaiting(): boolean {
+    return this.#gate !== null && Atomics.load(this.#gate, WRITERS) > 0;
+  }
+
+  /** Whether the indexer holds the write lock (set after BEGIN, cleared after its end). */
+  #holdingLock(held: boolean): void {
+    if (!this.#gate) return;
+    Atomics.store(this.#gate, INDEXING, held ? 1 : 0);
+    if (!held) Atomics.notify(this.#gate, INDEXING);
+  }
+
+  /** Before the indexer takes the write lock: lets a waiting writer go first. */
+  #waitForWriter(): void {
+    if (!this.#gate) return;
+    const until = performance.now() + WRITER_WAIT_MS;
+    for (
+      let n = Atomics.load(this.#gate, WRITERS);
+      n > 0;
+      n = Atomics.load(this.#gate, WRITERS)
+    ) {
+      const left = until - performance.now();
+      if (left <= 0) return;
+      Atomics.wait(this.#gate, WRITERS, n, left);
+    }
+  }
+
   /** How many records are appended and not yet indexed. */
   pendingCount(): number {
-    return this.#meta("appended_to") - this.#meta("indexed_to");
+    return Math.max(0, this.#meta("appended_to") - this.#meta("indexed_to"));
   }
 
   /**
@@ -532,6 +670,10 @@ export class RecordStore implements RecordQueries {
   #insertRows(rows: (Row & { id: number })[], alone: boolean): RecordSummary[] {
     const summaries: RecordSummary[] = [];
     for (const { id, summary, search, words } of rows) {
+      // Niced under load, what is left of the transaction would hold the writer up many
+      // times as long as it takes to compute: the indexer gives it all up instead, but not
+      // more than GIVE_UPS times in a row (it would make no progress under a steady load).
+      if (this.#givenUp < GIVE_UPS && this.#writerWaiting()) throw WRITER_CAME;
       if (alone) this.#savepoint.run();
       try {
         this.#insertWithId.run(id, ...columnValues(summary, search, ""));
@@ -614,6 +756,10 @@ export class RecordStore implements RecordQueries {
     deadline: number,
     /** Whether `test` and `keep` do without bodies (an exact filter; a summary). */
     lean = false,
+    /** Record text read at most (past the first record). */
+    maxChars = PENDING_SCAN_CHARS,
+    /** Text every matching record's JSON holds: the others are not parsed. */
+    hint?: string,
   ): { found: T[]; next: number | null; partial: boolean } {
     const found: T[] = [];
     let read = 0;
@@ -625,17 +771,18 @@ export class RecordStore implements RecordQueries {
       for (let i = texts.length - 1; i >= 0; i--) {
         const id = spans[s].first + i;
         if (id <= indexed || id >= below) continue;
+        // Past a bound, the answer stops before this record: `next` (a `before`) includes it.
+        if (
+          read > 0 &&
+          (read + texts[i].length > maxChars || performance.now() > deadline)
+        ) return { found, next: id + 1, partial: true };
         read += texts[i].length;
+        if (hint !== undefined && !texts[i].includes(hint)) continue;
         const record = lean ? parseWithoutBodies(texts[i]) : parseRecord(texts[i]);
-        if (read > PENDING_SCAN_CHARS && found.length > 0) {
-          return { found, next: id, partial: true };
-        }
-        if (!record) continue;
-        if (test(record, id)) {
+        if (record && test(record, id)) {
           found.push(keep(record, id));
           if (found.length >= limit) return { found, next: id, partial: false };
         }
-        if (performance.now() > deadline) return { found, next: id, partial: true };
       }
     }
     return { found, next: null, partial: false };
@@ -800,8 +947,9 @@ export class RecordStore implements RecordQueries {
       const out: { id: number; json: ParsedRecord }[] = [];
       let bytes = 0;
       const test = this.#pendingTest(filter);
-      // Pending records: their length is measured as read, like the rows' below.
-      this.#pendingMatches(
+      // Pending records: their length is measured as read, like the rows' below. An export
+      // is the newest records that fit: one cut short among them ends it there.
+      const pending = this.#pendingMatches(
         (record, id) => {
           if (!test(record, id)) return false;
           bytes += JSON.stringify(record).length;
@@ -810,9 +958,13 @@ export class RecordStore implements RecordQueries {
         (json, id) => out.push({ id, json }),
         limit,
         undefined,
-        Infinity,
+        performance.now() + EXPORT_SCAN_MS,
+        false,
+        2 * maxBytes,
       );
-      if (out.length >= limit || (out.length > 0 && bytes > maxBytes)) return out.reverse();
+      if (pending.partial || out.length >= limit || (out.length > 0 && bytes > maxBytes)) {
+        return out.reverse();
+      }
       const { sql, params } = buildWhere(filter, undefined, "sqlite");
       for (
         const r of this.db.prepare(`SELECT id, json FROM records ${sql} ORDER BY id DESC LIMIT ?`)
@@ -871,6 +1023,10 @@ export class RecordStore implements RecordQueries {
         Number.MAX_SAFE_INTEGER,
         undefined,
         performance.now() + SCAN_TIME_LIMIT_MS,
+        false,
+        4 * PENDING_SCAN_CHARS,
+        // A session id as snoop makes them is written as it is in the JSON.
+        /^[A-Za-z0-9_-]+$/.test(sid) ? `"${sid}"` : undefined,
       );
       return [...records, ...pending.found.reverse()];
     });
@@ -939,45 +1095,54 @@ export class RecordStore implements RecordQueries {
     const cut = now - this.retention.maxAgeMs;
     // Most runs find nothing to delete: the index on time_ms answers that alone.
     if (!this.db.prepare("SELECT 1 FROM records WHERE time_ms < ? LIMIT 1").get(cut)) return 0;
-    return this.#drop("time_ms < ?", cut);
+    const removed = this.#writeTransaction(() => this.#dropIn("time_ms < ?", cut));
+    if (this.#kept !== null) this.#kept -= removed;
+    return removed;
   }
 
   /**
    * Deletes the oldest records beyond `maxRecords`; returns how many. When more records are
    * pending than the cap, every row goes and the oldest pending records are never indexed.
+   * One transaction: what is counted is what is deleted, whatever the indexer does.
    */
   enforceRecordLimit(): number {
     if (this.retention.maxRecords <= 0) return 0;
-    const excess = this.#keptCount() - this.retention.maxRecords;
-    if (excess <= 0) return 0;
-    const rows = this.#rowCount();
-    if (excess > rows) return this.#skipPending(excess);
-    // The newest `excess`-th from the bottom: an offset into the few oldest, not into the
-    // `maxRecords` newest.
-    const cut = this.db.prepare("SELECT id FROM records ORDER BY id LIMIT 1 OFFSET ?")
-      .get(excess - 1) as { id: number } | undefined;
-    return cut ? this.#drop("id <= ?", cut.id, cut.id) : 0;
-  }
-
-  /** Deletes every row and the `excess - rows` oldest pending records; how many in all. */
-  #skipPending(excess: number): number {
-    let removed = this.#drop("id <= ?", this.#meta("indexed_to"));
-    this.db.exec("BEGIN IMMEDIATE");
-    try {
-      const indexed = this.#meta("indexed_to");
-      const skip = Math.min(excess - removed, this.#meta("appended_to") - indexed);
-      if (skip > 0) {
-        this.#setMeta.run(indexed + skip, "indexed_to");
-        this.#chunks.dropBelow(indexed + skip + 1);
-        removed += skip;
+    if (this.#keptCount() <= this.retention.maxRecords) return 0;
+    const removed = this.#writeTransaction(() => {
+      const rows = this.#rowCount(), pending = this.pendingCount();
+      const excess = rows + pending - this.retention.maxRecords;
+      if (excess <= 0) return 0;
+      if (excess <= rows) {
+        // The newest `excess`-th from the bottom: an offset into the few oldest, not into the
+        // `maxRecords` newest.
+        const cut = this.db.prepare("SELECT id FROM records ORDER BY id LIMIT 1 OFFSET ?")
+          .get(excess - 1) as { id: number };
+        return this.#dropIn("id <= ?", cut.id, cut.id);
       }
-      this.db.exec("COMMIT");
-    } catch (e) {
-      this.db.exec("ROLLBACK");
-      throw e;
-    }
+      const dropped = rows > 0 ? this.#dropIn("id <= ?", this.#meta("indexed_to")) : 0;
+      const skip = Math.min(excess - dropped, pending);
+      const indexed = this.#meta("indexed_to");
+      this.#setMeta.run(indexed + skip, "indexed_to");
+      this.#chunks.dropBelow(indexed + skip + 1);
+      return dropped + skip;
+    });
     this.#kept = null;
     return removed;
+  }
+
+  /** Runs `write` in a transaction of the writer's (`#asWriter`), committed if it returns. */
+  #writeTransaction<T>(write: () => T): T {
+    return this.#asWriter(() => {
+      this.db.exec("BEGIN IMMEDIATE");
+      try {
+        const result = write();
+        this.db.exec("COMMIT");
+        return result;
+      } catch (e) {
+        this.db.exec("ROLLBACK");
+        throw e;
+      }
+    });
   }
 
   /** Records kept, counted once and then kept up to date by this connection's writes. */
@@ -986,28 +1151,22 @@ export class RecordStore implements RecordQueries {
   }
 
   /**
-   * Deletes the records `where` selects, from the index and the rollups too; how many.
-   * `upTo`: the highest id `where` can select, when known (the rollups then need to hold only
-   * the records up to it, which the oldest have long been; else they first take in all).
+   * Deletes the records `where` selects, from the index and the rollups too, inside the
+   * caller's transaction; how many. `upTo`: the highest id `where` can select, when known
+   * (the rollups then need to hold only the records up to it, which the oldest have long
+   * been; else they first take in all, as of now).
    */
-  #drop(where: string, value: number, upTo = this.#lastId()): number {
-    let removed: number;
-    this.db.exec("BEGIN IMMEDIATE");
-    try {
-      this.db.prepare(
-        `DELETE FROM records_fts WHERE rowid IN (SELECT id FROM records WHERE ${where})`,
-      ).run(value);
-      // The rollups first take in every record to delete, so they lose exactly what is deleted.
-      catchUpRollups(this.db, upTo, 0);
-      applyToRollups(this.db, where, [value], -1);
-      removed = Number(this.db.prepare(`DELETE FROM records WHERE ${where}`).run(value).changes);
-      this.#chunks.dropBelow(this.#firstId());
-      this.db.exec("COMMIT");
-    } catch (e) {
-      this.db.exec("ROLLBACK");
-      throw e;
-    }
-    if (this.#kept !== null) this.#kept -= removed;
+  #dropIn(where: string, value: number, upTo = this.#lastId()): number {
+    this.db.prepare(
+      `DELETE FROM records_fts WHERE rowid IN (SELECT id FROM records WHERE ${where})`,
+    ).run(value);
+    // The rollups first take in every record to delete, so they lose exactly what is deleted.
+    catchUpRollups(this.db, upTo, 0);
+    applyToRollups(this.db, where, [value], -1);
+    const removed = Number(
+      this.db.prepare(`DELETE FROM records WHERE ${where}`).run(value).changes,
+    );
+    this.#chunks.dropBelow(this.#firstId());
     return removed;
   }
 

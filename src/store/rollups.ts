@@ -182,7 +182,8 @@ export function pendingStatsRow(s: RecordSummary): PendingStatsRow {
   const status = Number.isFinite(s.status) ? s.status : 0;
   return [
     Math.trunc(s.timeMs),
-    Math.trunc(status / 100),
+    // As SQLite divides the column: whole numbers to a whole class, others not.
+    Number.isInteger(status) ? Math.trunc(status / 100) : status / 100,
     s.kind,
     s.host,
     s.err !== "" || status >= 500 ? 1 : 0,

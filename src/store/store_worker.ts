@@ -45,9 +45,9 @@ export interface WorkerReply {
 
 /**
  * `writer`: appends batches and answers queries. `indexer`: indexes what the writer appended
- * (`RecordStore.indexPending`), on a thread the system runs only when nothing else wants the
- * CPU (nice 19): indexing costs several times appending, and under load it waits, rather
- * than taking the proxy's time. Queries read pending records from their chunks meanwhile.
+ * (`RecordStore.indexPending`), on a thread the system runs after the others (nice 10):
+ * indexing costs several times appending, and under load it mostly waits, rather than
+ * taking the proxy's time. Queries read pending records from their chunks meanwhile.
  */
 export type WorkerRole = "writer" | "indexer";
 
