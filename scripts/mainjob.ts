@@ -100,6 +100,8 @@ interface Turn extends WrkResult {
   served?: number;
   stored?: number;
   dropped?: number;
+  /** The store recorder's drops since it started, by reason. */
+  dropReasons?: string;
   drainMs?: number;
   /** From the end of the load until every stored record was indexed too. */
   indexMs?: number;
@@ -221,6 +223,11 @@ async function recorderCounters(p: Proxy) {
     dropped: sum("snoop_recorder_dropped_total"),
     queued: sum("snoop_recorder_queue_depth"),
     pending: sum("snoop_store_pending_records"),
+    /** Drops by reason, e.g. `queue_full=120 error=500` (empty when none). */
+    reasons: text.split("\n").filter((l) =>
+      l.startsWith("snoop_recorder_dropped_total{") && l.includes('kind="store"')
+    ).map((l) => `${/reason="([^"]*)"/.exec(l)?.[1]}=${l.slice(l.lastIndexOf(" ") + 1)}`)
+      .join(" "),
   };
 }
 
@@ -282,7 +289,10 @@ async function turn(p: Proxy, url: string, seconds: number): Promise<Turn> {
     peakRss: Math.max(peakRss, peakAfter),
     served: warm.requests + r.requests,
     stored: (await storedRecords(p)) - before,
-    dropped: (await recorderCounters(p)).dropped - droppedBefore,
+    ...await (async () => {
+      const c = await recorderCounters(p);
+      return { dropped: c.dropped - droppedBefore, dropReasons: c.reasons };
+    })(),
     drainMs,
     indexMs,
   };
@@ -337,7 +347,9 @@ async function rounds(url: string) {
   );
   mt.forEach((t, i) =>
     console.log(
-      `| ${i + 1} | ${f0(t.served!)} | ${f0(t.stored!)} | ${f0(t.dropped!)} | ${
+      `| ${i + 1} | ${f0(t.served!)} | ${f0(t.stored!)} | ${f0(t.dropped!)}${
+        t.dropped ? ` (${t.dropReasons})` : ""
+      } | ${
         Number.isFinite(t.drainMs!) ? `${(t.drainMs! / 1000).toFixed(1)} s` : "not in 180 s"
       } | ${
         Number.isFinite(t.indexMs!) ? `${(t.indexMs! / 1000).toFixed(1)} s` : "not in 300 s"
