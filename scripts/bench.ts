@@ -382,7 +382,7 @@ async function bodyIngest(make: (i: number) => string) {
           for (let i = 0; i < total; i += batch) store.appendBatch(texts.slice(i, i + batch));
         });
         const index = step(() => {
-          while (store.indexPending(1) !== null);
+          while (store.indexPending() !== null); // as the indexer does: 16 chunks, 20 ms
         });
         console.log(`| ${label} | ${batch} | ${append} | ${index} |`);
       } finally {

@@ -431,7 +431,8 @@ export class RecordStore implements RecordQueries {
     this.appendBatch(jsonRecords);
     const summaries: RecordSummary[] = [];
     for (;;) {
-      const step = this.indexPending();
+      // Nobody waits for this connection's lock: a transaction as large as the batch.
+      const step = this.indexPending(Number.MAX_SAFE_INTEGER, Infinity);
       if (step === null) return summaries;
       for (const s of step) summaries.push(s);
     }
