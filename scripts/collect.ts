@@ -21,7 +21,8 @@
  *   CPU 0; a 503 is sent again after 100 ms, as the edge's queue does. The collector's own
  *   ceiling, without an edge in the way.
  *
- * After the load, the turn waits until the collector's stored count (`/api/stats` total) has
+ * After the load, the turn waits until the collector's stored count (in its SQLite file, rows
+ * and records not yet indexed; PostgreSQL: `/api/stats` total) has
  * held still for 3 s (the edge's queue retries every 2 s at most), then stops the edge with
  * SIGTERM (it logs what its recorder wrote and dropped) and the collector (it logs what it
  * acknowledged, refused and answered 503). Stored records per second count from the start of
@@ -44,6 +45,7 @@ import {
   waitForPort,
   withPeakRss,
 } from "./lib/processes.ts";
+import { storeRecordCount } from "./lib/store_count.ts";
 import { SNOOP_V8_FLAGS } from "./lib/v8_flags.ts";
 import { wrk, type WrkLoad } from "./lib/wrk.ts";
 
@@ -149,6 +151,8 @@ function logValue(line: string, key: string): unknown {
 interface Collector {
   proc: Proc;
   port: number;
+  /** Its SQLite store file (none for PostgreSQL). */
+  db?: string;
 }
 
 async function startCollector(store: "sqlite" | "postgres", turn: string): Promise<Collector> {
@@ -163,11 +167,15 @@ async function startCollector(store: "sqlite" | "postgres", turn: string): Promi
   ]);
   await waitForPort(port, proc.log);
   if (PIN) await setAffinity(proc, COLLECTOR_CPU);
-  return { proc, port };
+  return { proc, port, ...(store === "sqlite" ? { db: `${dir}/${turn}.db` } : {}) };
 }
 
-/** Records the collector has stored, by its API (`/api/stats` total). */
+/**
+ * Records the collector has stored: in its SQLite file (rows and records not yet indexed),
+ * else by its API (`/api/stats` total).
+ */
 async function storedRecords(c: Collector): Promise<number> {
+  if (c.db) return storeRecordCount(c.db);
   const res = await fetch(`http://127.0.0.1:${c.port}/api/stats`, {
     headers: { authorization: `Bearer ${UI_TOKEN}` },
     signal: AbortSignal.timeout(60_000),

@@ -25,8 +25,8 @@
  * latencies, records kept against `maxRecords`, drops, bytes on disk per record.
  */
 import { parseArgs } from "node:util";
-import { DatabaseSync } from "node:sqlite";
 import { mainJobConfig } from "../src/app/main_job.ts";
+import { storeRecordCount } from "./lib/store_count.ts";
 import { ensureCa } from "../src/cli/ca_command.ts";
 import { startNginx } from "./lib/nginx_origin.ts";
 import {
@@ -230,25 +230,6 @@ async function recorderCounters(p: Proxy) {
     ).map((l) => `${/reason="([^"]*)"/.exec(l)?.[1]}=${l.slice(l.lastIndexOf(" ") + 1)}`)
       .join(" "),
   };
-}
-
-/**
- * Records a store file keeps (rows and pending), read from the file on a connection of its
- * own: `/api/stats` answers `partial` while more records are pending than it may read.
- */
-function keptInStore(data: string): number {
-  const db = new DatabaseSync(`${data}/records.db`, { readOnly: true, timeout: 5000 });
-  try {
-    const one = (sql: string) => Number(Object.values(db.prepare(sql).get()!)[0]);
-    return one("SELECT COUNT(*) FROM records") +
-      Math.max(
-        0,
-        one("SELECT value FROM store_meta WHERE key = 'appended_to'") -
-          one("SELECT value FROM store_meta WHERE key = 'indexed_to'"),
-      );
-  } finally {
-    db.close();
-  }
 }
 
 /** Waits (up to `ms`) until the store has indexed every record it holds; how long that took. */
@@ -455,7 +436,7 @@ async function sustained(url: string) {
       at: (performance.now() - t0) / 1000,
       listMs: list.ms,
       statsMs: stats.ms,
-      kept: keptInStore(data),
+      kept: storeRecordCount(`${data}/records.db`),
       dropped: c.dropped,
       queued: c.queued,
       rss: rssMiB(main.proc.pid),
