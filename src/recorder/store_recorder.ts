@@ -4,8 +4,8 @@ import {
   type RetentionOptions,
   type StoreOptions,
   WRITER_CHECKPOINT_PAGES,
-  WRITER_GATE_BYTES,
 } from "../store/record_store.ts";
+import { WRITER_GATE_BYTES } from "../store/writer_gate.ts";
 import { StoreWorker, WorkerQueries } from "../store/store_worker.ts";
 import type { RecordQueries } from "../store/summary.ts";
 import { QueuedRecorder } from "./queued_recorder.ts";

@@ -34,6 +34,7 @@ import {
 import type { ParsedRecord } from "../record/parsed_record.ts";
 import { recordBodyText } from "./body_text.ts";
 import { oneLine, packChunks, RecordChunks } from "./record_chunks.ts";
+import { WriterGate } from "./writer_gate.ts";
 
 export type { RecordSummary } from "./summary.ts";
 
@@ -215,12 +216,8 @@ export interface StoreOptions {
    */
   indexBodies?: boolean;
   /**
-   * Shared by a store's writer and indexer (one Int32): how many of the writer's transactions
-   * are waiting or running. SQLite's busy wait is not fair: an indexer that takes the write
-   * lock again as soon as it lets go (the system runs it seldom, so each transaction takes
-   * long) kept the writer out for seconds, and the recorder's queue overflowed. The indexer
-   * waits for the writer before it begins, and ends its transaction early when the writer
-   * comes.
+   * The buffer of the gate a store's writer and indexer share (`writer_gate.ts`,
+   * WRITER_GATE_BYTES): the indexer lets the writer go first.
    */
   writerGate?: SharedArrayBuffer;
   /**
@@ -241,18 +238,6 @@ export const CHECKPOINT_PAGES = 4096;
  * recorder's queue overflowed.
  */
 export const WRITER_CHECKPOINT_PAGES = 65_536;
-
-/** The gate's two Int32s: the writer's transactions waiting or running; the indexer's (0/1). */
-const WRITERS = 0, INDEXING = 1;
-
-/** The gate's size in bytes. */
-export const WRITER_GATE_BYTES = 8;
-
-/**
- * How long either side waits for the other at most (a worker that died leaves its mark up;
- * the writer then falls back on SQLite's busy wait).
- */
-const WRITER_WAIT_MS = 1000;
 
 const CANDIDATE_CHUNK = 500;
 
@@ -330,7 +315,7 @@ export class RecordStore implements RecordQueries {
   readonly #insertWithId: StatementSync;
   readonly #lastIdTaken: StatementSync;
   readonly indexBodies: boolean;
-  readonly #gate: Int32Array | null;
+  readonly #gate: WriterGate;
   readonly #chunks: RecordChunks;
   readonly #listeners = new Set<(r: RecordSummary) => void>();
   /**
@@ -352,7 +337,7 @@ export class RecordStore implements RecordQueries {
     options: StoreOptions = {},
   ) {
     this.indexBodies = options.indexBodies ?? true;
-    this.#gate = options.writerGate ? new Int32Array(options.writerGate) : null;
+    this.#gate = new WriterGate(options.writerGate);
     // The store holds decrypted traffic: its directory (when snoop makes it) is 0700, the
     // database 0600 before SQLite first opens it. SQLite gives the -wal and -shm files the
     // database's mode; they are set once more below for stores made before.
@@ -465,7 +450,7 @@ export class RecordStore implements RecordQueries {
     }
     if (texts.length === 0) return summaries ? [] : 0;
     const packed = packChunks(texts);
-    const first = this.#asWriter(() => {
+    const first = this.#gate.asWriter(() => {
       this.db.exec("BEGIN IMMEDIATE");
       try {
         const first = (this.#lastIdTaken.get(this.#meta("appended_to")) as { id: number }).id + 1;
@@ -506,21 +491,21 @@ export class RecordStore implements RecordQueries {
       // The first chunk is made ready before the write lock is taken.
       this.indexedChars = 0;
       let ready = this.#rowsOf(spans[0], from);
-      this.#waitForWriter();
+      this.#gate.waitForWriter();
       this.db.exec("BEGIN IMMEDIATE");
-      this.#holdingLock(true);
+      this.#gate.indexerHolds(true);
       const summaries: RecordSummary[] = [];
       try {
         if (this.#meta("indexed_to") !== from) {
           this.db.exec("ROLLBACK");
-          this.#holdingLock(false);
+          this.#gate.indexerHolds(false);
           continue;
         }
         const deadline = performance.now() + budgetMs;
         let upTo = from;
         for (let i = 0; i < spans.length; i++) {
           if (i > 0) {
-            if (performance.now() > deadline || this.#writerWaiting()) break;
+            if (performance.now() > deadline || this.#gate.writerWaiting) break;
             ready = this.#rowsOf(spans[i], from);
           }
           for (const s of this.#insertChunk(ready)) summaries.push(s);
@@ -529,7 +514,7 @@ export class RecordStore implements RecordQueries {
         catchUpRollups(this.db, upTo);
         if (!this.indexBodies) this.#moveBodyMark.run(upTo + 1);
         this.#setMeta.run(upTo, "indexed_to");
-        this.writerWaited = this.#writerWaiting();
+        this.writerWaited = this.#gate.writerWaiting;
         this.db.exec("COMMIT");
         this.#givenUp = 0;
       } catch (e) {
@@ -540,7 +525,7 @@ export class RecordStore implements RecordQueries {
         this.writerWaited = true;
         return [];
       } finally {
-        this.#holdingLock(false);
+        this.#gate.indexerHolds(false);
       }
       return summaries;
     }
@@ -576,53 +561,6 @@ export class RecordStore implements RecordQueries {
       this.db.exec("ROLLBACK TO chunk");
       this.db.exec("RELEASE chunk");
       return this.#insertRows(rows, true);
-    }
-  }
-
-  /** Runs a transaction of the writer's, with the gate up (`StoreOptions.writerGate`). */
-  #asWriter<T>(run: () => T): T {
-    const gate = this.#gate;
-    if (!gate) return run();
-    Atomics.add(gate, WRITERS, 1);
-    try {
-      // The indexer gives up its transaction on seeing the writer; waited for here rather
-      // than in SQLite's busy wait, whose sleeps grow to 100 ms and overshoot the release.
-      const until = performance.now() + WRITER_WAIT_MS;
-      while (Atomics.load(gate, INDEXING) === 1) {
-        const left = until - performance.now();
-        if (left <= 0) break; // SQLite's busy wait from here
-        Atomics.wait(gate, INDEXING, 1, left);
-      }
-      return run();
-    } finally {
-      Atomics.sub(gate, WRITERS, 1);
-      Atomics.notify(gate, WRITERS);
-    }
-  }
-
-  #writerWaiting(): boolean {
-    return this.#gate !== null && Atomics.load(this.#gate, WRITERS) > 0;
-  }
-
-  /** Whether the indexer holds the write lock (set after BEGIN, cleared after its end). */
-  #holdingLock(held: boolean): void {
-    if (!this.#gate) return;
-    Atomics.store(this.#gate, INDEXING, held ? 1 : 0);
-    if (!held) Atomics.notify(this.#gate, INDEXING);
-  }
-
-  /** Before the indexer takes the write lock: lets a waiting writer go first. */
-  #waitForWriter(): void {
-    if (!this.#gate) return;
-    const until = performance.now() + WRITER_WAIT_MS;
-    for (
-      let n = Atomics.load(this.#gate, WRITERS);
-      n > 0;
-      n = Atomics.load(this.#gate, WRITERS)
-    ) {
-      const left = until - performance.now();
-      if (left <= 0) return;
-      Atomics.wait(this.#gate, WRITERS, n, left);
     }
   }
 
@@ -674,7 +612,7 @@ export class RecordStore implements RecordQueries {
       // Niced under load, what is left of the transaction would hold the writer up many
       // times as long as it takes to compute: the indexer gives it all up instead, but not
       // more than GIVE_UPS times in a row (it would make no progress under a steady load).
-      if (this.#givenUp < GIVE_UPS && this.#writerWaiting()) throw WRITER_CAME;
+      if (this.#givenUp < GIVE_UPS && this.#gate.writerWaiting) throw WRITER_CAME;
       if (alone) this.#savepoint.run();
       try {
         this.#insertWithId.run(id, ...columnValues(summary, search, ""));
@@ -1131,9 +1069,9 @@ export class RecordStore implements RecordQueries {
     return removed;
   }
 
-  /** Runs `write` in a transaction of the writer's (`#asWriter`), committed if it returns. */
+  /** Runs `write` in a transaction of the writer's (`WriterGate.asWriter`), committed if it returns. */
   #writeTransaction<T>(write: () => T): T {
-    return this.#asWriter(() => {
+    return this.#gate.asWriter(() => {
       this.db.exec("BEGIN IMMEDIATE");
       try {
         const result = write();

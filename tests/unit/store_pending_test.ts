@@ -3,7 +3,8 @@
  * ones, retention counts them, and a damaged chunk costs only its own records.
  */
 import assert from "node:assert/strict";
-import { RecordStore, WRITER_GATE_BYTES } from "../../src/store/record_store.ts";
+import { RecordStore } from "../../src/store/record_store.ts";
+import { WRITER_GATE_BYTES } from "../../src/store/writer_gate.ts";
 import type { RecordFilter } from "../../src/store/filter.ts";
 import { StoreRecorder } from "../../src/recorder/store_recorder.ts";
 import { Logger } from "../../src/util/log.ts";
