@@ -134,14 +134,6 @@ export class RecordChunks {
     this.#dataVersion = db.prepare("PRAGMA data_version");
   }
 
-  /** Stores the texts of records with these ids (ascending), inside the caller's transaction. */
-  write(rows: { id: number; text: string }[]): void {
-    this.#cache.clear();
-    for (const run of chunkRuns(rows)) {
-      this.#insert.run(run[0].id, run[run.length - 1].id, packChunk(run.map((r) => r.text)));
-    }
-  }
-
   /** Stores packed chunks as the records `firstId`, `firstId + 1`, …; the last id. */
   insertPacked(firstId: number, chunks: PackedChunk[]): number {
     let id = firstId;
@@ -206,10 +198,5 @@ export class RecordChunks {
     this.#cache.clear();
     this.db.prepare("DELETE FROM record_chunks WHERE first_id < ?1 AND last_id < ?1")
       .run(firstKept);
-  }
-
-  /** Forgets what was read (records were deleted or replaced). */
-  forget(): void {
-    this.#cache.clear();
   }
 }
