@@ -56,6 +56,30 @@ function answers(store: RecordStore) {
   return out;
 }
 
+/** A store recorder on a file in `dir`, with no retention. */
+function fileRecorder(dir: string, name = "store", queueSize = 10_000): StoreRecorder {
+  return new StoreRecorder(
+    name,
+    queueSize,
+    `${dir}/r.db`,
+    { maxAgeMs: 0, maxRecords: 0 },
+    new Logger("test"),
+  );
+}
+
+/** The nice value of each of this process's threads, by thread id. */
+function niceByThread(): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const { name } of Deno.readDirSync("/proc/self/task")) {
+    const stat = Deno.readTextFileSync(`/proc/self/task/${name}/stat`);
+    out.set(name, Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[16]));
+  }
+  return out;
+}
+
+/** How many of this process's threads run at nice `n`. */
+const threadsAtNice = (n: number) => [...niceByThread().values()].filter((v) => v === n).length;
+
 Deno.test("store: pending records answer every query as they do once indexed", async () => {
   const dir = await Deno.makeTempDir({ prefix: "snoop-pending-" });
   try {
@@ -187,24 +211,13 @@ Deno.test("store: two connections indexing at once index every record once", asy
 
 Deno.test("store recorder: the indexer runs on a thread of nice 10 and leaves nothing pending", async () => {
   const dir = await Deno.makeTempDir({ prefix: "snoop-pending-nice-" });
-  const recorder = new StoreRecorder(
-    "store",
-    10_000,
-    `${dir}/r.db`,
-    { maxAgeMs: 0, maxRecords: 0 },
-    new Logger("test"),
-  );
+  const recorder = fileRecorder(dir);
   try {
     for (let i = 0; i < 2_000; i++) recorder.record(sampleRecord(i));
     await until(() => recorder.stats().written === 2_000, "2,000 records written");
     await until(() => recorder.pendingRecords() === 0, "every record indexed");
-    const nice = (tid: string) => {
-      const stat = Deno.readTextFileSync(`/proc/self/task/${tid}/stat`);
-      return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[16]);
-    };
-    const tids = [...Deno.readDirSync("/proc/self/task")].map((e) => e.name);
-    assert.equal(nice(String(Deno.pid)), 0, "the proxy's thread keeps its priority");
-    assert.equal(tids.filter((t) => nice(t) === 10).length, 1, "one thread at nice 10");
+    assert.equal(niceByThread().get(String(Deno.pid)), 0, "the proxy's thread keeps its priority");
+    assert.equal(threadsAtNice(10), 1, "one thread at nice 10");
     assert.equal(
       (recorder.store.db.prepare("SELECT COUNT(*) AS n FROM records").get() as { n: number }).n,
       2_000,
@@ -217,13 +230,7 @@ Deno.test("store recorder: the indexer runs on a thread of nice 10 and leaves no
 
 Deno.test("metrics: a store recorder's pending records are a gauge", async () => {
   const dir = await Deno.makeTempDir({ prefix: "snoop-pending-metric-" });
-  const recorder = new StoreRecorder(
-    "main",
-    100,
-    `${dir}/r.db`,
-    { maxAgeMs: 0, maxRecords: 0 },
-    new Logger("test"),
-  );
+  const recorder = fileRecorder(dir, "main", 100);
   try {
     // Appended on this connection, no indexer asked: three pending.
     recorder.store.appendBatch([sampleRecord(0), sampleRecord(1), sampleRecord(2)]);
@@ -336,25 +343,14 @@ Deno.test("store: paging through pending records past the read bound skips none"
 
 Deno.test("store recorder: closing ends the indexer and starts no other", async () => {
   const dir = await Deno.makeTempDir({ prefix: "snoop-pending-close-" });
-  const recorder = new StoreRecorder(
-    "store",
-    100_000,
-    `${dir}/r.db`,
-    { maxAgeMs: 0, maxRecords: 0 },
-    new Logger("test"),
-  );
-  const niced = () =>
-    [...Deno.readDirSync("/proc/self/task")].filter((e) => {
-      const stat = Deno.readTextFileSync(`/proc/self/task/${e.name}/stat`);
-      return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[16]) === 10;
-    }).length;
+  const recorder = fileRecorder(dir, "store", 100_000);
   try {
     for (let i = 0; i < 20_000; i++) recorder.record(sampleRecord(i));
-    await until(() => niced() === 1, "the indexer at work");
+    await until(() => threadsAtNice(10) === 1, "the indexer at work");
     await recorder.close();
     // A run cut short by the close must not start another indexer behind it.
     await new Promise((r) => setTimeout(r, 500));
-    assert.equal(niced(), 0);
+    assert.equal(threadsAtNice(10), 0);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
